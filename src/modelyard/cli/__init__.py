@@ -1,0 +1,1 @@
+"""The `modelyard` command line: parses, calls services, renders. No domain logic here."""

@@ -1,0 +1,513 @@
+"""Spine commands: init, data, runs, models, lineage, doctor, key, demo."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from modelyard.cli import render
+from modelyard.cli.main import (
+    JsonOpt,
+    ProjectOpt,
+    app,
+    data_app,
+    key_app,
+    models_app,
+    open_registry,
+    runs_app,
+)
+
+DEFAULT_PROJECT = Path(".")
+
+
+@app.command()
+def init(
+    path: Annotated[
+        Path, typer.Argument(help="Folder to create the project in.")
+    ] = DEFAULT_PROJECT,
+    name: Annotated[str | None, typer.Option(help="Project name (default: folder name).")] = None,
+) -> None:
+    """Create a project: modelyard.yaml plus a local store in .modelyard/.
+
+    Example: [bold]modelyard init my-project[/]
+    """
+    from modelyard.registry.registry import Registry
+
+    reg = Registry.init(path, name=name, env=dict(os.environ))
+    render.console.print(
+        f"Initialised project [bold]{reg.config.name}[/] in {reg.settings.project_dir}\n"
+        f"  metadata:  {reg.settings.store_url}\n  artifacts: {reg.settings.artifact_url}"
+    )
+    reg.close()
+
+
+# ---- data ------------------------------------------------------------------------------
+def _dataset_dict(ds: Any) -> dict[str, Any]:
+    return {
+        "ref": ds.ref,
+        "name": ds.name,
+        "version": ds.version,
+        "digest": ds.digest,
+        "rows": ds.n_rows,
+        "columns": ds.n_cols,
+        "source": ds.source,
+        "created_by": ds.created_by,
+        "created_at": ds.created_at,
+    }
+
+
+@data_app.command("add")
+def data_add(
+    path: Annotated[Path, typer.Argument(help="CSV, TSV or Parquet file.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset name.")],
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Register a file as an immutable dataset version (same content → same version).
+
+    Example: [bold]modelyard data add flights.parquet --name flights[/]
+    """
+    with open_registry(project) as reg:
+        with render.console.status(f"hashing and profiling {path.name}…"):
+            ds = reg.add_dataset(path, name=name)
+        if json_:
+            render.emit_json({**_dataset_dict(ds), "created": ds.created})
+            return
+        verb = "registered" if ds.created else "already registered as"
+        render.console.print(
+            f"{verb} [bold]{ds.ref}[/]  {ds.n_rows:,} rows, {ds.n_cols} columns  "
+            f"sha256:{ds.digest[:16]}"
+        )
+
+
+@data_app.command("list")
+def data_list(
+    name: Annotated[str | None, typer.Argument(help="Only this dataset.")] = None,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """List dataset versions.
+
+    Example: [bold]modelyard data list --json[/]
+    """
+    with open_registry(project) as reg:
+        items = [_dataset_dict(d) for d in reg.datasets(name)]
+    if json_:
+        render.emit_json(items)
+        return
+    render.table(
+        "Datasets",
+        ["dataset", "rows", "cols", "digest", "by", "created"],
+        [
+            (
+                d["ref"],
+                f"{d['rows']:,}",
+                d["columns"],
+                d["digest"][:12],
+                d["created_by"],
+                render.ago(d["created_at"]),
+            )
+            for d in items
+        ],
+    )
+
+
+@data_app.command("show")
+def data_show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Show a dataset version: schema, tags and baseline profile.
+
+    Example: [bold]modelyard data show arrests@1[/]
+    """
+    with open_registry(project) as reg:
+        ds = reg.dataset(ref)
+    if json_:
+        render.emit_json({**_dataset_dict(ds), "schema": ds.schema, "profile": ds.profile})
+        return
+    render.console.print(
+        f"[bold]{ds.ref}[/]  {ds.n_rows:,} rows  sha256:{ds.digest}\nsource: {ds.source}"
+    )
+    prof = ds.profile["columns"]
+    rows = []
+    for c in ds.schema["columns"]:
+        p = prof.get(c["name"], {})
+        tags = ",".join(t for t in ("pii", "protected", "target") if c.get(t))
+        if p.get("kind") == "numeric" and "min" in p:
+            summary = f"min {p['min']:.4g}  mean {p['mean']:.4g}  max {p['max']:.4g}"
+        elif p.get("kind") == "categorical":
+            summary = f"{p.get('cardinality', 0)} levels"
+        else:
+            summary = ""
+        rows.append(
+            (
+                c["name"],
+                c["type"] + (" (cat)" if c["categorical"] else ""),
+                "yes" if c["nullable"] else "",
+                p.get("missing", 0),
+                tags,
+                summary,
+            )
+        )
+    render.table(
+        "Schema and profile", ["column", "type", "nullable", "missing", "tags", "profile"], rows
+    )
+
+
+# ---- runs ------------------------------------------------------------------------------
+@runs_app.command("list")
+def runs_list(
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Only runs of this model.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 50,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """List training runs, newest first.
+
+    Example: [bold]modelyard runs list --model arrests[/]
+    """
+    with open_registry(project) as reg:
+        runs = reg.store.list_runs(model, limit)
+    if json_:
+        render.emit_json(
+            [
+                {
+                    k: r[k]
+                    for k in (
+                        "id",
+                        "model_name",
+                        "status",
+                        "params",
+                        "seed",
+                        "created_by",
+                        "started_at",
+                        "ended_at",
+                    )
+                }
+                for r in runs
+            ]
+        )
+        return
+    render.table(
+        "Runs",
+        ["run", "model", "status", "params", "by", "started"],
+        [
+            (
+                r["id"][:12],
+                r["model_name"],
+                r["status"],
+                len(r["params"]),
+                r["created_by"],
+                render.ago(r["started_at"]),
+            )
+            for r in runs
+        ],
+    )
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Show one run: code, environment, params, metrics, inputs, outputs.
+
+    Example: [bold]modelyard runs show 3f2a9c[/]
+    """
+    with open_registry(project) as reg:
+        run = reg.store.get_run(run_id)
+        metrics = reg.store.run_metrics(run["id"])
+        inputs = reg.store.run_inputs(run["id"])
+        outputs = reg.store.versions_of_run(run["id"])
+    data = {
+        **{
+            k: run[k]
+            for k in (
+                "id",
+                "model_name",
+                "status",
+                "params",
+                "seed",
+                "environment",
+                "created_by",
+                "started_at",
+                "ended_at",
+                "error",
+            )
+        },
+        "metrics": [{k: m[k] for k in ("key", "value", "step")} for m in metrics],
+        "inputs": [
+            {"ref": f"{i['name']}@{i['version']}", "role": i["role"], "digest": i["digest"]}
+            for i in inputs
+        ],
+        "model_versions": [f"{v['model_name']}@{v['version']}" for v in outputs],
+    }
+    if json_:
+        render.emit_json(data)
+        return
+    git = run["environment"].get("git") or {}
+    render.console.print(
+        f"[bold]run {run['id']}[/]  model {run['model_name']}  status {run['status']}  by "
+        f"{run['created_by']}\ncode: commit {git.get('commit') or '(not a git repo)'}"
+        f"{'  dirty diff ' + str(git.get('diff_sha256'))[:12] if git.get('dirty') else ''}\n"
+        f"lock: {run['environment'].get('lock_sha256') or '(none found)'}  python "
+        f"{run['environment'].get('python')}  seed {run['seed']}"
+    )
+    render.table("Params", ["param", "value"], sorted(run["params"].items()))
+    render.table(
+        "Metrics",
+        ["metric", "value", "step"],
+        [(m["key"], f"{m['value']:.6g}", m["step"]) for m in data["metrics"]],
+    )
+    render.table(
+        "Inputs",
+        ["dataset", "role", "digest"],
+        [(i["ref"], i["role"], i["digest"][:16]) for i in data["inputs"]],
+    )
+    if run["error"]:
+        render.console.print(f"[red]error:[/]\n{run['error']}")
+
+
+# ---- models ----------------------------------------------------------------------------
+@models_app.command("list")
+def models_list(
+    name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """List model versions with lifecycle state and owner (the catalog of versions).
+
+    Example: [bold]modelyard models list arrests[/]
+    """
+    with open_registry(project) as reg:
+        versions = reg.model_versions(name)
+        routes = reg.store.routes()
+    served: dict[int, list[str]] = {}
+    for r in routes:
+        served.setdefault(r["model_version_id"], []).append(f"{r['endpoint']}:{r['role']}")
+    items = [
+        {
+            "ref": v.ref,
+            "state": v.state,
+            "flavor": v.flavor,
+            "owner": v.card.get("owner"),
+            "run_id": v.run_id,
+            "digest": v.artifact_digest,
+            "size_bytes": v.size_bytes,
+            "routes": served.get(v.id, []),
+            "created_at": v.created_at,
+        }
+        for v in versions
+    ]
+    if json_:
+        render.emit_json(items)
+        return
+    render.table(
+        "Model versions",
+        ["version", "state", "flavor", "owner", "routes", "size", "created"],
+        [
+            (
+                i["ref"],
+                render.state(i["state"]),
+                i["flavor"],
+                i["owner"] or "[red]none[/]",
+                ", ".join(i["routes"]),
+                f"{i['size_bytes'] / 1024:.1f} KiB",
+                render.ago(i["created_at"]),
+            )
+            for i in items
+        ],
+    )
+
+
+@models_app.command("show")
+def models_show(
+    ref: Annotated[str, typer.Argument(help="MODEL or MODEL@VERSION.")],
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Show a model version: card, signature and lifecycle history.
+
+    Example: [bold]modelyard models show arrests@2[/]
+    """
+    with open_registry(project) as reg:
+        mv = reg.model_version(ref)
+        history = reg.store.transitions_of(mv.id)
+    data = {
+        "ref": mv.ref,
+        "state": mv.state,
+        "flavor": mv.flavor,
+        "trusted": mv.trusted,
+        "artifact_digest": mv.artifact_digest,
+        "size_bytes": mv.size_bytes,
+        "run_id": mv.run_id,
+        "card": mv.card,
+        "signature": mv.signature,
+        "history": [
+            {k: h[k] for k in ("from_state", "to_state", "actor", "reason", "at")} for h in history
+        ],
+    }
+    if json_:
+        render.emit_json(data)
+        return
+    card = mv.card
+    sla = card.get("sla") or {}
+    render.console.print(
+        f"[bold]{mv.ref}[/]  {render.state(mv.state)}  {mv.flavor}"
+        f"{' [red](trusted pickle)[/]' if mv.trusted else ''}\n"
+        f"owner: {card.get('owner') or '[red]none[/]'}  objective: {card.get('objective') or '-'}  "
+        f"KPI: {card.get('kpi') or '-'}\nSLA: p99 ≤ {sla.get('latency_p99_ms')} ms, availability "
+        f"{sla.get('availability')}, escalation {sla.get('escalation') or '-'}\n"
+        f"artifact sha256:{mv.artifact_digest}  run {mv.run_id or '-'}"
+    )
+    render.table(
+        "Signature inputs",
+        ["name", "type", "nullable", "categories"],
+        [
+            (i["name"], i["type"], i["nullable"], len(i.get("categories", [])) or "")
+            for i in mv.signature.get("inputs", [])
+        ],
+    )
+    render.table(
+        "Lifecycle",
+        ["from", "to", "actor", "reason", "at"],
+        [
+            (h["from_state"] or "-", h["to_state"], h["actor"], h["reason"], render.ago(h["at"]))
+            for h in history
+        ],
+    )
+
+
+# ---- lineage ---------------------------------------------------------------------------
+@app.command()
+def lineage(
+    target: Annotated[str, typer.Argument(help="MODEL@VERSION, or the word 'dataset'.")],
+    ref: Annotated[str | None, typer.Argument(help="With 'dataset': NAME@VERSION.")] = None,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Walk lineage: data → run (code, lock, params) → model version → reports → deployments.
+
+    Examples: [bold]modelyard lineage arrests@2[/] · [bold]modelyard lineage dataset arrests@1[/]
+    """
+    from modelyard.registry import lineage as lin
+
+    with open_registry(project) as reg:
+        if target == "dataset":
+            if not ref:
+                raise typer.BadParameter("give the dataset: modelyard lineage dataset NAME@VERSION")
+            graph = lin.dataset_lineage(reg, ref)
+        else:
+            graph = lin.model_lineage(reg, target)
+    if json_:
+        render.emit_json(graph)
+        return
+    from modelyard.cli.lineage_view import print_dataset_lineage, print_model_lineage
+
+    if target == "dataset":
+        print_dataset_lineage(graph)
+    else:
+        print_model_lineage(graph)
+
+
+# ---- doctor ----------------------------------------------------------------------------
+@app.command()
+def doctor(
+    project: ProjectOpt = DEFAULT_PROJECT,
+    clean: Annotated[bool, typer.Option(help="Delete leftovers of interrupted writes.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Check the store: migrations current, every artifact present and matching its digest.
+
+    Exits 1 when a problem is found. Example: [bold]modelyard doctor[/]
+    """
+    from rich.progress import Progress
+
+    from modelyard.registry import doctor as doc
+
+    with open_registry(project) as reg:
+        with Progress(console=render.err_console, transient=True, disable=json_) as bar:
+            task = bar.add_task("verifying artifacts", total=None)
+            report = doc.check(reg, lambda i, n: bar.update(task, completed=i, total=n))
+        cleaned = doc.clean_partials(reg, report) if clean else 0
+    if json_:
+        render.emit_json(
+            {
+                "ok": report.ok,
+                "schema_revision": report.schema_revision,
+                "head_revision": report.head_revision,
+                "artifacts_checked": report.artifacts_checked,
+                "problems": report.problems,
+                "partial_objects": report.partial_objects,
+                "cleaned": cleaned,
+                "stale_runs": report.stale_runs,
+            }
+        )
+    else:
+        render.console.print(
+            f"schema revision {report.schema_revision} (newest {report.head_revision})\n"
+            f"artifacts verified: {report.artifacts_checked}"
+        )
+        for p in report.problems:
+            render.console.print(f"[red]✗[/] {p}")
+        if report.partial_objects:
+            render.console.print(
+                f"{len(report.partial_objects)} leftover temporary file(s) from interrupted writes "
+                f"(never visible as objects){'; removed' if cleaned else '; --clean removes them'}"
+            )
+        if report.stale_runs:
+            render.console.print(f"{len(report.stale_runs)} run(s) still marked running")
+        render.console.print(
+            "[green]store is healthy[/]" if report.ok else "[red]store has problems[/]"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+# ---- keys ------------------------------------------------------------------------------
+@key_app.command("generate")
+def key_generate(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the key to this file (mode 600).")
+    ] = None,
+) -> None:
+    """Create a random AES-256 key (base64) for MODELYARD_ENCRYPTION_KEY[_FILE].
+
+    Example: [bold]modelyard key generate -o ~/.modelyard.key[/]
+    """
+    from modelyard.store.crypto import generate_key
+
+    text = base64.b64encode(generate_key()).decode()
+    if out is None:
+        typer.echo(text)
+        return
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text + "\n")
+    render.console.print(f"wrote key to {out}; set MODELYARD_ENCRYPTION_KEY_FILE={out}")
+
+
+# ---- demo ------------------------------------------------------------------------------
+@app.command()
+def demo(
+    path: Annotated[
+        Path | None,
+        typer.Option("--path", help="Folder for the demo project (default: a new temp folder)."),
+    ] = None,
+) -> None:
+    """Run the end-to-end demo on real data shipped with an installed package.
+
+    Example: [bold]modelyard demo[/]
+    """
+    from modelyard.demo.story import run_demo
+
+    run_demo(path, render.console)

@@ -1,0 +1,78 @@
+"""Entry point: the Typer app, global options and one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelyard.cli import render
+from modelyard.core.errors import ModelyardError
+
+app = typer.Typer(
+    name="modelyard",
+    help="The production pipeline for ML models: data → runs → gates → serving → monitoring.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Register and inspect dataset versions.", no_args_is_help=True)
+runs_app = typer.Typer(help="Inspect training runs.", no_args_is_help=True)
+models_app = typer.Typer(help="Inspect model versions.", no_args_is_help=True)
+key_app = typer.Typer(help="Encryption keys for artifacts at rest.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(runs_app, name="runs")
+app.add_typer(models_app, name="models")
+app.add_typer(key_app, name="key")
+
+ProjectOpt = Annotated[
+    Path,
+    typer.Option(
+        "--project",
+        "-p",
+        help="Project folder (holding modelyard.yaml).",
+        envvar="MODELYARD_PROJECT",
+        file_okay=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def main() -> None:
+    """Console-script entry: run the app, mapping modelyard errors to clear messages."""
+    try:
+        app(standalone_mode=False)
+    except ModelyardError as exc:
+        render.err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            render.err_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        render.err_console.print("aborted")
+        sys.exit(1)
+    except Exception as exc:  # click usage errors and friends
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+def open_registry(project: Path):  # type: ignore[no-untyped-def]
+    from modelyard.registry.registry import Registry
+
+    return Registry.open(project, dict(os.environ))
+
+
+# Commands register themselves on import.
+from modelyard.cli import commands as _commands  # noqa: E402,F401
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Core: types, errors, configuration and pure domain rules. No I/O beyond reading files given."""

@@ -1,0 +1,110 @@
+"""Settings, read once into a typed object and passed down. Nothing deeper reads os.environ."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelyard.core.errors import ConfigError
+from modelyard.core.project import ProjectConfig
+
+STATE_DIR = ".modelyard"
+
+# (name, environment variable, help) — one table, documented from here.
+SETTINGS: tuple[tuple[str, str, str], ...] = (
+    ("store_url", "MODELYARD_STORE_URL", "metadata store URL; overrides the project file"),
+    ("artifact_url", "MODELYARD_ARTIFACTS", "artifact location (folder or s3://bucket/prefix)"),
+    ("encryption_key", "MODELYARD_ENCRYPTION_KEY", "base64 AES-256 key: encrypt artifacts at rest"),
+    ("encryption_key_file", "MODELYARD_ENCRYPTION_KEY_FILE", "file holding the base64 key"),
+    ("user", "MODELYARD_USER", "actor recorded in lineage and audit (default: OS user)"),
+    ("s3_endpoint_url", "MODELYARD_S3_ENDPOINT_URL", "S3 endpoint for S3-compatible stores"),
+    ("s3_key", "AWS_ACCESS_KEY_ID", "S3 access key"),
+    ("s3_secret", "AWS_SECRET_ACCESS_KEY", "S3 secret key"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_dir: Path
+    store_url: str
+    artifact_url: str
+    user: str
+    encryption_key: bytes | None = None
+    s3_endpoint_url: str | None = None
+    s3_key: str | None = None
+    s3_secret: str | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.project_dir / STATE_DIR
+
+    @classmethod
+    def resolve(
+        cls,
+        project_dir: Path,
+        config: ProjectConfig,
+        env: Mapping[str, str] | None = None,
+    ) -> Settings:
+        env = os.environ if env is None else env
+        project_dir = project_dir.resolve()
+        state = project_dir / STATE_DIR
+        store_url = (
+            env.get("MODELYARD_STORE_URL")
+            or config.store.url
+            or f"sqlite:///{state / 'metadata.db'}"
+        )
+        artifact_url = (
+            env.get("MODELYARD_ARTIFACTS") or config.store.artifacts or str(state / "artifacts")
+        )
+        if "://" not in artifact_url and not Path(artifact_url).is_absolute():
+            artifact_url = str(project_dir / artifact_url)
+        return cls(
+            project_dir=project_dir,
+            store_url=store_url,
+            artifact_url=artifact_url,
+            user=env.get("MODELYARD_USER") or _os_user(),
+            encryption_key=_read_key(env),
+            s3_endpoint_url=env.get("MODELYARD_S3_ENDPOINT_URL"),
+            s3_key=env.get("AWS_ACCESS_KEY_ID"),
+            s3_secret=env.get("AWS_SECRET_ACCESS_KEY"),
+        )
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _read_key(env: Mapping[str, str]) -> bytes | None:
+    import base64
+    import binascii
+
+    raw = env.get("MODELYARD_ENCRYPTION_KEY")
+    source = "MODELYARD_ENCRYPTION_KEY"
+    if raw is None and env.get("MODELYARD_ENCRYPTION_KEY_FILE"):
+        path = Path(env["MODELYARD_ENCRYPTION_KEY_FILE"])
+        source = f"key file {path}"
+        try:
+            raw = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {source}: {exc.strerror}") from None
+    if raw is None:
+        return None
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(
+            f"{source} is not valid base64",
+            hint="create one with `modelyard key generate`",
+        ) from None
+    if len(key) != 32:
+        raise ConfigError(
+            f"{source} decodes to {len(key)} bytes; expected 32 bytes (AES-256)",
+            hint="create one with `modelyard key generate`",
+        )
+    return key

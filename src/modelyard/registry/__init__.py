@@ -1,0 +1,1 @@
+"""Registry: datasets, runs, model versions, lineage and the lifecycle, over the store."""

@@ -1,0 +1,291 @@
+"""The registry service: datasets, runs, model versions and their lifecycle over one store."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelyard.core.errors import InvalidInput
+from modelyard.core.lifecycle import Role, State
+from modelyard.core.project import (
+    DEFAULT_PROJECT,
+    PROJECT_FILE,
+    ProjectConfig,
+    load_project,
+    validate_name,
+)
+from modelyard.core.refs import parse_ref
+from modelyard.core.settings import Settings
+from modelyard.store.artifacts import ArtifactStore, open_backend
+from modelyard.store.crypto import Keyring
+from modelyard.store.metadata import MetadataStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelyard.registry.runs import Run
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    id: int
+    name: str
+    version: int
+    digest: str
+    n_rows: int
+    n_cols: int
+    schema: dict[str, Any]
+    profile: dict[str, Any]
+    artifact_digest: str
+    source: str | None
+    created_by: str
+    created_at: Any
+    created: bool = field(default=False, compare=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], created: bool = False) -> DatasetVersion:
+        keys = cls.__dataclass_fields__.keys() - {"created"}
+        return cls(**{k: row[k] for k in keys}, created=created)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    id: int
+    model_name: str
+    version: int
+    run_id: str | None
+    artifact_digest: str
+    flavor: str
+    trusted: bool
+    signature: dict[str, Any]
+    size_bytes: int
+    state: str
+    card: dict[str, Any]
+    parent_id: int | None
+    created_by: str
+    created_at: Any
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model_name}@{self.version}"
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ModelVersion:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+
+class Registry:
+    """Everything recorded about data, runs and model versions of one project."""
+
+    def __init__(self, settings: Settings, config: ProjectConfig) -> None:
+        self.settings = settings
+        self.config = config
+        self.store = MetadataStore(settings.store_url)
+        storage: dict[str, Any] = {}
+        if settings.artifact_url.startswith("s3://"):
+            storage = {"key": settings.s3_key, "secret": settings.s3_secret}
+            if settings.s3_endpoint_url:
+                storage["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
+        keyring = Keyring(settings.encryption_key) if settings.encryption_key else None
+        self.artifacts = ArtifactStore(open_backend(settings.artifact_url, storage), keyring)
+
+    # ---- opening ---------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str] = ".", env: dict[str, str] | None = None
+    ) -> Registry:
+        root = Path(path)
+        config = load_project(root)
+        return cls(Settings.resolve(root if root.is_dir() else root.parent, config, env), config)
+
+    @classmethod
+    def init(
+        cls,
+        path: str | os.PathLike[str] = ".",
+        name: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Registry:
+        root = Path(path)
+        root.mkdir(parents=True, exist_ok=True)
+        file = root / PROJECT_FILE
+        if not file.exists():
+            project_name = name or root.resolve().name or "project"
+            file.write_text(DEFAULT_PROJECT.format(name=project_name), encoding="utf-8")
+        gitignore = root / ".modelyard" / ".gitignore"
+        gitignore.parent.mkdir(parents=True, exist_ok=True)
+        if not gitignore.exists():
+            gitignore.write_text("*\n")
+        return cls.open(root, env)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- datasets --------------------------------------------------------------------
+    def add_dataset(
+        self, data: pd.DataFrame | str | os.PathLike[str], name: str, source: str | None = None
+    ) -> DatasetVersion:
+        import pandas as pd
+
+        from modelyard.registry import profile as prof
+        from modelyard.registry import tabular
+
+        validate_name(name, "dataset name")
+        if isinstance(data, pd.DataFrame):
+            df, source = data, source or "dataframe"
+        else:
+            path = Path(data)
+            df, source = tabular.read_table(path), source or str(path.resolve())
+        if df.shape[1] == 0:
+            raise InvalidInput(f"dataset {name!r} has no columns")
+        canon = tabular.canonicalise(df)
+        digest = tabular.content_hash(canon)
+        schema = prof.infer_schema(canon, self.config.dataset(name))
+        blob = tabular.to_parquet_bytes(canon)
+        put = self.artifacts.put(blob)
+        row, created = self.store.add_dataset(
+            {
+                "name": name,
+                "digest": digest,
+                "n_rows": len(canon),
+                "n_cols": int(canon.shape[1]),
+                "schema": schema,
+                "profile": prof.profile(canon, schema),
+                "artifact_digest": put.digest,
+                "source": source,
+                "created_by": self.settings.user,
+            },
+            artifact_size=put.size,
+        )
+        return DatasetVersion.from_row(row, created=created)
+
+    def dataset(self, ref: str) -> DatasetVersion:
+        r = parse_ref(ref, "dataset")
+        return DatasetVersion.from_row(self.store.get_dataset(r.name, r.version))
+
+    def load_dataset(self, ref: str | DatasetVersion) -> pd.DataFrame:
+        from modelyard.registry.tabular import from_parquet_bytes
+
+        ds = self.dataset(ref) if isinstance(ref, str) else ref
+        return from_parquet_bytes(self.artifacts.get(ds.artifact_digest))
+
+    def datasets(self, name: str | None = None) -> list[DatasetVersion]:
+        return [DatasetVersion.from_row(r) for r in self.store.list_datasets(name)]
+
+    # ---- runs ------------------------------------------------------------------------
+    def start_run(
+        self, model: str, params: dict[str, Any] | None = None, seed: int | None = None
+    ) -> Run:
+        from modelyard.registry.runs import Run
+
+        validate_name(model, "model name")
+        return Run(self, model, params=params, seed=seed)
+
+    # ---- models ----------------------------------------------------------------------
+    def register_model(
+        self,
+        model: Any,
+        name: str,
+        sample_input: Any = None,
+        trust: bool = False,
+        run_id: str | None = None,
+        parent: ModelVersion | None = None,
+        reason: str = "logged by training run",
+    ) -> ModelVersion:
+        from modelyard.registry import flavors
+        from modelyard.registry.signature import infer_signature
+
+        validate_name(name, "model name")
+        fl = flavors.detect(model, trust)
+        data, info = fl.dump(model)
+        schema = None
+        if run_id:
+            inputs = [i for i in self.store.run_inputs(run_id) if i["role"] == "train"]
+            schema = inputs[0]["schema"] if inputs else None
+        signature = infer_signature(model, sample_input, schema) if sample_input is not None else {}
+        put = self.artifacts.put(data)
+        mc = self.config.model(name)
+        card = {
+            "owner": mc.owner,
+            "objective": mc.objective,
+            "kpi": mc.kpi,
+            "sla": mc.sla.model_dump(),
+            "flavor_info": info,
+        }
+        row = self.store.add_model_version(
+            {
+                "model_name": name,
+                "run_id": run_id,
+                "artifact_digest": put.digest,
+                "flavor": fl.name,
+                "trusted": bool(trust) or fl.name == "pickle",
+                "signature": signature,
+                "size_bytes": put.size,
+                "card": card,
+                "parent_id": parent.id if parent else None,
+                "created_by": self.settings.user,
+            },
+            actor=self.settings.user,
+            reason=reason + (" (trusted: pickle format)" if fl.name == "pickle" else ""),
+        )
+        return ModelVersion.from_row(row)
+
+    def model_version(self, ref: str) -> ModelVersion:
+        r = parse_ref(ref, "model")
+        return ModelVersion.from_row(self.store.get_model_version(r.name, r.version))
+
+    def model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        return [ModelVersion.from_row(r) for r in self.store.list_model_versions(name)]
+
+    def load_model(self, ref: str | ModelVersion) -> Any:
+        """Fetch the artifact (digest verified before deserialising) and load it."""
+        from modelyard.registry import flavors
+
+        mv = self.model_version(ref) if isinstance(ref, str) else ref
+        data = self.artifacts.get(mv.artifact_digest)
+        return flavors.flavor(mv.flavor).load(data, mv.card.get("flavor_info", {}), mv.trusted)
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def transition(
+        self, ref: str | ModelVersion, target: State | str, reason: str, actor: str | None = None
+    ) -> ModelVersion:
+        mv = self.model_version(ref) if isinstance(ref, str) else ref
+        if not reason or not reason.strip():
+            raise InvalidInput("a lifecycle transition needs a reason")
+        row = self.store.transition(mv.id, State(target), actor or self.settings.user, reason)
+        return ModelVersion.from_row(row)
+
+    def deploy(
+        self,
+        ref: str | ModelVersion,
+        endpoint: str,
+        role: Role | str = Role.PRODUCTION,
+        weight: float = 1.0,
+        reason: str = "deployed",
+        actor: str | None = None,
+    ) -> ModelVersion:
+        validate_name(endpoint, "endpoint name")
+        if not 0.0 <= weight <= 1.0:
+            raise InvalidInput(f"weight must be between 0 and 1, got {weight}")
+        mv = self.model_version(ref) if isinstance(ref, str) else ref
+        self.store.set_route(
+            endpoint, mv.id, Role(role), weight, actor or self.settings.user, reason
+        )
+        return ModelVersion.from_row(self.store.get_model_version_by_id(mv.id))
+
+    def undeploy(
+        self, ref: str | ModelVersion, endpoint: str, reason: str, actor: str | None = None
+    ) -> None:
+        mv = self.model_version(ref) if isinstance(ref, str) else ref
+        self.store.remove_route(endpoint, mv.id, actor or self.settings.user, reason)

@@ -1,0 +1,190 @@
+"""Training runs: a context manager that records lineage by itself while the script trains."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import traceback
+import uuid
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from modelyard.core.errors import Conflict, InvalidInput
+from modelyard.registry import environment
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelyard.registry.registry import DatasetVersion, ModelVersion, Registry
+
+
+def _clean_param(key: str, value: Any) -> Any:
+    if not isinstance(key, str) or not key or len(key) > 250:
+        raise InvalidInput(f"invalid param name {key!r}: expected a non-empty string ≤ 250 chars")
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "item"):  # NumPy scalars
+        return value.item()
+    return str(value)
+
+
+class Run:
+    """One training run. Use as ``with registry.start_run(model=...) as run:``."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        model: str,
+        params: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.registry = registry
+        self.model = model
+        self.id = uuid.uuid4().hex
+        self.seed = seed
+        self.params: dict[str, Any] = {}
+        self._initial_params = params or {}
+        self.status = "created"
+        self.model_versions: list[ModelVersion] = []
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def __enter__(self) -> Run:
+        reg = self.registry
+        cwd = reg.settings.project_dir
+        git = environment.git_state(cwd)
+        lock_path, lock_hash = environment.lock_file(cwd)
+        pkgs = reg.artifacts.put(environment.packages_blob())
+        env = {
+            "git": git,
+            "lock_file": lock_path,
+            "lock_sha256": lock_hash,
+            "packages_digest": pkgs.digest,
+            "packages_count": len(environment.installed_packages()),
+            **environment.interpreter(),
+        }
+        if self.seed is not None:
+            random.seed(self.seed)
+            try:
+                import numpy as np
+
+                np.random.seed(self.seed % 2**32)
+            except ImportError:  # pragma: no cover
+                pass
+        reg.store.create_run(
+            {
+                "id": self.id,
+                "model_name": self.model,
+                "status": "running",
+                "params": {},
+                "seed": self.seed,
+                "environment": env,
+                "created_by": reg.settings.user,
+                "started_at": dt.datetime.now(dt.UTC),
+            },
+        )
+        with reg.store.tx() as conn:
+            reg.store.record_artifact(conn, pkgs.digest, pkgs.size, "packages")
+        self.status = "running"
+        if self._initial_params:
+            self.log_params(self._initial_params)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.status = "finished"
+            error = None
+        else:
+            self.status = "killed" if isinstance(exc, KeyboardInterrupt) else "failed"
+            error = "".join(traceback.format_exception(exc_type, exc, tb))[-8000:]
+        self.registry.store.update_run(
+            self.id, status=self.status, ended_at=dt.datetime.now(dt.UTC), error=error
+        )
+
+    def _require_running(self) -> None:
+        if self.status != "running":
+            raise Conflict(f"run {self.id[:8]} is {self.status}; log inside its `with` block")
+
+    # ---- logging ---------------------------------------------------------------------
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        self._require_running()
+        changed = False
+        for key, value in params.items():
+            v = _clean_param(key, value)
+            if key in self.params and self.params[key] != v:
+                raise Conflict(
+                    f"param {key!r} is already {self.params[key]!r} in this run; params are "
+                    f"immutable (got {v!r})",
+                    hint="log a metric, or start a new run for a new value",
+                )
+            if key not in self.params:
+                self.params[key] = v
+                changed = True
+        if changed:
+            self.registry.store.update_run(self.id, params=dict(self.params))
+
+    def log_metric(self, key: str, value: float, step: int = 0) -> None:
+        self.log_metrics({key: value}, step=step)
+
+    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
+        self._require_running()
+        at = dt.datetime.now(dt.UTC)
+        rows = []
+        for key, value in metrics.items():
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                raise InvalidInput(f"metric {key!r} must be a number, got {value!r}") from None
+            if math.isnan(v):
+                raise InvalidInput(f"metric {key!r} is NaN; log a number")
+            rows.append({"key": str(key), "value": v, "step": int(step), "at": at})
+        self.registry.store.log_metrics(self.id, rows)
+
+    def use_dataset(
+        self,
+        data: str | DatasetVersion | pd.DataFrame,
+        role: str = "train",
+        name: str | None = None,
+    ) -> DatasetVersion:
+        """Declare an input dataset (a ``NAME@VERSION`` reference, a version, or a DataFrame
+        that is registered on the fly under ``name``)."""
+        self._require_running()
+        from modelyard.registry.registry import DatasetVersion
+
+        if isinstance(data, DatasetVersion):
+            ds = data
+        elif isinstance(data, str):
+            ds = self.registry.dataset(data)
+        else:
+            if not name:
+                raise InvalidInput("use_dataset(DataFrame) needs name= to register it under")
+            ds = self.registry.add_dataset(data, name=name)
+        self.registry.store.add_run_input(self.id, ds.id, role)
+        return ds
+
+    def log_model(
+        self,
+        model: Any,
+        sample_input: Any = None,
+        *,
+        name: str | None = None,
+        trust: bool = False,
+    ) -> ModelVersion:
+        self._require_running()
+        mv = self.registry.register_model(
+            model,
+            name=name or self.model,
+            sample_input=sample_input,
+            trust=trust,
+            run_id=self.id,
+        )
+        self.model_versions.append(mv)
+        return mv

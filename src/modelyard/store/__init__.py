@@ -1,0 +1,1 @@
+"""Store: metadata (SQLAlchemy + Alembic) and content-addressed artifacts (fsspec)."""

@@ -1,0 +1,493 @@
+"""The metadata store: one class of small, transactional operations over the tables.
+
+Services call these; nothing here knows about scikit-learn, HTTP or the CLI. Every write is one
+transaction, so a crash leaves either the whole change or none of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+
+from modelyard.core.errors import Conflict, NotFound
+from modelyard.core.lifecycle import Role, State, check_transition
+from modelyard.store import schema as t
+from modelyard.store.db import create_store_engine, migrate
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+Row = dict[str, Any]
+
+
+def _row(r: RowMapping | None) -> Row | None:
+    return dict(r) if r is not None else None
+
+
+class MetadataStore:
+    def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
+        self.url = url
+        self.engine: Engine = create_store_engine(url)
+        if auto_migrate:
+            migrate(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def _retrying_insert(self, fn: Any, attempts: int = 20) -> Any:
+        """Run ``fn`` in a fresh transaction, retrying when a unique version number collides."""
+        for attempt in range(attempts):
+            try:
+                with self.tx() as conn:
+                    return fn(conn)
+            except SAIntegrityError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    # ---- artifacts -----------------------------------------------------------------------
+    def record_artifact(self, conn: Connection, digest: str, size: int, kind: str) -> None:
+        exists = conn.execute(select(t.artifacts.c.digest).where(t.artifacts.c.digest == digest))
+        if exists.first() is None:
+            conn.execute(
+                insert(t.artifacts).values(
+                    digest=digest, size_bytes=size, kind=kind, created_at=now()
+                )
+            )
+
+    def artifact_rows(self) -> list[Row]:
+        with self.tx() as conn:
+            return [dict(r) for r in conn.execute(select(t.artifacts)).mappings()]
+
+    # ---- datasets ------------------------------------------------------------------------
+    def add_dataset(self, values: Mapping[str, Any], artifact_size: int) -> tuple[Row, bool]:
+        """Insert a dataset version; if the same content exists under the name, return it."""
+
+        def go(conn: Connection) -> tuple[Row, bool]:
+            same = (
+                conn.execute(
+                    select(t.datasets).where(
+                        and_(
+                            t.datasets.c.name == values["name"],
+                            t.datasets.c.digest == values["digest"],
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if same is not None:
+                return dict(same), False
+            version = (
+                conn.execute(
+                    select(func.max(t.datasets.c.version)).where(
+                        t.datasets.c.name == values["name"]
+                    )
+                ).scalar()
+                or 0
+            ) + 1
+            row = {**values, "version": version, "created_at": now()}
+            self.record_artifact(conn, values["artifact_digest"], artifact_size, "dataset")
+            new_id = conn.execute(insert(t.datasets).values(**row)).inserted_primary_key[0]  # type: ignore[index]
+            return {**row, "id": new_id}, True
+
+        result: tuple[Row, bool] = self._retrying_insert(go)
+        return result
+
+    def get_dataset(self, name: str, version: int | None = None) -> Row:
+        q = select(t.datasets).where(t.datasets.c.name == name)
+        q = (
+            q.where(t.datasets.c.version == version)
+            if version
+            else q.order_by(t.datasets.c.version.desc())
+        )
+        with self.tx() as conn:
+            row = _row(conn.execute(q.limit(1)).mappings().first())
+        if row is None:
+            known = self.dataset_names()
+            what = f"{name}@{version}" if version else name
+            raise NotFound(
+                f"no dataset {what}",
+                hint=f"known datasets: {', '.join(known) or 'none yet (modelyard data add)'}",
+            )
+        return row
+
+    def get_dataset_by_id(self, dataset_id: int) -> Row:
+        with self.tx() as conn:
+            row = _row(
+                conn.execute(select(t.datasets).where(t.datasets.c.id == dataset_id))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"no dataset with id {dataset_id}")
+        return row
+
+    def dataset_names(self) -> list[str]:
+        with self.tx() as conn:
+            return list(
+                conn.execute(
+                    select(t.datasets.c.name).distinct().order_by(t.datasets.c.name)
+                ).scalars()
+            )
+
+    def list_datasets(self, name: str | None = None) -> list[Row]:
+        q = select(t.datasets).order_by(t.datasets.c.name, t.datasets.c.version)
+        if name:
+            q = q.where(t.datasets.c.name == name)
+        with self.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    # ---- runs ----------------------------------------------------------------------------
+    def create_run(self, values: Mapping[str, Any]) -> None:
+        with self.tx() as conn:
+            conn.execute(insert(t.runs).values(**values))
+
+    def update_run(self, run_id: str, **values: Any) -> None:
+        with self.tx() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(**values))
+
+    def add_run_input(self, run_id: str, dataset_id: int, role: str) -> None:
+        with self.tx() as conn:
+            found = conn.execute(
+                select(t.run_inputs).where(
+                    and_(
+                        t.run_inputs.c.run_id == run_id,
+                        t.run_inputs.c.dataset_id == dataset_id,
+                        t.run_inputs.c.role == role,
+                    )
+                )
+            ).first()
+            if found is None:
+                conn.execute(
+                    insert(t.run_inputs).values(run_id=run_id, dataset_id=dataset_id, role=role)
+                )
+
+    def log_metrics(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        batch = [{"run_id": run_id, **r} for r in rows]
+        if batch:
+            with self.tx() as conn:
+                conn.execute(insert(t.run_metrics), batch)
+
+    def get_run(self, run_id: str) -> Row:
+        with self.tx() as conn:
+            q = select(t.runs).where(t.runs.c.id.startswith(run_id)).limit(2)
+            rows = [dict(r) for r in conn.execute(q).mappings()]
+        if not rows:
+            raise NotFound(f"no run {run_id!r}", hint="list runs with `modelyard runs list`")
+        if len(rows) > 1 and rows[0]["id"] != run_id:
+            raise Conflict(f"run id prefix {run_id!r} is ambiguous; give more characters")
+        return rows[0]
+
+    def run_metrics(self, run_id: str) -> list[Row]:
+        q = (
+            select(t.run_metrics)
+            .where(t.run_metrics.c.run_id == run_id)
+            .order_by(t.run_metrics.c.id)
+        )
+        with self.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def run_inputs(self, run_id: str) -> list[Row]:
+        q = (
+            select(t.run_inputs.c.role, t.datasets)
+            .join(t.datasets, t.datasets.c.id == t.run_inputs.c.dataset_id)
+            .where(t.run_inputs.c.run_id == run_id)
+            .order_by(t.datasets.c.name)
+        )
+        with self.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def list_runs(self, model: str | None = None, limit: int = 100) -> list[Row]:
+        q = select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit)
+        if model:
+            q = q.where(t.runs.c.model_name == model)
+        with self.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def runs_using_dataset(self, dataset_id: int) -> list[Row]:
+        q = (
+            select(t.runs, t.run_inputs.c.role)
+            .join(t.run_inputs, t.run_inputs.c.run_id == t.runs.c.id)
+            .where(t.run_inputs.c.dataset_id == dataset_id)
+            .order_by(t.runs.c.started_at)
+        )
+        with self.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    # ---- model versions ------------------------------------------------------------------
+    def add_model_version(self, values: Mapping[str, Any], actor: str, reason: str) -> Row:
+        def go(conn: Connection) -> Row:
+            version = (
+                conn.execute(
+                    select(func.max(t.model_versions.c.version)).where(
+                        t.model_versions.c.model_name == values["model_name"]
+                    )
+                ).scalar()
+                or 0
+            ) + 1
+            row = {**values, "version": version, "state": State.PROPOSED.value, "created_at": now()}
+            self.record_artifact(conn, values["artifact_digest"], values["size_bytes"], "model")
+            new_id = conn.execute(insert(t.model_versions).values(**row)).inserted_primary_key[0]  # type: ignore[index]
+            conn.execute(
+                insert(t.transitions).values(
+                    model_version_id=new_id,
+                    from_state=None,
+                    to_state=State.PROPOSED.value,
+                    actor=actor,
+                    reason=reason,
+                    at=row["created_at"],
+                )
+            )
+            return {**row, "id": new_id}
+
+        result: Row = self._retrying_insert(go)
+        return result
+
+    def get_model_version(self, name: str, version: int | None = None) -> Row:
+        mv = t.model_versions
+        q = select(mv).where(mv.c.model_name == name)
+        q = q.where(mv.c.version == version) if version else q.order_by(mv.c.version.desc())
+        with self.tx() as conn:
+            row = _row(conn.execute(q.limit(1)).mappings().first())
+        if row is None:
+            names = self.model_names()
+            what = f"{name}@{version}" if version else name
+            raise NotFound(
+                f"no model version {what}",
+                hint=f"known models: {', '.join(names) or 'none yet'}",
+            )
+        return row
+
+    def get_model_version_by_id(self, version_id: int) -> Row:
+        with self.tx() as conn:
+            row = _row(
+                conn.execute(select(t.model_versions).where(t.model_versions.c.id == version_id))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"no model version with id {version_id}")
+        return row
+
+    def model_names(self) -> list[str]:
+        q = select(t.model_versions.c.model_name).distinct().order_by(t.model_versions.c.model_name)
+        with self.tx() as conn:
+            return list(conn.execute(q).scalars())
+
+    def list_model_versions(self, name: str | None = None) -> list[Row]:
+        mv = t.model_versions
+        q = select(mv).order_by(mv.c.model_name, mv.c.version)
+        if name:
+            q = q.where(mv.c.model_name == name)
+        with self.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def versions_of_run(self, run_id: str) -> list[Row]:
+        q = select(t.model_versions).where(t.model_versions.c.run_id == run_id)
+        with self.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def _transition(
+        self, conn: Connection, row: Mapping[str, Any], target: State, actor: str, reason: str
+    ) -> None:
+        check_transition(row["state"], target, what=f"{row['model_name']}@{row['version']}")
+        mv = t.model_versions
+        # compare-and-set on the state: a concurrent writer that moved it first makes this fail
+        done = conn.execute(
+            update(mv)
+            .where(and_(mv.c.id == row["id"], mv.c.state == row["state"]))
+            .values(state=target.value)
+        )
+        if done.rowcount != 1:
+            raise Conflict(
+                f"{row['model_name']}@{row['version']} changed state concurrently; retry"
+            )
+        conn.execute(
+            insert(t.transitions).values(
+                model_version_id=row["id"],
+                from_state=row["state"],
+                to_state=target.value,
+                actor=actor,
+                reason=reason,
+                at=now(),
+            )
+        )
+
+    def transition(self, version_id: int, target: State, actor: str, reason: str) -> Row:
+        with self.tx() as conn:
+            row = self._locked_version(conn, version_id)
+            self._transition(conn, row, target, actor, reason)
+        return self.get_model_version_by_id(version_id)
+
+    def _locked_version(self, conn: Connection, version_id: int) -> Row:
+        q = select(t.model_versions).where(t.model_versions.c.id == version_id)
+        if self.dialect == "postgresql":
+            q = q.with_for_update()
+        row = _row(conn.execute(q).mappings().first())
+        if row is None:
+            raise NotFound(f"no model version with id {version_id}")
+        return row
+
+    def transitions_of(self, version_id: int) -> list[Row]:
+        q = (
+            select(t.transitions)
+            .where(t.transitions.c.model_version_id == version_id)
+            .order_by(t.transitions.c.id)
+        )
+        with self.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    # ---- endpoints and routes ------------------------------------------------------------
+    def _lock_endpoint(self, conn: Connection, endpoint: str) -> None:
+        ep = t.endpoints
+        existing = conn.execute(
+            select(ep.c.name).where(ep.c.name == endpoint).with_for_update()
+            if self.dialect == "postgresql"
+            else select(ep.c.name).where(ep.c.name == endpoint)
+        ).first()
+        if existing is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(ep).values(name=endpoint, generation=0, updated_at=now()))
+            except SAIntegrityError:
+                pass
+            if self.dialect == "postgresql":
+                conn.execute(select(ep.c.name).where(ep.c.name == endpoint).with_for_update())
+
+    def _bump(self, conn: Connection, endpoint: str) -> None:
+        conn.execute(
+            update(t.endpoints)
+            .where(t.endpoints.c.name == endpoint)
+            .values(generation=t.endpoints.c.generation + 1, updated_at=now())
+        )
+
+    def set_route(
+        self, endpoint: str, version_id: int, role: Role, weight: float, actor: str, reason: str
+    ) -> None:
+        """Route a version on an endpoint. Promoting to production demotes the old champion
+        in the same transaction; the partial unique index makes two champions impossible."""
+        r = t.routes
+        with self.tx() as conn:
+            self._lock_endpoint(conn, endpoint)
+            row = self._locked_version(conn, version_id)
+            from modelyard.core.lifecycle import check_deployable
+
+            check_deployable(row["state"], what=f"{row['model_name']}@{row['version']}")
+            if role is Role.PRODUCTION:
+                olds = (
+                    conn.execute(
+                        select(r.c.model_version_id).where(
+                            and_(r.c.endpoint == endpoint, r.c.role == Role.PRODUCTION.value)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                for old_id in olds:
+                    if old_id == version_id:
+                        continue
+                    conn.execute(
+                        r.delete().where(
+                            and_(r.c.endpoint == endpoint, r.c.model_version_id == old_id)
+                        )
+                    )
+                    self._undeploy_if_unrouted(
+                        conn,
+                        old_id,
+                        actor,
+                        f"replaced by {row['model_name']}@{row['version']} on {endpoint}",
+                    )
+            conn.execute(
+                r.delete().where(and_(r.c.endpoint == endpoint, r.c.model_version_id == version_id))
+            )
+            conn.execute(
+                insert(r).values(
+                    endpoint=endpoint,
+                    model_version_id=version_id,
+                    role=role.value,
+                    weight=weight,
+                    created_at=now(),
+                )
+            )
+            if row["state"] != State.DEPLOYED.value:
+                self._transition(conn, row, State.DEPLOYED, actor, reason)
+            self._bump(conn, endpoint)
+
+    def remove_route(self, endpoint: str, version_id: int, actor: str, reason: str) -> None:
+        r = t.routes
+        with self.tx() as conn:
+            self._lock_endpoint(conn, endpoint)
+            conn.execute(
+                r.delete().where(and_(r.c.endpoint == endpoint, r.c.model_version_id == version_id))
+            )
+            self._undeploy_if_unrouted(conn, version_id, actor, reason)
+            self._bump(conn, endpoint)
+
+    def _undeploy_if_unrouted(
+        self, conn: Connection, version_id: int, actor: str, reason: str
+    ) -> None:
+        left = conn.execute(
+            select(func.count())
+            .select_from(t.routes)
+            .where(t.routes.c.model_version_id == version_id)
+        ).scalar()
+        if left == 0:
+            row = self._locked_version(conn, version_id)
+            if row["state"] == State.DEPLOYED.value:
+                self._transition(conn, row, State.APPROVED, actor, reason)
+
+    def routes(self, endpoint: str | None = None) -> list[Row]:
+        mv = t.model_versions
+        q = (
+            select(t.routes, mv.c.model_name, mv.c.version, mv.c.state)
+            .join(mv, mv.c.id == t.routes.c.model_version_id)
+            .order_by(t.routes.c.endpoint, t.routes.c.id)
+        )
+        if endpoint:
+            q = q.where(t.routes.c.endpoint == endpoint)
+        with self.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def endpoint_generation(self, endpoint: str) -> int:
+        with self.tx() as conn:
+            gen = conn.execute(
+                select(t.endpoints.c.generation).where(t.endpoints.c.name == endpoint)
+            ).scalar()
+        return int(gen or 0)
+
+    # ---- reports -------------------------------------------------------------------------
+    def add_report(self, values: Mapping[str, Any]) -> int:
+        with self.tx() as conn:
+            for key in ("artifact_digest", "html_digest"):
+                if values.get(key):
+                    self.record_artifact(conn, values[key], values.get(f"{key}_size", 0), "report")
+            clean = {k: v for k, v in values.items() if not k.endswith("_size")}
+            result = conn.execute(insert(t.reports).values(created_at=now(), **clean))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def reports_of(self, version_id: int) -> list[Row]:
+        q = (
+            select(t.reports)
+            .where(t.reports.c.model_version_id == version_id)
+            .order_by(t.reports.c.id)
+        )
+        with self.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]

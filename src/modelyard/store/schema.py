@@ -1,0 +1,189 @@
+"""Metadata tables. The Alembic migrations in ``migrations/`` create exactly these."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC timestamps on every backend (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return value if dialect.name != "sqlite" or value is None else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+metadata = MetaData()
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("n_rows", BigInteger, nullable=False),
+    Column("n_cols", Integer, nullable=False),
+    Column("schema", JSON, nullable=False),
+    Column("profile", JSON, nullable=False),
+    Column("artifact_digest", String(64), nullable=False),
+    Column("source", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("name", "version", name="uq_datasets_name_version"),
+    UniqueConstraint("name", "digest", name="uq_datasets_name_digest"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_name", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("seed", BigInteger, nullable=True),
+    Column("environment", JSON, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime(), nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_runs_model_name", "model_name"),
+)
+
+run_metrics = Table(
+    "run_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_run_metrics_run_key", "run_id", "key"),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), primary_key=True),
+    Column("role", String(32), primary_key=True),
+    Index("ix_run_inputs_dataset", "dataset_id"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("artifact_digest", String(64), nullable=False),
+    Column("flavor", String(32), nullable=False),
+    Column("trusted", Boolean, nullable=False),
+    Column("signature", JSON, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("card", JSON, nullable=False),
+    Column("parent_id", Integer, ForeignKey("model_versions.id"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("model_name", "version", name="uq_model_versions_name_version"),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+transitions = Table(
+    "transitions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("from_state", String(16), nullable=True),
+    Column("to_state", String(16), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_transitions_version", "model_version_id"),
+)
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    # bumped on every plan change: servers poll it to refresh their in-memory routing snapshot
+    Column("generation", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+routes = Table(
+    "routes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(128), ForeignKey("endpoints.name"), nullable=False),
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("weight", Float, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("endpoint", "model_version_id", name="uq_routes_endpoint_version"),
+    # The invariant "one version in full production per endpoint" is held by the database
+    # itself, so no interleaving of processes can break it.
+    Index(
+        "uq_routes_one_production",
+        "endpoint",
+        unique=True,
+        sqlite_where=text("role = 'production'"),
+        postgresql_where=text("role = 'production'"),
+    ),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("passed", Boolean, nullable=True),
+    Column("summary", JSON, nullable=False),
+    Column("artifact_digest", String(64), nullable=True),
+    Column("html_digest", String(64), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Index("ix_reports_version", "model_version_id"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

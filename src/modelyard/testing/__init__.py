@@ -1,0 +1,1 @@
+"""Contract-test kit: checks users and plug-in authors can run against their own objects."""
