@@ -71,8 +71,19 @@ def open_registry(project: Path):  # type: ignore[no-untyped-def]
     return Registry.open(project, dict(os.environ))
 
 
-# Commands register themselves on import.
-from modelyard.cli import commands as _commands  # noqa: E402,F401
+def _load_commands() -> None:
+    """Each ``modelyard/cli/cmd_*.py`` module registers its commands on import."""
+    import importlib
+    import pkgutil
+
+    import modelyard.cli as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("cmd_"):
+            importlib.import_module(f"modelyard.cli.{info.name}")
+
+
+_load_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
