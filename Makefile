@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 	.tools/bin/python -m pip install --quiet uv
 
 $(BIN)/modelyard: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --all-extras
+	$(UV) sync --frozen --all-extras --compile-bytecode
 	@touch $@
 
 venv: $(BIN)/modelyard

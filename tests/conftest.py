@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-PG_URL = os.environ.get(
-    "MODELYARD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("MODELYARD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def _pg_available() -> str | None:
     try:
         import psycopg
 
-        with psycopg.connect(PG_URL.replace("postgresql://", "postgresql://", 1), connect_timeout=3):
+        with psycopg.connect(
+            PG_URL.replace("postgresql://", "postgresql://", 1), connect_timeout=3
+        ):
             return None
     except Exception as exc:  # report why, below
         return str(exc)

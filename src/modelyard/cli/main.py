@@ -45,7 +45,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 def main() -> None:
     """Console-script entry: run the app, mapping modelyard errors to clear messages."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except ModelyardError as exc:
         render.err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
         if exc.hint:
@@ -56,13 +58,13 @@ def main() -> None:
     except typer.Abort:
         render.err_console.print("aborted")
         sys.exit(1)
-    except Exception as exc:  # click usage errors and friends
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors: exit 2 with click's message
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            render.err_console.print(f"error: {exc}")
+        sys.exit(int(getattr(exc, "exit_code", 2)))
 
 
 def open_registry(project: Path):  # type: ignore[no-untyped-def]

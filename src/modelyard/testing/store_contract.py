@@ -62,11 +62,20 @@ def check_store(store: MetadataStore) -> None:
     # runs: create, metrics in order, inputs
     run_id = uuid.uuid4().hex
     store.create_run(
-        {"id": run_id, "model_name": f"m{tag}", "status": "running", "params": {"p": 1},
-         "seed": 3, "environment": {}, "created_by": "contract", "started_at": now()}
+        {
+            "id": run_id,
+            "model_name": f"m{tag}",
+            "status": "running",
+            "params": {"p": 1},
+            "seed": 3,
+            "environment": {},
+            "created_by": "contract",
+            "started_at": now(),
+        }
     )
-    store.log_metrics(run_id, [{"key": "k", "value": float(i), "step": i, "at": now()}
-                               for i in range(5)])
+    store.log_metrics(
+        run_id, [{"key": "k", "value": float(i), "step": i, "at": now()} for i in range(5)]
+    )
     store.add_run_input(run_id, a["id"], "train")
     store.add_run_input(run_id, a["id"], "train")  # idempotent
     assert [m["value"] for m in store.run_metrics(run_id)] == [0.0, 1.0, 2.0, 3.0, 4.0]

@@ -1,0 +1,143 @@
+"""Runs record their lineage by themselves; model versions load only safely and verified."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from modelyard.core.errors import Conflict, IntegrityError, UnsafeArtifact
+
+
+def _data() -> tuple[pd.DataFrame, pd.Series]:
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return X, y
+
+
+def _fit() -> object:
+    X, y = _data()
+    return make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+
+
+class Opaque:
+    """Not a format modelyard can store safely."""
+
+    def predict(self, X: object) -> list[int]:
+        return [0]
+
+
+def test_a_run_records_code_environment_params_metrics_and_inputs(
+    registry, project_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    subprocess.run(["git", "init", "-q"], cwd=project_dir, check=True)
+    subprocess.run(
+        [
+            "git",
+            "-c",
+            "user.email=a@b",
+            "-c",
+            "user.name=a",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "init",
+        ],
+        cwd=project_dir,
+        check=True,
+    )
+    (project_dir / "train.py").write_text("print('train')\n")  # uncommitted: dirty
+    (project_dir / "uv.lock").write_text("lock")
+    X, y = _data()
+    ds = registry.add_dataset(X.assign(target=y), name="bc")
+    with registry.start_run(model="bc", params={"C": 1.0}, seed=7) as run:
+        run.use_dataset(ds)
+        run.log_params({"penalty": "l2"})
+        run.log_metrics({"auc": 0.99, "acc": 0.97})
+        run.log_metric("loss", 0.5, step=3)
+        mv = run.log_model(_fit(), sample_input=X.head())
+    row = registry.store.get_run(run.id)
+    env = row["environment"]
+    assert row["status"] == "finished" and row["seed"] == 7 and row["created_by"] == "tester"
+    assert row["params"] == {"C": 1.0, "penalty": "l2"}
+    assert env["git"]["commit"] and env["git"]["dirty"] is True and env["git"]["diff_sha256"]
+    assert env["lock_sha256"] and env["python"] and env["packages_count"] > 10
+    assert registry.artifacts.get(env["packages_digest"]).startswith(b"[")
+    assert {m["key"] for m in registry.store.run_metrics(run.id)} == {"auc", "acc", "loss"}
+    assert [i["name"] for i in registry.store.run_inputs(run.id)] == ["bc"]
+    assert mv.run_id == run.id and mv.state == "proposed"
+
+
+def test_a_crashing_training_script_marks_the_run_failed(registry) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ZeroDivisionError), registry.start_run(model="bc") as run:
+        1 / 0  # noqa: B018
+    row = registry.store.get_run(run.id)
+    assert row["status"] == "failed" and "ZeroDivisionError" in row["error"]
+
+
+def test_params_are_immutable_within_a_run(registry) -> None:  # type: ignore[no-untyped-def]
+    with registry.start_run(model="bc", params={"C": 1.0}) as run:
+        run.log_params({"C": 1.0})  # same value: fine
+        with pytest.raises(Conflict, match="immutable"):
+            run.log_params({"C": 2.0})
+
+
+def test_model_versions_carry_signature_and_card(project_dir: Path) -> None:
+    from modelyard.registry.registry import Registry
+
+    (project_dir / "modelyard.yaml").write_text(
+        "models:\n  bc:\n    owner: team-a\n    objective: catch tumours early\n    kpi: recall\n"
+        "    sla: {latency_p99_ms: 20, escalation: pager}\n"
+    )
+    X, _ = _data()
+    with Registry.open(project_dir, env={}) as reg:
+        mv = reg.register_model(_fit(), name="bc", sample_input=X.head())
+        assert mv.card["owner"] == "team-a" and mv.card["sla"]["latency_p99_ms"] == 20
+        names = [i["name"] for i in mv.signature["inputs"]]
+        assert names == list(X.columns)
+        assert mv.signature["task"] == "classification" and mv.signature["classes"] == [0, 1]
+        again = reg.register_model(_fit(), name="bc", sample_input=X.head())
+        assert again.version == 2
+
+
+def test_loading_verifies_the_digest_before_deserialising(
+    local_registry, project_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    X, _ = _data()
+    mv = local_registry.register_model(_fit(), name="bc", sample_input=X.head())
+    assert (local_registry.load_model(mv).predict(X.head()) == _fit().predict(X.head())).all()  # type: ignore[attr-defined]
+    path = (
+        project_dir
+        / ".modelyard"
+        / "artifacts"
+        / local_registry.artifacts.key_for(mv.artifact_digest)
+    )
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(IntegrityError, match=mv.artifact_digest):
+        local_registry.load_model(mv)
+
+
+def test_untrusted_formats_need_explicit_trust(local_registry) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UnsafeArtifact, match="trust=True"):
+        local_registry.register_model(Opaque(), name="odd")
+    mv = local_registry.register_model(Opaque(), name="odd", trust=True)
+    assert mv.flavor == "pickle" and mv.trusted
+    history = local_registry.store.transitions_of(mv.id)
+    assert "trusted" in history[0]["reason"]
+    assert local_registry.load_model(mv).predict(None) == [0]
+
+
+def test_skops_refuses_types_outside_the_trusted_set() -> None:
+    from sklearn.preprocessing import FunctionTransformer
+
+    from modelyard.registry.flavors import SklearnFlavor
+
+    data, info = SklearnFlavor().dump(FunctionTransformer(func=subprocess.call))
+    with pytest.raises(UnsafeArtifact, match="subprocess"):
+        SklearnFlavor().load(data, info, trusted=False)
