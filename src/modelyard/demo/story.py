@@ -51,7 +51,7 @@ def _pipeline(kind: str, seed: int) -> Any:
     if kind == "logistic":
         est: Any = LogisticRegression(max_iter=1000, C=1.0, random_state=seed)
     else:
-        est = HistGradientBoostingClassifier(max_depth=4, max_iter=150, random_state=seed)
+        est = HistGradientBoostingClassifier(max_depth=3, max_iter=60, random_state=seed)
     return Pipeline([("pre", pre), ("model", est)])
 
 
