@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modelyard.core.errors import ConfigError
+from modelyard.core.governance import GovernanceConfig
 
 PROJECT_FILE = "modelyard.yaml"
 
@@ -55,6 +56,7 @@ class ProjectConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
 
     @field_validator("models", "datasets")
     @classmethod

@@ -92,6 +92,10 @@ class Registry:
             storage = {"key": settings.s3_key, "secret": settings.s3_secret}
             if settings.s3_endpoint_url:
                 storage["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
+        if settings.audit_key_file:
+            from modelyard.security.audit import load_signing_key
+
+            self.store.signer = load_signing_key(settings.audit_key_file)
         keyring = Keyring(settings.encryption_key) if settings.encryption_key else None
         self.artifacts = ArtifactStore(open_backend(settings.artifact_url, storage), keyring)
 
@@ -263,8 +267,34 @@ class Registry:
         mv = self.model_version(ref) if isinstance(ref, str) else ref
         if not reason or not reason.strip():
             raise InvalidInput("a lifecycle transition needs a reason")
+        if State(target) is State.APPROVED:
+            self._check_approvals(mv)
         row = self.store.transition(mv.id, State(target), actor or self.settings.user, reason)
         return ModelVersion.from_row(row)
+
+    def _check_approvals(self, mv: ModelVersion) -> None:
+        """Approval is governed: the policy's count of approvers must be on record."""
+        from modelyard.core.errors import PermissionDenied
+        from modelyard.core.lifecycle import State as S
+        from modelyard.store.governance import GovernanceStore
+
+        required = self.config.governance.approvals.required
+        if required == 0:
+            return
+        since = None
+        for t in self.store.transitions_of(mv.id):
+            if t["to_state"] == S.VALIDATED.value:
+                since = t["at"]
+        approvers = {
+            d["actor"]
+            for d in GovernanceStore(self.store).decisions(mv.id)
+            if d["decision"] == "approve" and (since is None or d["at"] >= since)
+        }
+        if len(approvers) < required:
+            raise PermissionDenied(
+                f"{mv.ref} has {len(approvers)} of {required} required approval(s)",
+                hint=f"a reviewer runs `modelyard approve {mv.ref} --comment ...`",
+            )
 
     def deploy(
         self,

@@ -16,7 +16,8 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from modelyard.core.errors import Conflict, NotFound
-from modelyard.core.lifecycle import Role, State, check_transition
+from modelyard.core.lifecycle import ROUTABLE, Role, State, check_transition
+from modelyard.store import audit_log
 from modelyard.store import schema as t
 from modelyard.store.db import create_store_engine, migrate
 
@@ -36,6 +37,7 @@ class MetadataStore:
     def __init__(self, url: str, *, auto_migrate: bool = True) -> None:
         self.url = url
         self.engine: Engine = create_store_engine(url)
+        self.signer: Any = None  # an Ed25519 private key signs audit entries when set
         if auto_migrate:
             migrate(self.engine)
 
@@ -45,6 +47,41 @@ class MetadataStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def audit(
+        self,
+        conn: Connection,
+        actor: str,
+        action: str,
+        target: str,
+        reason: str,
+        data: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Record who did what, in the same transaction as the change itself."""
+        return audit_log.append(
+            conn,
+            actor=actor,
+            action=action,
+            target=target,
+            reason=reason,
+            data=data,
+            at=now(),
+            signer=self.signer,
+        )
+
+    def audit_entries(
+        self,
+        target_prefix: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int | None = None,
+    ) -> list[Row]:
+        with self.tx() as conn:
+            return list(audit_log.entries(conn, target_prefix, actor, action, limit))
+
+    def audit_chain(self) -> tuple[list[Row], Row | None]:
+        with self.tx() as conn:
+            return audit_log.chain(conn)
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[Connection]:
@@ -106,6 +143,14 @@ class MetadataStore:
             row = {**values, "version": version, "created_at": now()}
             self.record_artifact(conn, values["artifact_digest"], artifact_size, "dataset")
             new_id = conn.execute(insert(t.datasets).values(**row)).inserted_primary_key[0]  # type: ignore[index]
+            self.audit(
+                conn,
+                values["created_by"],
+                "dataset.register",
+                f"dataset:{values['name']}@{version}",
+                f"registered from {values.get('source')}",
+                {"digest": values["digest"]},
+            )
             return {**row, "id": new_id}, True
 
         result: tuple[Row, bool] = self._retrying_insert(go)
@@ -159,10 +204,22 @@ class MetadataStore:
     def create_run(self, values: Mapping[str, Any]) -> None:
         with self.tx() as conn:
             conn.execute(insert(t.runs).values(**values))
+            self.audit(
+                conn,
+                values["created_by"],
+                "run.start",
+                f"run:{values['id']}",
+                f"training run for model {values['model_name']}",
+            )
 
     def update_run(self, run_id: str, **values: Any) -> None:
         with self.tx() as conn:
             conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(**values))
+            if values.get("status") in ("finished", "failed", "killed"):
+                actor = conn.execute(
+                    select(t.runs.c.created_by).where(t.runs.c.id == run_id)
+                ).scalar_one()
+                self.audit(conn, actor, f"run.{values['status']}", f"run:{run_id}", "run ended")
 
     def add_run_input(self, run_id: str, dataset_id: int, role: str) -> None:
         with self.tx() as conn:
@@ -256,6 +313,19 @@ class MetadataStore:
                     at=row["created_at"],
                 )
             )
+            self.audit(
+                conn,
+                actor,
+                "model.register",
+                f"model:{values['model_name']}@{version}",
+                reason,
+                {
+                    "digest": values["artifact_digest"],
+                    "flavor": values["flavor"],
+                    "trusted": bool(values["trusted"]),
+                    "run": values.get("run_id"),
+                },
+            )
             return {**row, "id": new_id}
 
         result: Row = self._retrying_insert(go)
@@ -320,6 +390,14 @@ class MetadataStore:
             raise Conflict(
                 f"{row['model_name']}@{row['version']} changed state concurrently; retry"
             )
+        self.audit(
+            conn,
+            actor,
+            "model.transition",
+            f"model:{row['model_name']}@{row['version']}",
+            reason,
+            {"from": row["state"], "to": target.value},
+        )
         conn.execute(
             insert(t.transitions).values(
                 model_version_id=row["id"],
@@ -334,6 +412,28 @@ class MetadataStore:
     def transition(self, version_id: int, target: State, actor: str, reason: str) -> Row:
         with self.tx() as conn:
             row = self._locked_version(conn, version_id)
+            what = f"{row['model_name']}@{row['version']}"
+            check_transition(row["state"], target, what=what)
+            # routes and the deployed state move together: only set_route deploys, and a
+            # version that still has routes may only move to a state that may keep serving
+            routed = (
+                conn.execute(
+                    select(t.routes.c.endpoint).where(t.routes.c.model_version_id == version_id)
+                )
+                .scalars()
+                .all()
+            )
+            if State(target) is State.DEPLOYED:
+                raise Conflict(
+                    f"cannot move {what} to deployed directly",
+                    hint="deploy it to an endpoint (set a route); that marks it deployed",
+                )
+            if routed and State(target) not in ROUTABLE:
+                raise Conflict(
+                    f"cannot move {what} to {State(target).value}: it still serves on "
+                    f"{', '.join(sorted(routed))}",
+                    hint="undeploy it from those endpoints first",
+                )
             self._transition(conn, row, target, actor, reason)
         return self.get_model_version_by_id(version_id)
 
@@ -429,6 +529,18 @@ class MetadataStore:
             )
             if row["state"] != State.DEPLOYED.value:
                 self._transition(conn, row, State.DEPLOYED, actor, reason)
+            self.audit(
+                conn,
+                actor,
+                "endpoint.route",
+                f"endpoint:{endpoint}",
+                reason,
+                {
+                    "version": f"{row['model_name']}@{row['version']}",
+                    "role": role.value,
+                    "weight": weight,
+                },
+            )
             self._bump(conn, endpoint)
 
     def remove_route(self, endpoint: str, version_id: int, actor: str, reason: str) -> None:
@@ -439,6 +551,15 @@ class MetadataStore:
                 r.delete().where(and_(r.c.endpoint == endpoint, r.c.model_version_id == version_id))
             )
             self._undeploy_if_unrouted(conn, version_id, actor, reason)
+            row = self._locked_version(conn, version_id)
+            self.audit(
+                conn,
+                actor,
+                "endpoint.unroute",
+                f"endpoint:{endpoint}",
+                reason,
+                {"version": f"{row['model_name']}@{row['version']}"},
+            )
             self._bump(conn, endpoint)
 
     def _undeploy_if_unrouted(
@@ -480,6 +601,19 @@ class MetadataStore:
                 if values.get(key):
                     self.record_artifact(conn, values[key], values.get(f"{key}_size", 0), "report")
             clean = {k: v for k, v in values.items() if not k.endswith("_size")}
+            mv = conn.execute(
+                select(t.model_versions.c.model_name, t.model_versions.c.version).where(
+                    t.model_versions.c.id == values["model_version_id"]
+                )
+            ).one()
+            self.audit(
+                conn,
+                values["created_by"],
+                f"report.{values['kind']}",
+                f"model:{mv.model_name}@{mv.version}",
+                f"{values['kind']} report: {'pass' if values.get('passed') else 'fail'}",
+                {"passed": values.get("passed"), "json_digest": values.get("artifact_digest")},
+            )
             result = conn.execute(insert(t.reports).values(created_at=now(), **clean))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 

@@ -187,3 +187,59 @@ artifacts = Table(
     Column("kind", String(32), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# ---- governance ------------------------------------------------------------------------------
+# Append-only, hash-chained audit log. Database triggers (migration 0002) refuse UPDATE and
+# DELETE on it, so the server's own database user cannot rewrite history.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(256), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("signature", Text, nullable=True),
+    Index("ix_audit_target", "target"),
+)
+
+# One row: the newest entry's sequence number and hash, updated in the same transaction as the
+# append, so a truncated log no longer matches its head.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("signature", Text, nullable=True),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_approvals_version", "model_version_id"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("name", name="uq_tokens_name"),
+)

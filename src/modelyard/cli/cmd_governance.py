@@ -1,0 +1,262 @@
+"""Governance commands: approve, reject, audit, token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelyard.cli import render
+from modelyard.cli.main import JsonOpt, ProjectOpt, app, open_registry
+
+DEFAULT_PROJECT = Path(".")
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens and roles.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(token_app, name="token")
+
+CommentOpt = Annotated[str, typer.Option("--comment", "-m", help="Why (recorded).")]
+
+
+@app.command()
+def approve(
+    ref: Annotated[str, typer.Argument(help="MODEL@VERSION (validated).")],
+    comment: CommentOpt,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Approve a validated version (four-eyes: not its author, unless the policy allows).
+
+    Example: [bold]modelyard approve arrests@2 -m "fairness report reviewed"[/]
+    """
+    from modelyard.security.approvals import approve as do_approve
+
+    with open_registry(project) as reg:
+        d = do_approve(reg, ref, reg.settings.user, comment)
+    if json_:
+        render.emit_json(
+            {
+                "ref": d.version.ref,
+                "state": d.version.state,
+                "approvals": d.approvals,
+                "required": d.required,
+            }
+        )
+        return
+    status = "approved" if d.approved else f"{d.approvals}/{d.required} approvals so far"
+    render.console.print(f"{d.version.ref}: {status}")
+
+
+@app.command()
+def reject(
+    ref: Annotated[str, typer.Argument(help="MODEL@VERSION.")],
+    comment: CommentOpt,
+    project: ProjectOpt = DEFAULT_PROJECT,
+) -> None:
+    """Reject a version with the reason.
+
+    Example: [bold]modelyard reject arrests@3 -m "unfair to younger arrestees"[/]
+    """
+    from modelyard.security.approvals import reject as do_reject
+
+    with open_registry(project) as reg:
+        mv = do_reject(reg, ref, reg.settings.user, comment)
+    render.console.print(f"{mv.ref}: {render.state(mv.state)}")
+
+
+@audit_app.command("verify")
+def audit_verify(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None:
+    """Check the whole chain: any edited, deleted, reordered or truncated entry is named.
+
+    Exits 1 when the chain is broken. Example: [bold]modelyard audit verify[/]
+    """
+    from modelyard.security.audit import verify
+
+    with open_registry(project) as reg:
+        key = reg.store.signer.public_key() if reg.store.signer is not None else None
+        result = verify(reg.store, key)
+    if json_:
+        render.emit_json(
+            {
+                "ok": result.ok,
+                "entries": result.entries,
+                "first_bad_seq": result.first_bad_seq,
+                "problem": result.problem,
+            }
+        )
+    elif result.ok:
+        render.console.print(
+            f"[green]audit chain intact[/]: {result.entries} entries verified"
+            f"{' with signatures' if key is not None else ''}"
+        )
+    else:
+        render.console.print(
+            f"[red]audit chain broken[/] at entry {result.first_bad_seq}: {result.problem}"
+        )
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("show")
+def audit_show(
+    model: Annotated[str | None, typer.Option("--model", help="MODEL or MODEL@VERSION.")] = None,
+    actor: Annotated[str | None, typer.Option(help="Only this actor.")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only this action, e.g. model.transition.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 200,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Who did what: the audit entries, oldest first.
+
+    Example: [bold]modelyard audit show --model arrests[/]
+    """
+    from modelyard.security.audit import history
+
+    with open_registry(project) as reg:
+        rows = history(reg.store, model, actor=actor, action=action, limit=limit)
+    if json_:
+        render.emit_json(
+            [
+                {
+                    k: r[k]
+                    for k in ("seq", "at", "actor", "action", "target", "reason", "data", "hash")
+                }
+                for r in rows
+            ]
+        )
+        return
+    render.table(
+        "Audit",
+        ["#", "at", "actor", "action", "target", "reason"],
+        [
+            (r["seq"], render.ago(r["at"]), r["actor"], r["action"], r["target"], r["reason"][:80])
+            for r in rows
+        ],
+    )
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the PEM key (mode 600).")
+    ],
+) -> None:
+    """Create an Ed25519 key that signs audit entries (MODELYARD_AUDIT_KEY_FILE).
+
+    Example: [bold]modelyard audit keygen -o audit.pem[/]
+    """
+    from modelyard.security.audit import generate_signing_key
+
+    generate_signing_key(out)
+    render.console.print(f"wrote {out}; set MODELYARD_AUDIT_KEY_FILE={out} on the server")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option("--name", "-n", help="Who or what uses it.")],
+    role: Annotated[
+        str,
+        typer.Option("--role", "-r", help="viewer, data-scientist, reviewer, deployer or admin."),
+    ],
+    expires_days: Annotated[
+        float | None, typer.Option("--expires-days", help="Lifetime in days.")
+    ] = None,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Create an API token; it is shown once and stored only as a hash.
+
+    Example: [bold]modelyard token create --name ci --role data-scientist --expires-days 90[/]
+    """
+    from modelyard.security import tokens
+
+    with open_registry(project) as reg:
+        tok = tokens.create(reg.store, name, role, reg.settings.user, expires_days)
+    if json_:
+        render.emit_json(
+            {
+                "id": tok.id,
+                "name": tok.name,
+                "role": tok.role.value,
+                "token": tok.secret,
+                "expires_at": tok.expires_at,
+            }
+        )
+        return
+    render.console.print(
+        f"token for [bold]{tok.name}[/] (role {tok.role.value}); store it now, "
+        "it is not shown again:"
+    )
+    typer.echo(tok.secret)
+
+
+@token_app.command("list")
+def token_list(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None:
+    """List tokens (never their secrets).
+
+    Example: [bold]modelyard token list[/]
+    """
+    from modelyard.store.governance import GovernanceStore
+
+    with open_registry(project) as reg:
+        rows = GovernanceStore(reg.store).tokens()
+    items = [
+        {
+            k: r[k]
+            for k in ("id", "name", "role", "created_by", "created_at", "expires_at", "revoked_at")
+        }
+        for r in rows
+    ]
+    if json_:
+        render.emit_json(items)
+        return
+    render.table(
+        "Tokens",
+        ["id", "name", "role", "by", "created", "expires", "revoked"],
+        [
+            (
+                i["id"],
+                i["name"],
+                i["role"],
+                i["created_by"],
+                render.ago(i["created_at"]),
+                render.ago(i["expires_at"]) or "never",
+                render.ago(i["revoked_at"]),
+            )
+            for i in items
+        ],
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name: Annotated[str, typer.Argument(help="Token name.")],
+    project: ProjectOpt = DEFAULT_PROJECT,
+) -> None:
+    """Revoke a token at once.
+
+    Example: [bold]modelyard token revoke ci[/]
+    """
+    from modelyard.security import tokens
+
+    with open_registry(project) as reg:
+        tokens.revoke(reg.store, name, reg.settings.user)
+    render.console.print(f"revoked {name}")
+
+
+@token_app.command("roles")
+def token_roles(json_: JsonOpt = False) -> None:
+    """The permission table: what each role may do (generated from the code).
+
+    Example: [bold]modelyard token roles[/]
+    """
+    from modelyard.security.access import permission_table
+
+    table = permission_table()
+    if json_:
+        render.emit_json(dict(table))
+        return
+    render.table("Roles", ["role", "permissions"], [(r, ", ".join(p)) for r, p in table])

@@ -1,0 +1,1 @@
+"""Security: identities and roles, API tokens, approvals and the audit chain."""

@@ -1,0 +1,84 @@
+"""API tokens: random, shown once, stored only as a SHA-256 hash, with expiry and revocation.
+
+A token is ``my_<id>_<secret>``. The secret has 256 bits of entropy, so a plain SHA-256 (not a
+slow password hash) is the right tool: brute force is already out of reach, and verification
+stays cheap on every request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from modelyard.core.errors import InvalidInput, PermissionDenied
+from modelyard.core.governance import AccessRole
+from modelyard.core.project import validate_name
+from modelyard.security.access import Identity
+from modelyard.store.governance import GovernanceStore, expired
+from modelyard.store.metadata import MetadataStore
+
+PREFIX = "my_"
+
+
+@dataclass(frozen=True)
+class NewToken:
+    id: str
+    name: str
+    role: AccessRole
+    secret: str  # the full token; shown once, never stored
+    expires_at: dt.datetime | None
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create(
+    store: MetadataStore, name: str, role: str, actor: str, expires_days: float | None = None
+) -> NewToken:
+    validate_name(name, "token name")
+    try:
+        access = AccessRole(role)
+    except ValueError:
+        allowed = ", ".join(r.value for r in AccessRole)
+        raise InvalidInput(f"unknown role {role!r}: expected one of {allowed}") from None
+    if expires_days is not None and expires_days <= 0:
+        raise InvalidInput(f"expiry must be a positive number of days, got {expires_days}")
+    token_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_days) if expires_days else None
+    GovernanceStore(store).add_token(
+        {
+            "id": token_id,
+            "name": name,
+            "role": access.value,
+            "secret_hash": _hash(secret),
+            "created_by": actor,
+            "expires_at": expires,
+        }
+    )
+    return NewToken(token_id, name, access, f"{PREFIX}{token_id}_{secret}", expires)
+
+
+def authenticate(store: MetadataStore, presented: str) -> Identity:
+    """The identity behind a presented token, or PermissionDenied saying why not."""
+    if not presented.startswith(PREFIX) or presented.count("_") < 2:
+        raise PermissionDenied("malformed token: expected my_<id>_<secret>")
+    token_id, _, secret = presented[len(PREFIX) :].partition("_")
+    row = GovernanceStore(store).token(token_id)
+    if row is None or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
+        raise PermissionDenied("unknown token")
+    if row["revoked_at"] is not None:
+        raise PermissionDenied(f"token {row['name']!r} was revoked")
+    if expired(row):
+        raise PermissionDenied(
+            f"token {row['name']!r} expired at {row['expires_at']:%Y-%m-%d %H:%M}"
+        )
+    return Identity(name=row["name"], role=AccessRole(row["role"]), token_id=token_id)
+
+
+def revoke(store: MetadataStore, name: str, actor: str, reason: str = "revoked") -> None:
+    GovernanceStore(store).revoke_token(name, actor, reason)

@@ -1,0 +1,89 @@
+"""Appending to and reading the audit chain, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.engine import Connection
+
+from modelyard.core.audit import GENESIS, entry_hash, sign
+from modelyard.store import schema as t
+
+
+def append(
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    reason: str,
+    data: Mapping[str, Any] | None = None,
+    at: Any,
+    signer: Any = None,
+) -> int:
+    """Append one entry in the caller's transaction (so the change and its record commit
+    together). Appends are serialised: a PostgreSQL transaction-level advisory lock, and on
+    SQLite the BEGIN IMMEDIATE write lock every transaction already holds."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(7277002)"))
+    head = conn.execute(select(t.audit_head).where(t.audit_head.c.id == 1)).mappings().first()
+    seq = int(head["seq"]) + 1 if head else 1
+    prev = head["hash"] if head else GENESIS
+    payload = dict(data or {})
+    h = entry_hash(seq, at, actor, action, target, reason, payload, prev)
+    sig = sign(signer, h) if signer is not None else None
+    conn.execute(
+        insert(t.audit_log).values(
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            target=target,
+            reason=reason,
+            data=payload,
+            prev_hash=prev,
+            hash=h,
+            signature=sig,
+        )
+    )
+    if head:
+        conn.execute(
+            update(t.audit_head)
+            .where(t.audit_head.c.id == 1)
+            .values(seq=seq, hash=h, signature=sig)
+        )
+    else:
+        conn.execute(insert(t.audit_head).values(id=1, seq=seq, hash=h, signature=sig))
+    return seq
+
+
+def entries(
+    conn: Connection,
+    target_prefix: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    limit: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    q = select(t.audit_log).order_by(t.audit_log.c.seq)
+    if target_prefix:
+        q = q.where(t.audit_log.c.target.startswith(target_prefix))
+    if actor:
+        q = q.where(t.audit_log.c.actor == actor)
+    if action:
+        q = q.where(t.audit_log.c.action == action)
+    if limit:
+        q = q.limit(limit)
+    for row in conn.execute(q).mappings():
+        yield dict(row)
+
+
+def chain(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """All entries by sequence number, and the head. Reordering shows as broken links,
+    because each hash covers its own sequence number and its predecessor's hash."""
+    rows = [
+        dict(r) for r in conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq)).mappings()
+    ]
+    head = conn.execute(select(t.audit_head).where(t.audit_head.c.id == 1)).mappings().first()
+    return rows, dict(head) if head else None
