@@ -19,7 +19,7 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("artifact_url", "MODELYARD_ARTIFACTS", "artifact location (folder or s3://bucket/prefix)"),
     ("encryption_key", "MODELYARD_ENCRYPTION_KEY", "base64 AES-256 key: encrypt artifacts at rest"),
     ("encryption_key_file", "MODELYARD_ENCRYPTION_KEY_FILE", "file holding the base64 key"),
-    ("audit_key_file", "MODELYARD_AUDIT_KEY_FILE", "Ed25519 private key (PEM) signing audit entries"),
+    ("audit_key_file", "MODELYARD_AUDIT_KEY_FILE", "Ed25519 key (PEM) signing audit entries"),
     ("user", "MODELYARD_USER", "actor recorded in lineage and audit (default: OS user)"),
     ("s3_endpoint_url", "MODELYARD_S3_ENDPOINT_URL", "S3 endpoint for S3-compatible stores"),
     ("s3_key", "AWS_ACCESS_KEY_ID", "S3 access key"),
