@@ -1,0 +1,1 @@
+"""Rollout: deployment strategies, rollback, retirement; later canary analysis and playbooks."""
