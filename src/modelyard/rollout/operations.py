@@ -23,6 +23,7 @@ def deploy(
     role: str = "production",
     weight: float | None = None,
     reason: str = "deployed",
+    actor: str | None = None,
 ) -> ModelVersion:
     """Route a version on an endpoint: ``production`` replaces the champion at once (direct);
     ``canary`` takes ``weight`` of the traffic; ``shadow`` gets a mirror; ``fallback`` answers
@@ -36,7 +37,7 @@ def deploy(
         weight = 1.0 if r is Role.PRODUCTION else 0.1 if r is Role.CANARY else 0.0
     if r is Role.CANARY and not 0.0 < weight < 1.0:
         raise InvalidInput(f"a canary weight must be between 0 and 1 (exclusive), got {weight}")
-    return reg.deploy(ref, endpoint, role=r, weight=weight, reason=reason)
+    return reg.deploy(ref, endpoint, role=r, weight=weight, reason=reason, actor=actor)
 
 
 def champion(reg: Registry, endpoint: str) -> ModelVersion | None:
@@ -67,7 +68,9 @@ def last_known_good(reg: Registry, endpoint: str) -> ModelVersion:
     )
 
 
-def rollback(reg: Registry, endpoint: str, reason: str, to: str | None = None) -> RollbackResult:
+def rollback(
+    reg: Registry, endpoint: str, reason: str, to: str | None = None, actor: str | None = None
+) -> RollbackResult:
     """Return the endpoint to its last-known-good version (or ``to``) in one transaction:
     the champion is swapped and canaries are removed, so a running server switches at once."""
     current = champion(reg, endpoint)
@@ -77,9 +80,16 @@ def rollback(reg: Registry, endpoint: str, reason: str, to: str | None = None) -
     for r in reg.store.routes(endpoint):
         if r["role"] == Role.CANARY.value:
             reg.store.remove_route(
-                endpoint, r["model_version_id"], reg.settings.user, f"rollback: {reason}"
+                endpoint, r["model_version_id"], actor or reg.settings.user, f"rollback: {reason}"
             )
-    reg.deploy(target, endpoint, role=Role.PRODUCTION, weight=1.0, reason=f"rollback: {reason}")
+    reg.deploy(
+        target,
+        endpoint,
+        role=Role.PRODUCTION,
+        weight=1.0,
+        reason=f"rollback: {reason}",
+        actor=actor,
+    )
     return RollbackResult(endpoint, current.ref if current else None, target.ref)
 
 
@@ -88,13 +98,15 @@ def deprecate(reg: Registry, ref: str, reason: str) -> ModelVersion:
     return reg.transition(ref, State.DEPRECATED, reason=reason)
 
 
-def retire(reg: Registry, ref: str, reason: str) -> ModelVersion:
+def retire(reg: Registry, ref: str, reason: str, actor: str | None = None) -> ModelVersion:
     """Remove every route, then archive: a retired version can never be routed again."""
     mv = reg.model_version(ref)
     for r in reg.store.routes():
         if r["model_version_id"] == mv.id:
-            reg.store.remove_route(r["endpoint"], mv.id, reg.settings.user, f"retire: {reason}")
+            reg.store.remove_route(
+                r["endpoint"], mv.id, actor or reg.settings.user, f"retire: {reason}"
+            )
     mv = reg.model_version(ref)
     if mv.state == State.DEPLOYED.value:
-        mv = reg.transition(mv, State.APPROVED, reason=f"retire: {reason}")
-    return reg.transition(mv, State.RETIRED, reason=reason)
+        mv = reg.transition(mv, State.APPROVED, reason=f"retire: {reason}", actor=actor)
+    return reg.transition(mv, State.RETIRED, reason=reason, actor=actor)

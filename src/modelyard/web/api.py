@@ -1,0 +1,403 @@
+"""The management API: every route declares the permission it needs, in one table.
+
+Deny by default: a request without a valid token, or whose role lacks the route's permission, is
+refused before any service runs. Errors have one JSON shape ``{"error", "code", "hint"}``, mapped
+from the error taxonomy in one place. Blocking store calls run in Starlette's thread pool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from modelyard.core.errors import InvalidInput, ModelyardError, NotFound, PermissionDenied
+from modelyard.core.governance import Permission
+from modelyard.registry.registry import Registry
+from modelyard.security.access import Identity
+
+PREFIX = "/api/v1"
+MAX_BODY = 1 << 20
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+class JSON(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, default=_default, separators=(",", ":")).encode()
+
+
+def error_response(exc: ModelyardError) -> Response:
+    status = exc.http_status
+    if status >= 500 and isinstance(exc, InvalidInput):  # pragma: no cover - defensive
+        status = 400
+    return JSON(exc.to_dict(), status_code=status)
+
+
+Handler = Callable[[Registry, Identity, Request, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str
+    permission: Permission
+    summary: str
+    handler: Handler
+    body: tuple[str, ...] = ()  # required JSON body fields
+
+
+# ---- handlers (thin: parse, call a service, return data) --------------------------------------
+def _catalog(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.registry.catalog import catalog
+
+    return [{**dataclasses.asdict(e), "status": e.status} for e in catalog(reg)]
+
+
+def _models(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    return [
+        {
+            "ref": v.ref,
+            "state": v.state,
+            "flavor": v.flavor,
+            "owner": v.card.get("owner"),
+            "digest": v.artifact_digest,
+            "created_at": v.created_at,
+        }
+        for v in reg.model_versions(req.query_params.get("name"))
+    ]
+
+
+def _model(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    mv = reg.model_version(req.path_params["ref"])
+    return {**dataclasses.asdict(mv), "ref": mv.ref}
+
+
+def _lineage(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.registry.lineage import model_lineage
+
+    return model_lineage(reg, req.path_params["ref"])
+
+
+def _datasets(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    return [
+        {
+            "ref": d.ref,
+            "digest": d.digest,
+            "rows": d.n_rows,
+            "columns": d.n_cols,
+            "created_at": d.created_at,
+        }
+        for d in reg.datasets(req.query_params.get("name"))
+    ]
+
+
+def _endpoints(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    plans: dict[str, list[dict[str, Any]]] = {}
+    for r in reg.store.routes():
+        plans.setdefault(r["endpoint"], []).append(
+            {
+                "version": f"{r['model_name']}@{r['version']}",
+                "role": r["role"],
+                "weight": r["weight"],
+            }
+        )
+    return [{"endpoint": k, "plan": v} for k, v in sorted(plans.items())]
+
+
+def _audit(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.security.audit import history
+
+    q = req.query_params
+    limit = _int(q.get("limit", "200"), "limit")
+    return history(
+        reg.store, q.get("model"), actor=q.get("actor"), action=q.get("action"), limit=limit
+    )
+
+
+def _audit_verify(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.security.audit import verify
+
+    key = reg.store.signer.public_key() if reg.store.signer is not None else None
+    return dataclasses.asdict(verify(reg.store, key))
+
+
+def _approve(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.security.approvals import approve
+
+    d = approve(reg, req.path_params["ref"], who.name, _str(body, "comment"))
+    return {
+        "ref": d.version.ref,
+        "state": d.version.state,
+        "approvals": d.approvals,
+        "required": d.required,
+    }
+
+
+def _reject(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.security.approvals import reject
+
+    mv = reject(reg, req.path_params["ref"], who.name, _str(body, "comment"))
+    return {"ref": mv.ref, "state": mv.state}
+
+
+def _deploy(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.rollout.operations import deploy
+
+    weight = body.get("weight")
+    if weight is not None and not isinstance(weight, int | float):
+        raise InvalidInput(f"weight must be a number between 0 and 1, got {weight!r}")
+    mv = deploy(
+        reg,
+        _str(body, "version"),
+        req.path_params["endpoint"],
+        str(body.get("role", "production")),
+        weight,
+        f"deployed by {who.name}: {body.get('reason', 'via API')}",
+        actor=who.name,
+    )
+    return {"ref": mv.ref, "state": mv.state}
+
+
+def _rollback(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.rollout.operations import rollback
+
+    to = body.get("to")
+    result = rollback(
+        reg,
+        req.path_params["endpoint"],
+        _str(body, "reason"),
+        to if isinstance(to, str) else None,
+        actor=who.name,
+    )
+    return dataclasses.asdict(result)
+
+
+def _retire(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.rollout.operations import retire
+
+    mv = retire(reg, req.path_params["ref"], _str(body, "reason"), actor=who.name)
+    return {"ref": mv.ref, "state": mv.state}
+
+
+def _token_create(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.security import tokens
+
+    days = body.get("expires_days")
+    if days is not None and not isinstance(days, int | float):
+        raise InvalidInput(f"expires_days must be a number, got {days!r}")
+    tok = tokens.create(reg.store, _str(body, "name"), _str(body, "role"), who.name, days)
+    return {
+        "id": tok.id,
+        "name": tok.name,
+        "role": tok.role.value,
+        "token": tok.secret,
+        "expires_at": tok.expires_at,
+    }
+
+
+def _token_revoke(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.security import tokens
+
+    tokens.revoke(reg.store, req.path_params["name"], who.name)
+    return {"revoked": req.path_params["name"]}
+
+
+def _whoami(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    return {"name": who.name, "role": who.role.value}
+
+
+def _str(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"field {key!r} is required: expected a non-empty string")
+    return value
+
+
+def _int(text: str, key: str) -> int:
+    if not text.isdigit() or not 0 < int(text) <= 10_000:
+        raise InvalidInput(f"query parameter {key!r} must be an integer 1-10000, got {text!r}")
+    return int(text)
+
+
+R, W = "GET", "POST"
+P = Permission
+OPS: tuple[Op, ...] = (
+    Op(R, "/whoami", P.READ, "the identity behind the token", _whoami),
+    Op(R, "/catalog", P.READ, "models with owners, SLAs, traffic and ghosts", _catalog),
+    Op(R, "/models", P.READ, "model versions (?name=)", _models),
+    Op(R, "/models/{ref}", P.READ, "one model version", _model),
+    Op(R, "/models/{ref}/lineage", P.READ, "lineage graph of a version", _lineage),
+    Op(R, "/datasets", P.READ, "dataset versions (?name=)", _datasets),
+    Op(R, "/endpoints", P.READ, "endpoints and their plans", _endpoints),
+    Op(R, "/audit", P.READ, "audit entries (?model=&actor=&action=&limit=)", _audit),
+    Op(R, "/audit/verify", P.READ, "verify the audit chain", _audit_verify),
+    Op(
+        W, "/models/{ref}/approve", P.APPROVE, "approve a validated version", _approve, ("comment",)
+    ),
+    Op(W, "/models/{ref}/reject", P.APPROVE, "reject a version", _reject, ("comment",)),
+    Op(W, "/models/{ref}/retire", P.RETIRE, "retire a version", _retire, ("reason",)),
+    Op(W, "/endpoints/{endpoint}/deploy", P.DEPLOY, "route a version", _deploy, ("version",)),
+    Op(
+        W,
+        "/endpoints/{endpoint}/rollback",
+        P.DEPLOY,
+        "roll back to last-known-good",
+        _rollback,
+        ("reason",),
+    ),
+    Op(W, "/tokens", P.ADMIN, "create an API token", _token_create, ("name", "role")),
+    Op("DELETE", "/tokens/{name}", P.ADMIN, "revoke an API token", _token_revoke),
+)
+
+
+def _endpoint(
+    reg: Registry, op: Op, authenticate: Callable[[str], Identity]
+) -> Callable[[Request], Awaitable[Response]]:
+    from starlette.concurrency import run_in_threadpool
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            header = request.headers.get("authorization", "")
+            if not header.lower().startswith("bearer "):
+                raise PermissionDenied(
+                    "missing credentials: send 'Authorization: Bearer <token>'",
+                    hint="create a token with `modelyard token create`",
+                )
+            who = await run_in_threadpool(authenticate, header[7:].strip())
+            who.require(op.permission, f"{op.method} {PREFIX}{op.path}")
+            body: dict[str, Any] = {}
+            if op.method != "GET":
+                raw = await request.body()
+                if len(raw) > MAX_BODY:
+                    raise InvalidInput(f"request body is {len(raw)} bytes; the limit is {MAX_BODY}")
+                if raw.strip():
+                    try:
+                        body = json.loads(raw)
+                    except ValueError as exc:
+                        raise InvalidInput(f"malformed JSON body: {exc}") from None
+                    if not isinstance(body, dict):
+                        raise InvalidInput("the JSON body must be an object")
+            result = await run_in_threadpool(op.handler, reg, who, request, body)
+            return JSON(result)
+        except ModelyardError as exc:
+            return error_response(_status(exc))
+
+    return endpoint
+
+
+def _status(exc: ModelyardError) -> ModelyardError:
+    """Authentication failures are 401; authorisation failures stay 403."""
+    if isinstance(exc, PermissionDenied):
+        msg = exc.message
+        unauthenticated = msg.startswith(
+            ("missing credentials", "unknown token", "malformed token")
+        )
+        stale = msg.startswith("token ") and ("revoked" in msg or "expired" in msg)
+        if unauthenticated or stale:
+            exc.http_status = 401
+    return exc
+
+
+def openapi(ops: tuple[Op, ...] = OPS) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for op in ops:
+        params = [
+            {"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in op.path.split("/")
+            if p.startswith("{")
+        ]
+        entry: dict[str, Any] = {
+            "summary": op.summary,
+            "description": f"Requires the '{op.permission.value}' permission.",
+            "parameters": params,
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
+                "401": {"$ref": "#/components/responses/Error"},
+                "403": {"$ref": "#/components/responses/Error"},
+                "404": {"$ref": "#/components/responses/Error"},
+                "409": {"$ref": "#/components/responses/Error"},
+                "422": {"$ref": "#/components/responses/Error"},
+            },
+        }
+        if op.body:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": list(op.body),
+                            "properties": {k: {"type": "string", "minLength": 1} for k in op.body},
+                        }
+                    }
+                },
+            }
+        paths.setdefault(PREFIX + op.path, {})[op.method.lower()] = entry
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "modelyard management API", "version": "1"},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {
+                "Error": {
+                    "description": "error",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["error", "code"],
+                                "properties": {
+                                    "error": {"type": "string"},
+                                    "code": {"type": "string"},
+                                    "hint": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                }
+            },
+        },
+    }
+
+
+def management_app(reg: Registry) -> Starlette:
+    from modelyard.security.tokens import authenticate
+
+    def auth(token: str) -> Identity:
+        return authenticate(reg.store, token)
+
+    routes = [Route(PREFIX + op.path, _endpoint(reg, op, auth), methods=[op.method]) for op in OPS]
+    doc = openapi()
+
+    async def spec(request: Request) -> Response:
+        return JSON(doc)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        code = "not_found" if status == 404 else "method_not_allowed"
+        return JSON(
+            {"error": f"no route {request.method} {request.url.path}", "code": code},
+            status_code=status,
+        )
+
+    routes.append(Route(PREFIX + "/openapi.json", spec, methods=["GET"]))
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+
+
+__all__ = ["OPS", "PREFIX", "NotFound", "management_app", "openapi"]
