@@ -52,7 +52,7 @@ def main() -> int:
             return 2
         time.sleep(0.002)
 
-    go_at = time.monotonic()
+    go_at, began = time.monotonic(), time.time()
     outcome: Counter[str] = Counter()
     promoted: list[int] = []
     for i in range(args.rounds):
@@ -71,7 +71,12 @@ def main() -> int:
             outcome["ok"] += 1
             promoted.append(vid)
     store.close()
-    timing = {"ready_s": ready_after, "storm_s": time.monotonic() - go_at}
+    timing = {
+        "ready_s": ready_after,
+        "storm_s": time.monotonic() - go_at,
+        "began": began,  # wall clock, comparable across processes
+        "ended": time.time(),
+    }
     print(json.dumps({"name": args.name, "outcome": outcome, "promoted": promoted, **timing}))
     return 0
 

@@ -496,6 +496,31 @@ def key_generate(
     render.console.print(f"wrote key to {out}; set MODELYARD_ENCRYPTION_KEY_FILE={out}")
 
 
+@key_app.command("reencrypt")
+def key_reencrypt(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None:
+    """Rewrite every artifact under the current key (after a rotation, or to encrypt old
+    plaintext objects). Old keys stay configured until this finishes.
+
+    Example: [bold]MODELYARD_ENCRYPTION_KEY_FILE=keys modelyard key reencrypt[/]
+    """
+    from rich.progress import Progress
+
+    with open_registry(project) as reg:
+        digests = list(reg.artifacts.digests())
+        changed = 0
+        with Progress(console=render.err_console, transient=True, disable=json_) as bar:
+            task = bar.add_task("re-encrypting", total=len(digests))
+            for digest in digests:
+                changed += reg.artifacts.reencrypt(digest)
+                bar.advance(task)
+    if json_:
+        render.emit_json({"artifacts": len(digests), "rewritten": changed})
+    else:
+        render.console.print(
+            f"{changed} of {len(digests)} artifact(s) rewritten under the current key"
+        )
+
+
 # ---- demo ------------------------------------------------------------------------------
 @app.command()
 def demo(

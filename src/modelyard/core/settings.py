@@ -18,7 +18,8 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("store_url", "MODELYARD_STORE_URL", "metadata store URL; overrides the project file"),
     ("artifact_url", "MODELYARD_ARTIFACTS", "artifact location (folder or s3://bucket/prefix)"),
     ("encryption_key", "MODELYARD_ENCRYPTION_KEY", "base64 AES-256 key: encrypt artifacts at rest"),
-    ("encryption_key_file", "MODELYARD_ENCRYPTION_KEY_FILE", "file holding the base64 key"),
+    ("encryption_key_file", "MODELYARD_ENCRYPTION_KEY_FILE", "file: current key, then old keys"),
+    ("old_encryption_keys", "MODELYARD_ENCRYPTION_OLD_KEYS", "comma-separated old keys (rotation)"),
     ("audit_key_file", "MODELYARD_AUDIT_KEY_FILE", "Ed25519 key (PEM) signing audit entries"),
     ("user", "MODELYARD_USER", "actor recorded in lineage and audit (default: OS user)"),
     ("s3_endpoint_url", "MODELYARD_S3_ENDPOINT_URL", "S3 endpoint for S3-compatible stores"),
@@ -34,6 +35,7 @@ class Settings:
     artifact_url: str
     user: str
     encryption_key: bytes | None = None
+    old_encryption_keys: tuple[bytes, ...] = ()
     s3_endpoint_url: str | None = None
     s3_key: str | None = None
     s3_secret: str | None = None
@@ -51,6 +53,7 @@ class Settings:
         env: Mapping[str, str] | None = None,
     ) -> Settings:
         env = os.environ if env is None else env
+        current_key, old_keys = _read_keys(env)
         project_dir = project_dir.resolve()
         state = project_dir / STATE_DIR
         store_url = (
@@ -68,7 +71,8 @@ class Settings:
             store_url=store_url,
             artifact_url=artifact_url,
             user=env.get("MODELYARD_USER") or _os_user(),
-            encryption_key=_read_key(env),
+            encryption_key=current_key,
+            old_encryption_keys=old_keys,
             s3_endpoint_url=env.get("MODELYARD_S3_ENDPOINT_URL"),
             s3_key=env.get("AWS_ACCESS_KEY_ID"),
             s3_secret=env.get("AWS_SECRET_ACCESS_KEY"),
@@ -85,23 +89,12 @@ def _os_user() -> str:
         return "unknown"
 
 
-def _read_key(env: Mapping[str, str]) -> bytes | None:
+def _decode_key(raw: str, source: str) -> bytes:
     import base64
     import binascii
 
-    raw = env.get("MODELYARD_ENCRYPTION_KEY")
-    source = "MODELYARD_ENCRYPTION_KEY"
-    if raw is None and env.get("MODELYARD_ENCRYPTION_KEY_FILE"):
-        path = Path(env["MODELYARD_ENCRYPTION_KEY_FILE"])
-        source = f"key file {path}"
-        try:
-            raw = path.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read {source}: {exc.strerror}") from None
-    if raw is None:
-        return None
     try:
-        key = base64.b64decode(raw, validate=True)
+        key = base64.b64decode(raw.strip(), validate=True)
     except (binascii.Error, ValueError):
         raise ConfigError(
             f"{source} is not valid base64",
@@ -113,3 +106,36 @@ def _read_key(env: Mapping[str, str]) -> bytes | None:
             hint="create one with `modelyard key generate`",
         )
     return key
+
+
+def _read_keys(env: Mapping[str, str]) -> tuple[bytes | None, tuple[bytes, ...]]:
+    """The current key and older keys (still readable after a rotation).
+
+    A key file may hold several keys, one per line: the first is current, the rest are old.
+    """
+    lines: list[str] = []
+    source = "MODELYARD_ENCRYPTION_KEY"
+    if env.get("MODELYARD_ENCRYPTION_KEY"):
+        lines = [env["MODELYARD_ENCRYPTION_KEY"]]
+    elif env.get("MODELYARD_ENCRYPTION_KEY_FILE"):
+        path = Path(env["MODELYARD_ENCRYPTION_KEY_FILE"])
+        source = f"key file {path}"
+        try:
+            lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+        except OSError as exc:
+            raise ConfigError(f"cannot read {source}: {exc.strerror}") from None
+        if not lines:
+            raise ConfigError(
+                f"{source} is empty", hint="create a key with `modelyard key generate`"
+            )
+    old_env = env.get("MODELYARD_ENCRYPTION_OLD_KEYS", "")
+    old = [k for k in old_env.split(",") if k.strip()]
+    if not lines:
+        if old:
+            raise ConfigError("MODELYARD_ENCRYPTION_OLD_KEYS is set but no current key is")
+        return None, ()
+    keys = [
+        _decode_key(raw, f"{source} (line {i + 1})" if i else source) for i, raw in enumerate(lines)
+    ]
+    keys += [_decode_key(raw, "MODELYARD_ENCRYPTION_OLD_KEYS") for raw in old]
+    return keys[0], tuple(keys[1:])

@@ -96,7 +96,11 @@ class Registry:
             from modelyard.security.audit import load_signing_key
 
             self.store.signer = load_signing_key(settings.audit_key_file)
-        keyring = Keyring(settings.encryption_key) if settings.encryption_key else None
+        keyring = (
+            Keyring(settings.encryption_key, settings.old_encryption_keys)
+            if settings.encryption_key
+            else None
+        )
         self.artifacts = ArtifactStore(open_backend(settings.artifact_url, storage), keyring)
 
     # ---- opening ---------------------------------------------------------------------

@@ -196,6 +196,22 @@ class ArtifactStore:
     def exists(self, digest: str) -> bool:
         return self.backend.exists(self.key_for(digest))
 
+    def reencrypt(self, digest: str) -> bool:
+        """Rewrite one object under the current key (same plaintext, same address). Returns
+        True if it was rewritten: plaintext objects get encrypted, old-key objects re-keyed."""
+        from modelyard.store.crypto import key_id
+
+        if self.keyring is None:
+            raise EncryptionError("re-encryption needs a current key (MODELYARD_ENCRYPTION_KEY)")
+        key = self.key_for(digest)
+        blob = self.backend.get(key)
+        current = key_id(self.keyring.current)
+        if is_encrypted(blob) and sha256_hex(blob) != digest and blob[6:14] == current:
+            return False
+        plaintext = self.get(digest)  # verified (and decrypted with an old key if need be)
+        self.backend.put_atomic(key, self.keyring.encrypt(plaintext, digest.encode()))
+        return True
+
     def verify(self, digest: str) -> str | None:
         """None if the object is present and intact, else a description of the problem."""
         try:
