@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modelyard.core.errors import ConfigError
 from modelyard.core.governance import GovernanceConfig
+from modelyard.core.kube_config import KubernetesConfig
 
 PROJECT_FILE = "modelyard.yaml"
 
@@ -57,6 +58,7 @@ class ProjectConfig(_Strict):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
 
     @field_validator("models", "datasets")
     @classmethod

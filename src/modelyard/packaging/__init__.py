@@ -1,0 +1,1 @@
+"""Packaging for clusters: OCI build contexts and Kubernetes / KServe manifests."""
