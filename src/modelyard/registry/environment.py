@@ -22,8 +22,15 @@ def _git(cwd: Path, *args: str) -> str | None:
     return out.stdout.decode(errors="replace") if out.returncode == 0 else None
 
 
+def _in_git_work_tree(cwd: Path) -> bool:
+    # Looking for .git in Python first spares a subprocess (~5-40 ms) per run outside a repo.
+    return any((folder / ".git").exists() for folder in (cwd, *cwd.resolve().parents))
+
+
 def git_state(cwd: Path) -> dict[str, Any]:
     """Commit, dirty flag and a hash of the uncommitted diff (tracked and untracked files)."""
+    if not _in_git_work_tree(cwd):
+        return {"commit": None, "dirty": None, "diff_sha256": None}
     status = _git(cwd, "status", "--porcelain=v2", "--branch", "--untracked-files=normal")
     if status is None:
         return {"commit": None, "dirty": None, "diff_sha256": None}
@@ -70,6 +77,7 @@ def installed_packages() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pkgs, key=lambda p: p[0].lower()))
 
 
+@lru_cache(maxsize=1)
 def packages_blob() -> bytes:
     return json.dumps(installed_packages(), separators=(",", ":")).encode()
 

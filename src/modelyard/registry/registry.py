@@ -18,7 +18,7 @@ from modelyard.core.project import (
 )
 from modelyard.core.refs import parse_ref
 from modelyard.core.settings import Settings
-from modelyard.store.artifacts import ArtifactStore, open_backend
+from modelyard.store.artifacts import ArtifactStore, PutResult, open_backend
 from modelyard.store.crypto import Keyring
 from modelyard.store.metadata import MetadataStore
 
@@ -102,6 +102,7 @@ class Registry:
             else None
         )
         self.artifacts = ArtifactStore(open_backend(settings.artifact_url, storage), keyring)
+        self._packages: PutResult | None = None
 
     # ---- opening ---------------------------------------------------------------------
     @classmethod
@@ -192,6 +193,14 @@ class Registry:
         return [DatasetVersion.from_row(r) for r in self.store.list_datasets(name)]
 
     # ---- runs ------------------------------------------------------------------------
+    def packages_artifact(self) -> PutResult:
+        """The installed-package list as an artifact, stored once per process."""
+        from modelyard.registry import environment
+
+        if self._packages is None:
+            self._packages = self.artifacts.put(environment.packages_blob())
+        return self._packages
+
     def start_run(
         self, model: str, params: dict[str, Any] | None = None, seed: int | None = None
     ) -> Run:

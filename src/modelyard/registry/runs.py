@@ -54,7 +54,7 @@ class Run:
         cwd = reg.settings.project_dir
         git = environment.git_state(cwd)
         lock_path, lock_hash = environment.lock_file(cwd)
-        pkgs = reg.artifacts.put(environment.packages_blob())
+        pkgs = reg.packages_artifact()
         env = {
             "git": git,
             "lock_file": lock_path,
@@ -82,9 +82,8 @@ class Run:
                 "created_by": reg.settings.user,
                 "started_at": dt.datetime.now(dt.UTC),
             },
+            artifact=(pkgs.digest, pkgs.size, "packages"),
         )
-        with reg.store.tx() as conn:
-            reg.store.record_artifact(conn, pkgs.digest, pkgs.size, "packages")
         self.status = "running"
         if self._initial_params:
             self.log_params(self._initial_params)

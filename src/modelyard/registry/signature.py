@@ -16,6 +16,7 @@ def infer_signature(
     sample: Any,
     dataset_schema: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    raw = sample  # predict on what the caller gave: a model fitted on arrays has no names
     if isinstance(sample, np.ndarray):
         if sample.ndim != 2:
             raise InvalidInput(f"sample_input must be 2-D, got shape {sample.shape}")
@@ -52,7 +53,8 @@ def infer_signature(
         sig["task"] = "regression"
     if hasattr(model, "predict"):
         try:
-            pred = np.asarray(model.predict(sample.head(5)))
+            head = raw[:5] if isinstance(raw, np.ndarray) else sample.head(5)
+            pred = np.asarray(model.predict(head))
         except Exception as exc:
             raise InvalidInput(f"the model cannot predict on sample_input: {exc}") from None
         sig["outputs"].append(

@@ -11,6 +11,13 @@ from sqlalchemy.engine import Connection
 from modelyard.core.audit import GENESIS, entry_hash, sign
 from modelyard.store import schema as t
 
+# Statements built once: constructing SQLAlchemy statements per call cost more than running them.
+_LOCK = text("SELECT pg_advisory_xact_lock(7277002)")
+_HEAD = select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
+_INSERT = insert(t.audit_log)
+_SET_HEAD = update(t.audit_head).where(t.audit_head.c.id == 1)
+_NEW_HEAD = insert(t.audit_head).values(id=1)
+
 
 def append(
     conn: Connection,
@@ -27,35 +34,29 @@ def append(
     together). Appends are serialised: a PostgreSQL transaction-level advisory lock, and on
     SQLite the BEGIN IMMEDIATE write lock every transaction already holds."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(7277002)"))
-    head = conn.execute(select(t.audit_head).where(t.audit_head.c.id == 1)).mappings().first()
-    seq = int(head["seq"]) + 1 if head else 1
-    prev = head["hash"] if head else GENESIS
+        conn.execute(_LOCK)
+    head = conn.execute(_HEAD).first()
+    seq = int(head.seq) + 1 if head else 1
+    prev = head.hash if head else GENESIS
     payload = dict(data or {})
     h = entry_hash(seq, at, actor, action, target, reason, payload, prev)
     sig = sign(signer, h) if signer is not None else None
     conn.execute(
-        insert(t.audit_log).values(
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=action,
-            target=target,
-            reason=reason,
-            data=payload,
-            prev_hash=prev,
-            hash=h,
-            signature=sig,
-        )
+        _INSERT,
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "reason": reason,
+            "data": payload,
+            "prev_hash": prev,
+            "hash": h,
+            "signature": sig,
+        },
     )
-    if head:
-        conn.execute(
-            update(t.audit_head)
-            .where(t.audit_head.c.id == 1)
-            .values(seq=seq, hash=h, signature=sig)
-        )
-    else:
-        conn.execute(insert(t.audit_head).values(id=1, seq=seq, hash=h, signature=sig))
+    conn.execute(_SET_HEAD if head else _NEW_HEAD, {"seq": seq, "hash": h, "signature": sig})
     return seq
 
 

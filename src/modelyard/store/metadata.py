@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
@@ -20,6 +20,13 @@ from modelyard.core.lifecycle import ROUTABLE, Role, State, check_transition
 from modelyard.store import audit_log
 from modelyard.store import schema as t
 from modelyard.store.db import create_store_engine, migrate
+
+# Hot statements built once (per-call construction dominated the cost of logging runs).
+_ARTIFACT_KNOWN = select(t.artifacts.c.digest).where(t.artifacts.c.digest == bindparam("d"))
+_ARTIFACT_ADD = insert(t.artifacts)
+_RUN_ADD = insert(t.runs)
+_RUN_SET = update(t.runs).where(t.runs.c.id == bindparam("rid"))
+_METRICS_ADD = insert(t.run_metrics)
 
 
 def now() -> dt.datetime:
@@ -101,12 +108,10 @@ class MetadataStore:
 
     # ---- artifacts -----------------------------------------------------------------------
     def record_artifact(self, conn: Connection, digest: str, size: int, kind: str) -> None:
-        exists = conn.execute(select(t.artifacts.c.digest).where(t.artifacts.c.digest == digest))
-        if exists.first() is None:
+        if conn.execute(_ARTIFACT_KNOWN, {"d": digest}).first() is None:
             conn.execute(
-                insert(t.artifacts).values(
-                    digest=digest, size_bytes=size, kind=kind, created_at=now()
-                )
+                _ARTIFACT_ADD,
+                {"digest": digest, "size_bytes": size, "kind": kind, "created_at": now()},
             )
 
     def artifact_rows(self) -> list[Row]:
@@ -201,9 +206,13 @@ class MetadataStore:
             return [dict(r) for r in conn.execute(q).mappings()]
 
     # ---- runs ----------------------------------------------------------------------------
-    def create_run(self, values: Mapping[str, Any]) -> None:
+    def create_run(
+        self, values: Mapping[str, Any], artifact: tuple[str, int, str] | None = None
+    ) -> None:
         with self.tx() as conn:
-            conn.execute(insert(t.runs).values(**values))
+            conn.execute(_RUN_ADD, dict(values))
+            if artifact is not None:
+                self.record_artifact(conn, *artifact)
             self.audit(
                 conn,
                 values["created_by"],
@@ -214,7 +223,7 @@ class MetadataStore:
 
     def update_run(self, run_id: str, **values: Any) -> None:
         with self.tx() as conn:
-            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(**values))
+            conn.execute(_RUN_SET, {"rid": run_id, **values})
             if values.get("status") in ("finished", "failed", "killed"):
                 actor = conn.execute(
                     select(t.runs.c.created_by).where(t.runs.c.id == run_id)
@@ -241,7 +250,7 @@ class MetadataStore:
         batch = [{"run_id": run_id, **r} for r in rows]
         if batch:
             with self.tx() as conn:
-                conn.execute(insert(t.run_metrics), batch)
+                conn.execute(_METRICS_ADD, batch)
 
     def get_run(self, run_id: str) -> Row:
         with self.tx() as conn:
