@@ -175,8 +175,59 @@ def dashboard_app(
             )
         return HTMLResponse(data.decode("utf-8"))
 
+    def action(
+        permission: Permission, run: Callable[[Request, Identity, dict[str, str]], str]
+    ) -> Callable[[Request], Any]:
+        """A management action from a form: same permission table as the API."""
+
+        async def endpoint(request: Request) -> Response:
+            from urllib.parse import parse_qs
+
+            try:
+                who = await run_in_threadpool(identify, request)
+            except PermissionDenied:
+                return RedirectResponse(f"{root}/login", status_code=303)
+            body = (await request.body())[:8192].decode("utf-8", "replace")
+            form = {k: v[0] for k, v in parse_qs(body).items()}
+            try:
+                who.require(permission)
+                target = await run_in_threadpool(run, request, who, form)
+            except ModelyardError as exc:
+                return page(
+                    request,
+                    "error.html",
+                    who,
+                    status=exc.http_status,
+                    status_code=exc.http_status,
+                    message=exc.message,
+                    hint=exc.hint,
+                )
+            return RedirectResponse(f"{root}{target}", status_code=303)
+
+        return endpoint
+
+    def approve(request: Request, who: Identity, form: dict[str, str]) -> str:
+        from modelyard.security.approvals import approve as do_approve
+
+        ref = request.path_params["ref"]
+        do_approve(reg, ref, who.name, form.get("comment", ""))
+        return f"/models/{ref}"
+
+    def rollback(request: Request, who: Identity, form: dict[str, str]) -> str:
+        from modelyard.core.errors import InvalidInput
+        from modelyard.rollout.operations import rollback as do_rollback
+
+        name = request.path_params["name"]
+        reason = form.get("reason", "").strip()
+        if not reason:
+            raise InvalidInput("a rollback needs a reason")
+        do_rollback(reg, name, reason, actor=who.name)
+        return f"/endpoints/{name}"
+
     routes = [
         Route("/", view(catalog, "catalog.html", "/")),
+        Route("/models/{ref}/approve", action(Permission.APPROVE, approve), methods=["POST"]),
+        Route("/endpoints/{name}/rollback", action(Permission.DEPLOY, rollback), methods=["POST"]),
         Route("/models/{ref}", view(version, "version.html")),
         Route("/endpoints", view(endpoints, "endpoints.html", "/endpoints")),
         Route("/endpoints/{name}", view(endpoints, "endpoints.html", "/endpoints")),

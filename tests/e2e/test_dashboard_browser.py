@@ -1,0 +1,132 @@
+"""The dashboard in a real browser (Debian's Chromium via Playwright) against a real server
+process on a socket: pages render without console errors, lineage is drawn, and a viewer sees
+no management actions while a reviewer can approve. Screenshots go to docs/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelyard.registry.registry import Registry
+from modelyard.security import tokens
+from tests.support.browser import FLAGS, ensure_chromium
+
+pytestmark = pytest.mark.slow
+SHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    from sklearn.datasets import load_wine
+    from sklearn.tree import DecisionTreeClassifier
+
+    project = tmp_path_factory.mktemp("ui") / "p"
+    project.mkdir()
+    (project / "modelyard.yaml").write_text(
+        "models:\n  wine: {owner: team-wine, objective: grade wine, kpi: accuracy}\n"
+        "governance:\n  approvals: {required: 1}\n"
+    )
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    with Registry.open(project, env={"MODELYARD_USER": "alice"}) as reg:
+        ds = reg.add_dataset(X.assign(target=y), name="wine")
+        for depth in (2, 3):
+            with reg.start_run(model="wine", params={"max_depth": depth}, seed=0) as run:
+                run.use_dataset(ds)
+                run.log_metrics({"accuracy": 0.9 + depth / 100})
+                mv = run.log_model(
+                    DecisionTreeClassifier(max_depth=depth).fit(X, y), sample_input=X.head()
+                )
+            reg.transition(mv, "validated", reason="gates passed")
+        secrets = {
+            role: tokens.create(reg.store, f"{role}-1", role, "admin").secret
+            for role in ("viewer", "reviewer", "deployer")
+        }
+    port = _free_port()
+    exe = str(Path(sys.executable).with_name("modelyard"))
+    proc = subprocess.Popen(
+        [exe, "ui", "--tokens", "--port", str(port), "-p", str(project)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ),
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                out = proc.stdout.read().decode() if proc.stdout else "ui exited"
+                raise RuntimeError(out) from None
+            time.sleep(0.2)
+    yield base, secrets
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    exe = ensure_chromium()
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=exe, args=FLAGS)
+        yield b
+        b.close()
+
+
+def _sign_in(browser: object, base: str, token: str) -> tuple[object, list[str]]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/ui/")
+    assert page.url.endswith("/ui/login")
+    page.fill("input[name=token]", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/ui/")
+    return page, errors
+
+
+def test_viewer_reads_every_page_without_errors_and_sees_no_actions(browser, site) -> None:  # type: ignore[no-untyped-def]
+    base, secrets = site
+    page, errors = _sign_in(browser, base, secrets["viewer"])
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert page.locator("#catalog").inner_text().count("wine@") == 2
+    page.screenshot(path=str(SHOTS / "catalog.png"), full_page=True)
+    page.click("text=wine@2")
+    assert page.locator("svg.lineage-graph .node").count() >= 3
+    assert page.locator("#approve-form").count() == 0, "a viewer gets no management actions"
+    page.screenshot(path=str(SHOTS / "model-version.png"), full_page=True)
+    page.goto(f"{base}/ui/audit")
+    assert "Chain intact" in page.locator("#verification").inner_text()
+    page.screenshot(path=str(SHOTS / "audit.png"), full_page=True)
+    page.goto(f"{base}/ui/endpoints")
+    assert errors == []
+
+
+def test_reviewer_approves_in_one_click(browser, site) -> None:  # type: ignore[no-untyped-def]
+    base, secrets = site
+    page, errors = _sign_in(browser, base, secrets["reviewer"])
+    page.goto(f"{base}/ui/models/wine@1")
+    page.fill("#approve-form input[name=comment]", "reviewed the gate report")
+    page.click("#approve-form button")
+    page.wait_for_url(f"{base}/ui/models/wine@1")
+    assert "approved" in page.locator("h1").inner_text()
+    assert "reviewed the gate report" in page.content()
+    assert errors == []
