@@ -13,7 +13,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from modelyard.core.endpoint_config import EndpointConfig
 from modelyard.core.errors import ConfigError
+from modelyard.core.gate_policy import GatePolicy
 from modelyard.core.governance import GovernanceConfig
 from modelyard.core.kube_config import KubernetesConfig
 
@@ -36,6 +38,10 @@ class ModelConfig(_Strict):
     kpi: str | None = Field(default=None, description="the KPI the objective is measured by")
     task: Literal["classification", "regression"] | None = None
     sla: SLA = Field(default_factory=SLA)
+    train: str | None = Field(
+        default=None, description="training entrypoint module:function (reproducibility gate)"
+    )
+    gates: GatePolicy = Field(default_factory=GatePolicy, description="release-gate policy")
 
 
 class DatasetConfig(_Strict):
@@ -57,10 +63,11 @@ class ProjectConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
+    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
 
-    @field_validator("models", "datasets")
+    @field_validator("models", "datasets", "endpoints")
     @classmethod
     def _names_are_identifiers(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:

@@ -1,0 +1,1 @@
+"""Built-in gate checks, one module each, all behind :class:`modelyard.gates.base.Check`."""

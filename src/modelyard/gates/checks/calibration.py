@@ -1,0 +1,98 @@
+"""Calibration: expected calibration error, Brier score and a reliability diagram.
+
+Bins follow scikit-learn's ``calibration_curve(strategy="uniform")`` exactly (equal-width bins,
+``searchsorted`` on the inner edges), so the diagram matches it point for point. ECE is the
+row-weighted mean of |observed frequency - mean predicted probability| over non-empty bins.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from modelyard.core.gate_policy import CalibrationPolicy
+from modelyard.gates import metrics as M
+from modelyard.gates import svg
+from modelyard.gates.base import CheckResult, at_most, clean, skipped, verdict
+from modelyard.gates.context import GateContext
+
+
+def reliability_bins(
+    y: np.ndarray, proba: np.ndarray, n_bins: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean predicted, observed frequency, rows) for each non-empty bin."""
+    y = np.asarray(y, dtype=float)
+    proba = np.asarray(proba, dtype=float)
+    if len(proba) and (proba.min() < 0 or proba.max() > 1):
+        raise ValueError("probabilities must lie in [0, 1]")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    ids = np.searchsorted(edges[1:-1], proba)
+    sums = np.bincount(ids, weights=proba, minlength=n_bins)
+    trues = np.bincount(ids, weights=y, minlength=n_bins)
+    totals = np.bincount(ids, minlength=n_bins)
+    nz = totals != 0
+    return sums[nz] / totals[nz], trues[nz] / totals[nz], totals[nz]
+
+
+def expected_calibration_error(y: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
+    pred, obs, counts = reliability_bins(y, proba, n_bins)
+    if counts.sum() == 0:
+        return float("nan")
+    return float(np.sum(counts / counts.sum() * np.abs(obs - pred)))
+
+
+class CalibrationCheck:
+    name = "calibration"
+
+    def __init__(self, config: CalibrationPolicy | None = None) -> None:
+        self.config = config or CalibrationPolicy()
+
+    def run(self, ctx: GateContext) -> CheckResult:
+        cfg = self.config
+        if not ctx.binary:
+            return skipped(self.name, "calibration is judged for binary classifiers")
+        cand = ctx.predict(ctx.candidate)
+        if cand.proba is None:
+            return skipped(self.name, "the model has no predict_proba")
+        champ = ctx.predict(ctx.champion) if ctx.champion else None
+        champ_p = champ.proba if champ is not None else None
+        curves = {"candidate": reliability_bins(ctx.y, cand.proba, cfg.bins)}
+        if champ_p is not None:
+            curves["champion"] = reliability_bins(ctx.y, champ_p, cfg.bins)
+        ece = expected_calibration_error(ctx.y, cand.proba, cfg.bins)
+        figures = [
+            at_most(
+                "expected calibration error",
+                ece,
+                cfg.max_ece,
+                expected_calibration_error(ctx.y, champ_p, cfg.bins)
+                if champ_p is not None
+                else None,
+            ),
+            at_most(
+                "brier score",
+                M.compute("brier", ctx.y, cand),
+                cfg.max_brier,
+                M.compute("brier", ctx.y, champ)
+                if champ is not None and champ_p is not None
+                else None,
+            ),
+        ]
+        pred, obs, counts = curves["candidate"]
+        return verdict(
+            self.name,
+            figures,
+            cfg.severity,
+            passed_message="probabilities are calibrated within limits",
+            details={
+                "bins": cfg.bins,
+                "reliability": [
+                    {"mean_predicted": clean(p), "observed": clean(o), "rows": int(c)}
+                    for p, o, c in zip(pred, obs, counts, strict=True)
+                ],
+            },
+            charts=[
+                svg.reliability(
+                    {k: (v[0].tolist(), v[1].tolist(), v[2].tolist()) for k, v in curves.items()}
+                )
+            ],
+        )
