@@ -14,27 +14,38 @@ from modelyard.registry.registry import Registry
 
 
 @pytest.mark.slow
-def test_demo_registers_data_trains_two_versions_with_lineage(tmp_path: Path) -> None:
+def test_demo_tells_the_story_gates_reject_the_biased_candidate_and_a_reviewer_approves(
+    tmp_path: Path,
+) -> None:
     exe = str(Path(sys.executable).with_name("modelyard"))
     out = subprocess.run(
         [exe, "demo", "--path", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         env={**os.environ, "COLUMNS": "160"},
     )
     assert out.returncode == 0, out.stderr
-    assert "arrests@2" in out.stdout and "Catalog" in out.stdout
+    assert "Catalog" in out.stdout and "rejected" in out.stdout
     with Registry.open(tmp_path / "demo", env={}) as reg:
-        ds = reg.dataset("arrests@1")
-        assert ds.n_rows == 5226
-        versions = reg.model_versions("arrests")
-        assert [v.version for v in versions] == [1, 2]
-        for v in versions:
-            graph = model_lineage(reg, v.ref)
-            assert graph["datasets"][0]["digest"] == ds.digest
-            assert graph["run"]["metrics"]["roc_auc"] > 0.6
-            assert graph["model_version"]["owner"] == "risk-analytics@example.org"
+        train, evaluation = reg.dataset("arrests-train@1"), reg.dataset("arrests-eval@1")
+        assert train.n_rows + evaluation.n_rows == 5226
+        states = {v.ref: v.state for v in reg.model_versions("arrests")}
+        assert states == {"arrests@1": "approved", "arrests@2": "rejected", "arrests@3": "deployed"}
+        rejected = reg.store.transitions_of(reg.model_version("arrests@2").id)[-1]
+        assert "fairness" in rejected["reason"]
+        approvals = reg.store.audit_entries(action="model.approve")
+        assert {e["actor"] for e in approvals} == {"bob"}, "four eyes: the author never approves"
+        graph = model_lineage(reg, "arrests@3")
+        assert graph["datasets"][0]["digest"] == train.digest
+        assert graph["reports"][0]["passed"] is True
+        assert graph["deployments"] == [
+            {"endpoint": "arrests", "role": "production", "weight": 1.0}
+        ]
+        assert graph["model_version"]["owner"] == "risk-analytics@example.org"
+        from modelyard.security.audit import verify
+
+        assert verify(reg.store).ok
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:

@@ -1,16 +1,23 @@
-"""`modelyard demo`: register real data, train two versions with lineage, show the catalog."""
+"""`modelyard demo`: the pipeline told on real data (scikit-lego's arrests, MIT).
+
+register data → train a baseline and two candidates with lineage → release gates (the biased
+candidate is rejected with its reason) → four-eyes approval → deployment → lineage and catalog.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from modelyard.registry.registry import Registry
+from modelyard.registry.registry import ModelVersion, Registry
+
+AUTHOR, REVIEWER = "alice", "bob"
 
 PROJECT_YAML = """\
 name: modelyard-demo
@@ -20,106 +27,167 @@ models:
     objective: decide which arrestees can be released with a summons
     kpi: share of correct release decisions
     task: classification
-    sla:
-      latency_p99_ms: 50
-      availability: 0.999
-      escalation: oncall-ml@example.org
+    train: modelyard.demo.training:fit
+    sla: {latency_p99_ms: 50, availability: 0.999, escalation: oncall-ml@example.org}
+    gates:
+      dataset: arrests-eval@1
+      positive_label: "Yes"
+      metrics:
+        thresholds: {roc_auc: {min: 0.65}, accuracy: {min: 0.78}}
+        non_inferiority: {roc_auc: 0.01}
+      segments:
+        - {name: young, filter: "age < 25", metric: accuracy, min: 0.75, max_gap: 0.06}
+      fairness:
+        attributes: [colour, sex]
+        demographic_parity_difference: 0.10
+        counterfactual_max_flip_rate: 0.05
+      calibration: {max_ece: 0.05}
+      schema:
+      reproducibility: {metrics: [accuracy, roc_auc], tolerance: 1.0e-6}
+      kpi: {matrix: {tp: 10, fp: -30, fn: -5, tn: 0}, max_drop_pct: 10}
 datasets:
-  arrests:
-    target: released
-    protected: [colour, sex, age]
+  arrests-train: {target: released, protected: [colour, sex, age]}
+  arrests-eval: {target: released, protected: [colour, sex, age]}
+governance:
+  approvals: {required: 1, four_eyes: true}
 """
 
-FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
-CATEGORICAL = ["colour", "sex", "employed", "citizen"]
+
+@dataclass
+class DemoResult:
+    root: Path
+    versions: dict[str, str] = field(default_factory=dict)  # label -> ref
+    gates: dict[str, bool] = field(default_factory=dict)  # ref -> passed
+    reasons: dict[str, str] = field(default_factory=dict)  # ref -> failing checks
+    states: dict[str, str] = field(default_factory=dict)  # ref -> final state
+    champion: str | None = None
 
 
-def _pipeline(kind: str, seed: int) -> Any:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    numeric = [c for c in FEATURES if c not in CATEGORICAL]
-    pre = ColumnTransformer(
-        [
-            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), CATEGORICAL),
-            ("num", StandardScaler(), numeric),
-        ]
-    )
-    if kind == "logistic":
-        est: Any = LogisticRegression(max_iter=1000, C=1.0, random_state=seed)
-    else:
-        est = HistGradientBoostingClassifier(max_depth=3, max_iter=60, random_state=seed)
-    return Pipeline([("pre", pre), ("model", est)])
-
-
-def train(reg: Registry, dataset_ref: str, kind: str, seed: int = 0) -> Any:
+def train(reg: Registry, params: dict[str, Any], seed: int = 0) -> ModelVersion:
     """A training script as a user writes it: the run records its lineage by itself."""
     from sklearn.metrics import accuracy_score, roc_auc_score
-    from sklearn.model_selection import train_test_split
 
-    with reg.start_run(model="arrests", params={"kind": kind}, seed=seed) as run:
-        ds = run.use_dataset(dataset_ref, role="train")
+    from modelyard.demo.training import FEATURES, fit
+    from modelyard.gates.retrain import TrainingInputs
+
+    with reg.start_run(model="arrests", params=params, seed=seed) as run:
+        ds = run.use_dataset("arrests-train@1", role="train")
         df = reg.load_dataset(ds)
-        X, y = df[FEATURES], (df["released"] == "Yes").astype(int)
-        X_tr, X_te, y_tr, y_te = train_test_split(
-            X, y, test_size=0.25, random_state=seed, stratify=y
-        )
-        model = _pipeline(kind, seed).fit(X_tr, y_tr)
-        proba = model.predict_proba(X_te)[:, 1]
+        model = fit(TrainingInputs({"train": df}, {"train": ds.ref}, dict(run.params), seed))
+        test = reg.load_dataset("arrests-eval@1")
+        y = (test["released"] == "Yes").astype(int)
         run.log_metrics(
             {
-                "accuracy": float(accuracy_score(y_te, model.predict(X_te))),
-                "roc_auc": float(roc_auc_score(y_te, proba)),
+                "accuracy": float(accuracy_score(y, model.predict(test[FEATURES]))),
+                "roc_auc": float(roc_auc_score(y, model.predict_proba(test[FEATURES])[:, 1])),
             }
         )
-        return run.log_model(model, sample_input=X_tr.head(20))
+        return run.log_model(model, sample_input=df[FEATURES].head(20))
 
 
-def run_demo(path: Path | None, console: Console) -> Path:
+def _as(reg: Registry, user: str) -> Registry:
+    return Registry.open(reg.settings.project_dir, env={**os.environ, "MODELYARD_USER": user})
+
+
+def run_demo(path: Path | None, console: Console) -> DemoResult:
+    from sklearn.model_selection import train_test_split
+
     from modelyard.cli import render
     from modelyard.cli.lineage_view import print_model_lineage
     from modelyard.demo.data import arrests
+    from modelyard.gates.runner import run_gate
+    from modelyard.registry.catalog import catalog
     from modelyard.registry.lineage import model_lineage
+    from modelyard.rollout.operations import deploy
+    from modelyard.security.approvals import approve
 
     started = time.perf_counter()
     root = Path(path) if path else Path(tempfile.mkdtemp(prefix="modelyard-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     (root / "modelyard.yaml").write_text(PROJECT_YAML, encoding="utf-8")
+    result = DemoResult(root)
     console.rule("[bold]modelyard demo[/]")
     console.print(f"project folder: {root}")
-    with Registry.init(root, env=dict(os.environ)) as reg:
-        with console.status("1/3 registering the arrests dataset (scikit-lego, 5,226 rows)…"):
-            ds = reg.add_dataset(arrests(), name="arrests", source="sklego.datasets.load_arrests")
+    env = {**os.environ, "MODELYARD_USER": AUTHOR}
+    with Registry.init(root, env=env) as reg:
+        with console.status("1/5 registering the arrests data (scikit-lego, 5,226 rows)…"):
+            df = arrests()
+            tr, ev = train_test_split(df, test_size=0.3, random_state=0, stratify=df["released"])
+            src = "sklego.datasets.load_arrests"
+            ds_train = reg.add_dataset(tr.reset_index(drop=True), "arrests-train", f"{src} train")
+            ds_eval = reg.add_dataset(ev.reset_index(drop=True), "arrests-eval", f"{src} eval")
         console.print(
-            f"[green]✓[/] dataset [bold]{ds.ref}[/] {ds.n_rows:,} rows, sha256:{ds.digest[:16]}, "
-            f"protected: colour, sex, age"
+            f"[green]✓[/] datasets [bold]{ds_train.ref}[/] ({ds_train.n_rows:,} rows) and "
+            f"[bold]{ds_eval.ref}[/] ({ds_eval.n_rows:,} rows); protected: colour, sex, age"
         )
-        versions = []
-        for kind in ("logistic", "boosting"):
-            with console.status(f"2/3 training a {kind} model with lineage…"):
-                mv = train(reg, ds.ref, kind)
-            versions.append(mv)
-            console.print(f"[green]✓[/] trained [bold]{mv.ref}[/] ({kind}), run {mv.run_id}")
-        console.print("\n[bold]3/3 lineage of the newest version[/]")
-        print_model_lineage(model_lineage(reg, versions[-1].ref))
-        rows = []
-        for v in reg.model_versions("arrests"):
-            metrics = {m["key"]: m["value"] for m in reg.store.run_metrics(v.run_id or "")}
-            rows.append(
-                (
-                    v.ref,
-                    render.state(v.state),
-                    v.card.get("owner"),
-                    f"{metrics.get('roc_auc', float('nan')):.3f}",
-                    f"{v.size_bytes / 1024:.0f} KiB",
+
+        plan = [
+            ("baseline", {"kind": "logistic"}),
+            ("biased candidate", {"kind": "logistic", "biased": True}),
+            ("boosting candidate", {"kind": "boosting"}),
+        ]
+        for label, params in plan:
+            with console.status(f"2/5 training the {label} with lineage…"):
+                mv = train(reg, params)
+            result.versions[label] = mv.ref
+            console.print(f"[green]✓[/] trained [bold]{mv.ref}[/] ({label}), run {mv.run_id}")
+
+        reviewer = _as(reg, REVIEWER)
+        try:
+            for label, _params in plan:
+                ref = result.versions[label]
+                with console.status(f"3/5 release gates for {ref} ({label})…"):
+                    report, _ = run_gate(reg, ref)
+                result.gates[ref] = report.passed
+                if report.passed:
+                    console.print(f"[green]✓[/] gates passed for [bold]{ref}[/] ({label})")
+                else:
+                    result.reasons[ref] = ", ".join(report.failed_checks)
+                    console.print(
+                        f"[red]✗[/] gates [red]rejected[/] [bold]{ref}[/] ({label}): "
+                        f"{report.reason()}"
+                    )
+                    continue
+                own = None
+                try:
+                    approve(reg, ref, AUTHOR, "my own model looks fine")
+                except Exception as exc:  # the four-eyes rule, shown on purpose
+                    own = str(exc)
+                decision = approve(reviewer, ref, REVIEWER, f"gate report for {ref} reviewed")
+                console.print(
+                    f"[green]✓[/] approved [bold]{ref}[/] by {REVIEWER}"
+                    + (f" [dim](the author was refused: {own.split(':')[0]})[/]" if own else "")
                 )
-            )
-        render.table("Catalog", ["version", "state", "owner", "ROC AUC", "size"], rows)
+                assert decision.approved
+                mv = deploy(reviewer, ref, "arrests", "production", reason=f"{label} release")
+                result.champion = mv.ref
+                console.print(f"[green]✓[/] 4/5 deployed [bold]{ref}[/] to endpoint arrests")
+        finally:
+            reviewer.close()
+
+        console.print("\n[bold]5/5 lineage of the champion[/]")
+        if result.champion:
+            print_model_lineage(model_lineage(reg, result.champion))
+        for v in reg.model_versions("arrests"):
+            result.states[v.ref] = v.state
+        rows = []
+        for entry in catalog(reg):
+            for v in entry.versions:
+                traffic = ", ".join(f"{r['role']} on {r['endpoint']}" for r in v["routes"])
+                gate = {True: "[green]pass[/]", False: "[red]fail[/]", None: "-"}[v["last_gate"]]
+                rows.append(
+                    (
+                        v["ref"],
+                        render.state(v["state"]),
+                        gate,
+                        result.reasons.get(v["ref"], ""),
+                        traffic or "-",
+                    )
+                )
+        render.table("Catalog", ["version", "state", "gates", "failed checks", "traffic"], rows)
     console.print(
         f"\ndone in {time.perf_counter() - started:.1f}s. Explore: "
-        f"[bold]modelyard -p {root} models list[/], [bold]modelyard -p {root} lineage arrests@2[/]"
+        f"[bold]modelyard -p {root} catalog[/] · [bold]modelyard -p {root} lineage "
+        f"{result.champion or 'arrests@1'}[/] · [bold]modelyard -p {root} ui[/]"
     )
-    return root
+    return result
