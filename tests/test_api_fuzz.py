@@ -1,0 +1,70 @@
+"""Fuzz the management API from its own OpenAPI description (schemathesis): no input, however
+malformed, may produce a 5xx; every 4xx carries a message. At least 1,000 cases per run."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from starlette.testclient import TestClient
+
+from modelyard.registry.registry import Registry
+from modelyard.security import tokens
+from modelyard.web.api import management_app, openapi
+
+schema = schemathesis.openapi.from_dict(openapi())
+pytestmark = pytest.mark.slow
+CASES: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[tuple[TestClient, str]]:
+    from sklearn.datasets import load_wine
+    from sklearn.tree import DecisionTreeClassifier
+
+    with tempfile.TemporaryDirectory() as tmp:
+        reg = Registry.init(Path(tmp), env={"MODELYARD_USER": "fuzz"})
+        X, y = load_wine(return_X_y=True, as_frame=True)
+        mv = reg.register_model(DecisionTreeClassifier(max_depth=2).fit(X, y), "wine", X.head())
+        reg.transition(mv, "validated", reason="so approve/deploy paths have something to do")
+        admin = tokens.create(reg.store, "fuzz-admin", "admin", "fuzz").secret
+        with TestClient(management_app(reg), raise_server_exceptions=False) as c:
+            yield c, admin
+        reg.close()
+
+
+@schema.parametrize()
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+    database=None,
+)
+def test_no_input_produces_a_server_error(case: Any, client: tuple[TestClient, str]) -> None:
+    c, admin = client
+    kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {admin}"}}
+    if case.query:
+        kwargs["params"] = case.query
+    body = getattr(case, "body", None)
+    if body is not None and not isinstance(body, schemathesis.core.NotSet):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        kwargs["content"] = raw
+        kwargs["headers"]["content-type"] = "application/json"
+    response = c.request(case.method, case.formatted_path, **kwargs)
+    CASES.append(f"{case.method} {case.formatted_path}")
+    assert response.status_code < 500, (case.method, case.formatted_path, response.text)
+    if response.status_code >= 400:
+        doc = response.json()
+        assert doc.get("error") and doc.get("code"), response.text
+
+
+def test_the_fuzzer_ran_at_least_a_thousand_cases() -> None:
+    """Runs after the parametrized test in this file (same worker, file order)."""
+    assert len(CASES) >= 1000, len(CASES)
