@@ -12,6 +12,16 @@ from modelyard.cli import render
 from modelyard.cli.main import JsonOpt, ProjectOpt, app, open_registry
 from modelyard.core.errors import InvalidInput, NotFound
 
+
+def _register_load_runner() -> None:
+    """The load check measures through the real server; gates cannot import serving, so the
+    adapter layer plugs the runner in."""
+    from modelyard.cli.load_runner import run_load
+    from modelyard.gates.checks.load import set_load_runner
+
+    set_load_runner(run_load)
+
+
 STATUS_STYLE = {
     "pass": "green",
     "fail": "bold red",
@@ -91,6 +101,8 @@ def gate(
     Example: [bold]modelyard gate arrests@2 --html gate-report.html[/]
     """
     from modelyard.gates.runner import run_gate
+
+    _register_load_runner()
 
     with open_registry(project) as reg:
         try:

@@ -121,7 +121,7 @@ def run_demo(path: Path | None, console: Console) -> DemoResult:
             f"[bold]{ds_eval.ref}[/] ({ds_eval.n_rows:,} rows); protected: colour, sex, age"
         )
 
-        plan = [
+        plan: list[tuple[str, dict[str, Any]]] = [
             ("baseline", {"kind": "logistic"}),
             ("biased candidate", {"kind": "logistic", "biased": True}),
             ("boosting candidate", {"kind": "boosting"}),
@@ -172,15 +172,15 @@ def run_demo(path: Path | None, console: Console) -> DemoResult:
             result.states[v.ref] = v.state
         rows = []
         for entry in catalog(reg):
-            for v in entry.versions:
-                traffic = ", ".join(f"{r['role']} on {r['endpoint']}" for r in v["routes"])
-                gate = {True: "[green]pass[/]", False: "[red]fail[/]", None: "-"}[v["last_gate"]]
+            for item in entry.versions:
+                traffic = ", ".join(f"{r['role']} on {r['endpoint']}" for r in item["routes"])
+                gates = {True: "[green]pass[/]", False: "[red]fail[/]", None: "-"}
                 rows.append(
                     (
-                        v["ref"],
-                        render.state(v["state"]),
-                        gate,
-                        result.reasons.get(v["ref"], ""),
+                        item["ref"],
+                        render.state(item["state"]),
+                        gates[item["last_gate"]],
+                        result.reasons.get(item["ref"], ""),
                         traffic or "-",
                     )
                 )

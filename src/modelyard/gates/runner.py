@@ -130,6 +130,9 @@ def build_context(reg: Registry, mv: ModelVersion, policy: GatePolicy) -> tuple[
         retrain=build_retrainer(reg, mv, mc.train) if mc.train and mv.run_id else None,
         artifact_digest=mv.artifact_digest,
         load_target={
+            "project": str(reg.settings.project_dir),
+            "store_url": reg.settings.store_url,
+            "artifacts": reg.settings.artifact_url,
             "model": mv.model_name,
             "version": mv.version,
             "flavor": mv.flavor,

@@ -1,0 +1,10 @@
+"""The inference server: open protocols, compiled input validation, routing, batching.
+
+Modules, one job each: ``errors`` (HTTP mapping), ``schema`` (validation compiled from a
+signature), ``protocol_v1`` / ``protocol_v2`` (codecs), ``compiled`` / ``runtime`` (lean predict
+paths), ``predictor`` (the core protocol), ``batching``, ``cache``, ``throttle``, ``routing``
+(canary, segments, sticky, fallback, shadow as wrappers), ``loading`` (versions → runtimes),
+``sources`` (where plans come from), ``plan`` (snapshots refreshed from the store),
+``metrics``, ``logs``, ``predlog``, ``openapi``, ``app`` (ASGI), ``server`` (uvicorn),
+``replay`` and ``convert`` (ONNX Runtime, parity-checked).
+"""

@@ -1,0 +1,283 @@
+"""Deployment plans as in-memory snapshots, refreshed from the store by a background task.
+
+The hot path reads ``ServingState.endpoints`` (a dict swapped whole on change) and never the
+database. A refresher polls each endpoint's generation (one indexed read) every
+``refresh_s``; when it moves, it reads the routes, loads any new versions on a worker thread
+(loading and compiling never block the event loop), builds the new wrapper stacks and swaps
+them in. Requests already inside the old stack finish on it, so a deploy or rollback reaches a
+running server without a restart and without a failed request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from modelyard.core.endpoint_config import EndpointConfig
+from modelyard.core.lifecycle import Role
+from modelyard.registry.registry import ModelVersion
+from modelyard.serving.batching import Batcher
+from modelyard.serving.cache import Cached, PredictionCache
+from modelyard.serving.loading import ModelPool
+from modelyard.serving.metrics import ServingMetrics
+from modelyard.serving.predictor import Answer, InferRequest, Predictor, VersionPredictor
+from modelyard.serving.predlog import PredictionLog
+from modelyard.serving.routing import Fallback, Router, Segment, Shadow, ShadowQueue
+from modelyard.serving.sources import PlanSource, PlanSpec
+from modelyard.serving.throttle import Limiter
+
+log = logging.getLogger("modelyard.serving")
+
+
+@dataclass
+class Endpoint:
+    name: str
+    generation: int
+    config: EndpointConfig
+    predictor: Predictor | None
+    versions: dict[int, VersionPredictor]
+    routes: list[dict[str, Any]]
+    limiter: Limiter
+    cache: PredictionCache | None
+    default: VersionPredictor | None
+
+
+class Telemetry:
+    """Where the stacks report: metrics and the prediction log."""
+
+    def __init__(self, metrics: ServingMetrics, predlog: PredictionLog | None) -> None:
+        self.metrics = metrics
+        self.predlog = predlog
+
+    def shadow_done(self, endpoint: Endpoint) -> Callable[[InferRequest, Answer | None], None]:
+        def done(req: InferRequest, answer: Answer | None) -> None:
+            if answer is None:
+                self.metrics.shadow_result(endpoint.name, "?", "error")
+                return
+            self.metrics.shadow_result(endpoint.name, answer.version.ref, "ok")
+            if self.predlog is not None:
+                import time
+
+                self.predlog.record(
+                    endpoint.name,
+                    endpoint.config.prediction_log,
+                    answer.version.pii,
+                    req.id,
+                    time.perf_counter() - req.started,
+                    answer,
+                )
+
+        return done
+
+
+class EndpointBuilder:
+    """Builds an endpoint's wrapper stack from a PlanSpec (on the event loop: cheap)."""
+
+    def __init__(self, pool: ModelPool, telemetry: Telemetry) -> None:
+        self.pool = pool
+        self.telemetry = telemetry
+        self.limiters: dict[str, Limiter] = {}
+        self.caches: dict[str, PredictionCache] = {}
+        self.shadow_queues: dict[str, ShadowQueue] = {}
+
+    def build(self, spec: PlanSpec, config: EndpointConfig) -> Endpoint:
+        name = spec.endpoint
+        limiter = self.limiters.setdefault(name, Limiter(name, config.throttle))
+        cache = None
+        if config.cache.enabled:
+            cache = self.caches.setdefault(
+                name, PredictionCache(config.cache.max_entries, config.cache.ttl_s)
+            )
+            cache.clear()  # a plan change invalidates every cached answer
+        ep = Endpoint(name, spec.generation, config, None, {}, [], limiter, cache, None)
+        by_id: dict[int, VersionPredictor] = {}
+
+        def version(mv: ModelVersion, role: str) -> VersionPredictor:
+            vp = by_id.get(mv.id)
+            if vp is None:
+                vp = by_id[mv.id] = self._version(ep, mv, config, cache)
+                vp.role = role
+                ep.versions[mv.version] = vp
+            return vp
+
+        production: Predictor | None = None
+        canaries: list[tuple[float, Predictor]] = []
+        shadows: list[VersionPredictor] = []
+        fallback: VersionPredictor | None = None
+        for r in spec.routes:
+            vp = version(r.version, r.role)
+            ep.routes.append(
+                {
+                    "model_version": r.version.ref,
+                    "role": r.role,
+                    "weight": r.weight,
+                    "state": r.version.state,
+                    "runtime": vp.runtime_kind,
+                }
+            )
+            if r.role == Role.PRODUCTION:
+                production = vp
+                ep.default = vp
+            elif r.role == Role.CANARY:
+                canaries.append((r.weight, vp))
+            elif r.role == Role.SHADOW:
+                shadows.append(vp)
+            elif r.role == Role.FALLBACK:
+                fallback = vp
+        if fallback is None and config.fallback and config.fallback in spec.extra:
+            fallback = version(spec.extra[config.fallback], Role.FALLBACK.value)
+            ep.routes.append(
+                {
+                    "model_version": fallback.info.ref,
+                    "role": "fallback",
+                    "weight": 0.0,
+                    "state": fallback.info.state,
+                    "runtime": fallback.runtime_kind,
+                    "source": "modelyard.yaml",
+                }
+            )
+        if ep.default is None and canaries:
+            ep.default = canaries[0][1]  # type: ignore[assignment]
+        metrics = self.telemetry.metrics
+
+        def guard(p: Predictor) -> Predictor:
+            if fallback is None or p is fallback:
+                return p
+            return Fallback(
+                p,
+                fallback,
+                config.latency_budget_ms / 1000 if config.latency_budget_ms else None,
+                on_fallback=lambda reason: metrics.fallback(name, reason),
+            )
+
+        segments = []
+        for rule in config.segments:
+            mv = spec.extra.get(rule.model)
+            if mv is None:
+                continue
+            target = version(mv, "segment")
+            pos = target.schema.position.get(rule.feature) if rule.feature else None
+            segments.append(Segment(rule, guard(target), pos))
+        if production is None and not canaries and not segments:
+            ep.predictor = None
+            return ep
+        top: Predictor = Router(
+            guard(production) if production is not None else None,
+            [(w, guard(p)) for w, p in canaries],
+            segments,
+            config.sticky_header,
+        )
+        if shadows:
+            queue = self.shadow_queues.get(name)
+            if queue is None:
+                queue = ShadowQueue(config.shadow.max_pending, self.telemetry.shadow_done(ep))
+                self.shadow_queues[name] = queue
+            top = Shadow(top, shadows, queue, config.shadow.sample)
+        ep.predictor = top
+        return ep
+
+    def _version(
+        self, ep: Endpoint, mv: ModelVersion, config: EndpointConfig, cache: PredictionCache | None
+    ) -> VersionPredictor:
+        loaded = self.pool.loaded[mv.id]
+        metrics = self.telemetry.metrics
+        ref = mv.ref
+        batcher = Batcher(
+            loaded.runtime.run,
+            max_rows=config.batching.max_batch_rows,
+            max_wait_s=config.batching.max_wait_ms / 1000,
+            inline=loaded.inline,
+            enabled=config.batching.enabled,
+            executor=loaded.executor,
+            on_batch=lambda n, rows: metrics.batch(ep.name, ref, n, rows),
+        )
+        run: Any = batcher.submit
+        if cache is not None:
+            run = Cached(
+                run, cache, mv.id, on_lookup=lambda hit: metrics.cache_lookup(ep.name, hit)
+            )
+        vp = VersionPredictor(
+            loaded.info,
+            loaded.schema,
+            loaded.runtime.outputs,
+            run,
+            config.max_rows,
+            loaded.runtime.kind,
+        )
+        vp.batcher = batcher  # type: ignore[attr-defined]
+        vp.explainer = getattr(loaded.runtime, "explain", None)
+        return vp
+
+
+# ---- the state the app reads ----------------------------------------------------------------
+class ServingState:
+    def __init__(
+        self,
+        source: PlanSource,
+        pool: ModelPool,
+        configs: dict[str, EndpointConfig],
+        telemetry: Telemetry,
+        refresh_s: float = 1.0,
+    ) -> None:
+        self.source = source
+        self.pool = pool
+        self.configs = configs
+        self.telemetry = telemetry
+        self.refresh_s = refresh_s
+        self.builder = EndpointBuilder(pool, telemetry)
+        self.endpoints: dict[str, Endpoint] = {}
+        self.ready = False
+        self.task: asyncio.Task[None] | None = None
+        self.on_change: list[Callable[[str], None]] = []
+
+    async def start(self) -> None:
+        await self.refresh()
+        self.ready = True
+        if self.source.dynamic:
+            self.task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            try:
+                await self.refresh()
+            except Exception:  # the store may be briefly unreachable: keep the last plan
+                log.exception("plan refresh failed; serving the last known plan")
+
+    async def refresh(self) -> bool:
+        known = {n: e.generation for n, e in self.endpoints.items()}
+        specs = await asyncio.to_thread(self._fetch_and_load, known)
+        if not specs:
+            return False
+        new = dict(self.endpoints)
+        for name, spec in specs.items():
+            config = self.configs.get(name) or EndpointConfig()
+            new[name] = self.builder.build(spec, config)
+            self.telemetry.metrics.plan_generation.labels(name).set(spec.generation)
+            log.info(
+                "plan loaded",
+                extra={"endpoint": name, "generation": spec.generation, "routes": new[name].routes},
+            )
+        self.endpoints = new  # one reference swap: requests see the old plan or the new one
+        keep = {vp.info.id for ep in new.values() for vp in ep.versions.values()}
+        self.pool.retire(keep)
+        for name in specs:
+            for cb in self.on_change:
+                cb(name)
+        return True
+
+    def _fetch_and_load(self, known: dict[str, int]) -> dict[str, PlanSpec] | None:
+        specs = self.source.fetch(known)
+        if not specs:
+            return None
+        for spec in specs.values():
+            for mv in [r.version for r in spec.routes] + list(spec.extra.values()):
+                self.pool.load(mv)
+        return specs

@@ -1,0 +1,133 @@
+"""The core protocol: a ``Predictor`` turns an :class:`InferRequest` into an :class:`Answer`.
+
+One model version is a :class:`VersionPredictor` (validate against its compiled schema, then a
+frame-level stack: cache → batcher → runtime). Routing, canary, segments, fallback and shadow
+are request-level wrappers in ``routing``; each is a Predictor over Predictors.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from modelyard.core.errors import InvalidInput
+from modelyard.serving.errors import ModelFailed
+from modelyard.serving.schema import Frame, InputSchema, Payload
+
+Outputs = dict[str, np.ndarray]
+FrameFn = Callable[[Frame, frozenset[str]], Awaitable[Outputs]]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    id: int
+    name: str
+    version: int
+    state: str
+    flavor: str
+    signature: dict[str, Any]
+
+    @property
+    def pii(self) -> frozenset[str]:
+        """Input fields tagged ``pii`` in the signature (never logged in clear)."""
+        found: frozenset[str] | None = self.__dict__.get("_pii")
+        if found is None:
+            found = frozenset(i["name"] for i in self.signature.get("inputs", []) if i.get("pii"))
+            object.__setattr__(self, "_pii", found)
+        return found
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+@dataclass
+class InferRequest:
+    payload: Payload
+    id: str
+    want: frozenset[str] | None = None  # None: the version's default outputs
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names, as needed
+    after: list[Callable[[], None]] = field(default_factory=list)  # run once the answer is sent
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class Answer:
+    outputs: Outputs
+    version: VersionInfo
+    frame: Frame | None = None
+    role: str = "production"
+    fallback_reason: str | None = None
+
+
+class Predictor(Protocol):
+    async def predict(self, req: InferRequest) -> Answer: ...
+
+
+class IdMaker:
+    """Prediction ids unique across replicas: a random per-process prefix and a counter."""
+
+    def __init__(self) -> None:
+        self.prefix = f"{secrets.token_hex(6)}{os.getpid() & 0xFFFF:04x}"
+        self.counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}-{next(self.counter):x}"
+
+
+class VersionPredictor:
+    """One model version on one endpoint: its schema, outputs and frame-level stack."""
+
+    def __init__(
+        self,
+        info: VersionInfo,
+        schema: InputSchema,
+        outputs: tuple[str, ...],
+        run: FrameFn,
+        max_rows: int,
+        runtime_kind: str = "",
+    ) -> None:
+        self.info = info
+        self.schema = schema
+        self.outputs = outputs
+        self.output_set = frozenset(outputs)
+        # V1 answers ``predict``; V2 answers every output unless some are requested
+        self.default_want = self.output_set
+        self.run = run
+        self.max_rows = max_rows
+        self.runtime_kind = runtime_kind
+        self.role = "production"
+        # exact per-feature contributions, when the runtime can give them (linear models)
+        self.explainer: Callable[[Frame], dict[str, Any] | None] | None = None
+
+    def check_outputs(self, want: frozenset[str]) -> None:
+        unknown = want - self.output_set
+        if unknown:
+            raise InvalidInput(
+                f"outputs: unknown output {sorted(unknown)[0]!r}; {self.info.ref} has "
+                f"{', '.join(repr(o) for o in self.outputs)}"
+            )
+
+    async def predict(self, req: InferRequest) -> Answer:
+        frame = self.schema.validate(req.payload, self.max_rows)
+        want = self.default_want
+        if req.want is not None:
+            self.check_outputs(req.want)
+            want = req.want
+        try:
+            outputs = await self.run(frame, want)
+        except (InvalidInput, ModelFailed):
+            raise
+        except Exception as exc:
+            raise ModelFailed(
+                f"{self.info.ref} failed on valid input: {type(exc).__name__}: {exc}",
+                model_version=self.info.ref,
+            ) from exc
+        return Answer(outputs, self.info, frame, self.role)
