@@ -22,6 +22,13 @@ def deploy(
         str, typer.Option(help="production, canary, shadow or fallback.")
     ] = "production",
     weight: Annotated[float | None, typer.Option(help="Traffic share for a canary (0-1).")] = None,
+    strategy: Annotated[
+        str, typer.Option(help="direct, or canary (steps with automated analysis).")
+    ] = "direct",
+    steps: Annotated[
+        str | None, typer.Option(help="Canary steps in percent, e.g. 5,25,50,100.")
+    ] = None,
+    interval: Annotated[float | None, typer.Option(help="Seconds per canary step.")] = None,
     reason: ReasonOpt = "deployed",
     project: ProjectOpt = DEFAULT_PROJECT,
     json_: JsonOpt = False,
@@ -30,10 +37,44 @@ def deploy(
 
     Example: [bold]modelyard deploy arrests@2 --to arrests --role canary --weight 0.05[/]
     """
+    from modelyard.core.errors import InvalidInput
     from modelyard.rollout.operations import deploy as do_deploy
 
     with open_registry(project) as reg:
-        mv = do_deploy(reg, ref, to, role, weight, reason)
+        if strategy == "canary":
+            from modelyard.rollout.canary import start
+
+            mv = reg.model_version(ref)
+            policy = reg.config.model(mv.model_name).rollout
+            changes: dict[str, object] = {}
+            if steps:
+                try:
+                    changes["steps"] = tuple(float(x) / 100 for x in steps.split(","))
+                except ValueError:
+                    raise InvalidInput(
+                        f"--steps {steps!r}: expected percentages like 5,25,100"
+                    ) from None
+            if interval is not None:
+                changes["interval_s"] = interval
+            if changes:
+                from pydantic import ValidationError
+
+                try:
+                    policy = type(policy).model_validate({**policy.model_dump(), **changes})
+                except ValidationError as exc:
+                    raise InvalidInput(
+                        f"invalid canary strategy: {exc.errors()[0]['msg']}"
+                    ) from None
+            rid = start(reg, ref, to, policy, reason=reason)
+            render.console.print(
+                f"rollout #{rid}: {mv.ref} canary on {to} at {policy.steps[0]:.0%}; "
+                "`modelyard rollout run` analyses and advances it"
+            )
+            mv = reg.model_version(ref)
+        elif strategy == "direct":
+            mv = do_deploy(reg, ref, to, role, weight, reason)
+        else:
+            raise InvalidInput(f"unknown strategy {strategy!r}: expected direct or canary")
         routes = reg.store.routes(to)
     if json_:
         render.emit_json(
@@ -168,4 +209,78 @@ def catalog(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> No
         "Catalog",
         ["model", "status", "owner", "SLA", "versions", "traffic", "last gate", "ghosts"],
         rows,
+    )
+
+
+rollout_app = typer.Typer(
+    help="Progressive delivery: run the controller, see rollouts.", no_args_is_help=True
+)
+app.add_typer(rollout_app, name="rollout")
+
+
+@rollout_app.command("run")
+def rollout_run(
+    metrics_url: Annotated[
+        list[str], typer.Option("--metrics-url", help="Server /metrics URL (repeat per replica).")
+    ],
+    interval: Annotated[float, typer.Option(help="Seconds between passes.", min=0.1)] = 2.0,
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    project: ProjectOpt = DEFAULT_PROJECT,
+) -> None:
+    """Run the rollout controller: analyse canaries on live traffic, promote or roll back.
+
+    One controller acts at a time (a lease in the store); state survives restarts.
+    Example: [bold]modelyard rollout run --metrics-url http://127.0.0.1:8080/metrics[/]
+    """
+    import time
+
+    from modelyard.rollout.canary import Controller
+    from modelyard.rollout.signals import PrometheusScrape
+
+    with open_registry(project) as reg:
+        ctl = Controller(reg, PrometheusScrape(metrics_url))
+        until = None if duration is None else time.monotonic() + duration
+        while True:
+            for done in ctl.tick():
+                outcome = done.get("outcome", done["decision"])
+                reasons = "; ".join(done["reasons"]) or "healthy"
+                render.console.print(f"rollout #{done['rollout']}: {outcome} ({reasons})")
+            if once or (until is not None and time.monotonic() >= until):
+                return
+            time.sleep(interval)
+
+
+@rollout_app.command("status")
+def rollout_status_cmd(
+    endpoint: Annotated[str | None, typer.Argument(help="Only this endpoint.")] = None,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Rollouts with their step, weight and every analysis that decided.
+
+    Example: [bold]modelyard rollout status arrests --json[/]
+    """
+    from modelyard.rollout.canary import rollout_status
+
+    with open_registry(project) as reg:
+        items = rollout_status(reg, endpoint)
+    if json_:
+        render.emit_json(items)
+        return
+    render.table(
+        "Rollouts",
+        ["#", "endpoint", "candidate", "status", "step", "weight", "failures"],
+        [
+            (
+                i["id"],
+                i["endpoint"],
+                i["candidate"],
+                i["status"],
+                f"{i['step']}/{i['steps']}",
+                f"{i['weight']:.0%}",
+                i["failures"],
+            )
+            for i in items
+        ],
     )

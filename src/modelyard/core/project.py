@@ -18,6 +18,7 @@ from modelyard.core.errors import ConfigError
 from modelyard.core.gate_policy import GatePolicy
 from modelyard.core.governance import GovernanceConfig
 from modelyard.core.kube_config import KubernetesConfig
+from modelyard.core.rollout_config import RolloutPolicy
 
 PROJECT_FILE = "modelyard.yaml"
 
@@ -42,6 +43,9 @@ class ModelConfig(_Strict):
         default=None, description="training entrypoint module:function (reproducibility gate)"
     )
     gates: GatePolicy = Field(default_factory=GatePolicy, description="release-gate policy")
+    rollout: RolloutPolicy = Field(
+        default_factory=RolloutPolicy, description="canary steps and automated analysis"
+    )
 
 
 class DatasetConfig(_Strict):

@@ -90,6 +90,17 @@ def rollback(
         reason=f"rollback: {reason}",
         actor=actor,
     )
+    from modelyard.store.rollouts import RUNNING, RolloutStore
+
+    rollouts = RolloutStore(reg.store)
+    for row in rollouts.list(endpoint, RUNNING):
+        rollouts.save(
+            row["id"],
+            actor or reg.settings.user,
+            "rollout.rollback",
+            f"manual rollback: {reason}",
+            status="rolled_back",
+        )
     return RollbackResult(endpoint, current.ref if current else None, target.ref)
 
 

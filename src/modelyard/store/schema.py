@@ -243,3 +243,33 @@ tokens = Table(
     Column("revoked_at", UTCDateTime(), nullable=True),
     UniqueConstraint("name", name="uq_tokens_name"),
 )
+
+# ---- progressive delivery ------------------------------------------------------------------
+# A rollout's whole state lives here, so a controller that restarts resumes where it was.
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(128), nullable=False),
+    Column("candidate_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("baseline_id", Integer, ForeignKey("model_versions.id"), nullable=True),
+    Column("strategy", JSON, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("history", JSON, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("step_started_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_rollouts_endpoint_status", "endpoint", "status"),
+)
+
+# Leader leases: one controller acts at a time across replicas.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
