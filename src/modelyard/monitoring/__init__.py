@@ -1,0 +1,21 @@
+"""Monitoring: baselines, mergeable window sketches, drift tests and batch drift reports.
+
+Modules (each with one job, imported lazily by callers):
+
+* ``layout``    — the bins a baseline defines: quantile edges for numbers, categories for labels.
+* ``sketch``    — ``WindowSketch``: counts on a layout, updated per request or per batch, merged
+  exactly across replicas and windows, serialised to JSON.
+* ``baseline``  — ``Baseline``: a layout plus the reference sketch and reference statistics, built
+  from a DataFrame or from a registered dataset's profile.
+* ``columns``   — ``ColumnPair``: what every drift test reads, prepared once per feature from raw
+  samples (raw mode) or from a baseline and a sketch (sketch mode).
+* ``stats``     — the statistics themselves (KS, Wasserstein, PSI, Jensen-Shannon, chi-square).
+* ``checks``    — the ``DriftTest`` protocol and the built-in tests.
+* ``drift``     — settings, per-feature policies, multiplicity control and the verdicts.
+* ``multivariate`` — drift of the joint distribution by a domain classifier's AUC.
+* ``report``    — JSON and self-contained HTML renderings of a drift result.
+* ``window``    — ``LiveWindows``: clock-aligned window sketches a server replica fills per
+  request and drains in the background.
+
+Nothing here imports serving, gates or the CLI; importing this package imports nothing heavy.
+"""
