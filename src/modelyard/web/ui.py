@@ -51,6 +51,18 @@ def dashboard_app(
         )
         return HTMLResponse(html, status_code=status)
 
+    def error_page(request: Request, who: Identity | None, exc: ModelyardError) -> HTMLResponse:
+        """One error page for every failure, with the same status as the API would give."""
+        return page(
+            request,
+            "error.html",
+            who,
+            status=exc.http_status,
+            status_code=exc.http_status,
+            message=exc.message,
+            hint=exc.hint,
+        )
+
     def identify(request: Request) -> Identity:
         if local_identity is not None:
             return local_identity
@@ -74,16 +86,7 @@ def dashboard_app(
                 who.require(Permission.READ, "read the dashboard")
                 ctx = await run_in_threadpool(fn, request, who)
             except ModelyardError as exc:
-                return page(
-                    request,
-                    "error.html",
-                    who,
-                    status=exc.http_status,
-                    status_code=exc.http_status,
-                    message=exc.message,
-                    hint=exc.hint,
-                    status_text=exc.code,
-                )
+                return error_page(request, who, exc)
             return page(request, template, who, active=active, **ctx)
 
         return endpoint
@@ -164,15 +167,7 @@ def dashboard_app(
         except PermissionDenied:
             return RedirectResponse(f"{root}/login", status_code=303)
         except ModelyardError as exc:
-            return page(
-                request,
-                "error.html",
-                None,
-                status=exc.http_status,
-                message=exc.message,
-                hint=exc.hint,
-                status_text=exc.code,
-            )
+            return error_page(request, None, exc)
         return HTMLResponse(data.decode("utf-8"))
 
     def action(
@@ -193,15 +188,7 @@ def dashboard_app(
                 who.require(permission)
                 target = await run_in_threadpool(run, request, who, form)
             except ModelyardError as exc:
-                return page(
-                    request,
-                    "error.html",
-                    who,
-                    status=exc.http_status,
-                    status_code=exc.http_status,
-                    message=exc.message,
-                    hint=exc.hint,
-                )
+                return error_page(request, who, exc)
             return RedirectResponse(f"{root}{target}", status_code=303)
 
         return endpoint
