@@ -40,16 +40,26 @@ def serve(
         bool, typer.Option("--no-compile", help="Always predict through the model's own code.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="PEM certificate: serve HTTPS.", exists=True)
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="PEM private key for --tls-cert.", exists=True)
+    ] = None,
     project: ProjectOpt = DEFAULT_PROJECT,
 ) -> None:
-    """Start the inference server (KServe V1 and Open Inference Protocol V2).
+    """Start the inference server (KServe V1 and Open Inference Protocol V2), with the
+    management API under /api and the dashboard under /ui (both need an API token).
 
     Examples: [bold]modelyard serve churn@3 --port 8080[/] ·
     [bold]modelyard serve --workers 4[/]
     """
+    from modelyard.cli.serve_app import run as run_server
     from modelyard.core.lifecycle import ROUTABLE, State
     from modelyard.serving.server import ServeSpec
-    from modelyard.serving.server import serve as run_server
+
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
 
     with open_registry(project) as reg:
         project_dir = str(reg.settings.project_dir)
@@ -86,12 +96,15 @@ def serve(
         log_level=log_level,
         compile_paths=not no_compile,
     )
+    scheme = "https" if tls_cert else "http"
     render.err_console.print(
-        f"serving {what} on http://{host}:{port} ({workers} worker{'s' * (workers > 1)}); "
-        f"V1 /v1/models/NAME:predict, V2 /v2/models/NAME/infer, /metrics, /openapi.json",
+        f"serving {what} on {scheme}://{host}:{port} ({workers} worker{'s' * (workers > 1)}); "
+        f"V1 /v1/models/NAME:predict, V2 /v2/models/NAME/infer, /metrics, /openapi.json, "
+        f"/api/v1, /ui",
         highlight=False,
     )
-    run_server(spec, host, port, workers)
+    tls = (str(tls_cert), str(tls_key)) if tls_cert and tls_key else None
+    run_server(spec, host, port, workers, tls)
 
 
 def _plan(reg: Any, name: str) -> dict[str, Any]:

@@ -1,0 +1,118 @@
+"""`modelyard serve` over TLS with a real TLS client; the same socket answers inference, the
+management API (token required) and the dashboard."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from modelyard.registry.registry import Registry
+from modelyard.security import tokens
+
+pytestmark = pytest.mark.slow
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_https_inference_api_and_dashboard_on_one_socket(tmp_path: Path) -> None:
+    from sklearn.datasets import load_wine
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    project = tmp_path / "p"
+    with Registry.init(project, env={"MODELYARD_USER": "ops"}) as reg:
+        mv = reg.register_model(DecisionTreeClassifier(max_depth=2).fit(X, y), "wine", X.head())
+        reg.transition(mv, "validated", reason="gates")
+        reg.transition(mv, "approved", reason="review")
+        reg.deploy(mv, "wine", reason="release")
+        viewer = tokens.create(reg.store, "v", "viewer", "ops").secret
+    cert, key = _self_signed(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("modelyard")),
+            "serve",
+            "--port",
+            str(port),
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+            "-p",
+            str(project),
+        ],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"https://127.0.0.1:{port}"
+    try:
+        trust = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(verify=trust, timeout=5) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if client.get(f"{base}/v2/health/ready").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.3)
+            row = X.head(1).to_dict(orient="records")
+            r = client.post(f"{base}/v1/models/wine:predict", json={"instances": row})
+            assert r.status_code == 200 and r.json()["predictions"] == [int(y.iloc[0])]
+            assert client.get(f"{base}/api/v1/catalog").status_code == 401
+            auth = {"Authorization": f"Bearer {viewer}"}
+            assert client.get(f"{base}/api/v1/catalog", headers=auth).json()[0]["model"] == "wine"
+            ui = client.get(f"{base}/ui/", headers=auth)
+            assert ui.status_code == 200 and "wine@1" in ui.text
+        with pytest.raises(httpx.ConnectError):  # a client that does not trust the cert
+            httpx.get(f"{base}/v2/health/live", timeout=5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
