@@ -29,6 +29,13 @@ def project(tmp_path: Path) -> Path:
     return tmp_path / "p"
 
 
+def test_init_writes_a_four_eyes_approval_policy(project: Path) -> None:
+    from modelyard.core.project import load_project
+
+    policy = load_project(project).governance.approvals
+    assert policy.required == 1 and policy.four_eyes
+
+
 def test_every_command_has_help_with_an_example(tmp_path: Path) -> None:
     for cmd in (
         ["init"],

@@ -35,9 +35,10 @@ def init(
 
     Example: [bold]modelyard init my-project[/]
     """
+    from modelyard.core.project import GOVERNED_PROJECT
     from modelyard.registry.registry import Registry
 
-    reg = Registry.init(path, name=name, env=dict(os.environ))
+    reg = Registry.init(path, name=name, env=dict(os.environ), template=GOVERNED_PROJECT)
     render.console.print(
         f"Initialised project [bold]{reg.config.name}[/] in {reg.settings.project_dir}\n"
         f"  metadata:  {reg.settings.store_url}\n  artifacts: {reg.settings.artifact_url}"

@@ -185,3 +185,12 @@ store: {{}}
 models: {{}}
 datasets: {{}}
 """
+
+# What `modelyard init` writes for a team project: approval before production by someone other
+# than the author (four eyes). The Python API's bare default stays permissive for notebooks.
+GOVERNED_PROJECT = (
+    DEFAULT_PROJECT
+    + """governance:
+  approvals: {{required: 1, four_eyes: true}}
+"""
+)

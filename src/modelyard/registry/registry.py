@@ -119,13 +119,14 @@ class Registry:
         path: str | os.PathLike[str] = ".",
         name: str | None = None,
         env: dict[str, str] | None = None,
+        template: str = DEFAULT_PROJECT,
     ) -> Registry:
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)
         file = root / PROJECT_FILE
         if not file.exists():
             project_name = name or root.resolve().name or "project"
-            file.write_text(DEFAULT_PROJECT.format(name=project_name), encoding="utf-8")
+            file.write_text(template.format(name=project_name), encoding="utf-8")
         gitignore = root / ".modelyard" / ".gitignore"
         gitignore.parent.mkdir(parents=True, exist_ok=True)
         if not gitignore.exists():
