@@ -1,5 +1,6 @@
-"""Fuzz the management API from its own OpenAPI description (schemathesis): no input, however
-malformed, may produce a 5xx; every 4xx carries a message. At least 1,000 cases per run."""
+"""Fuzz the management API from its own OpenAPI description (schemathesis strategies driven by
+hypothesis): no input, however malformed, may produce a 5xx; every 4xx carries a message.
+At least 1,000 cases per run, counted."""
 
 from __future__ import annotations
 
@@ -11,16 +12,16 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 from starlette.testclient import TestClient
 
 from modelyard.registry.registry import Registry
 from modelyard.security import tokens
 from modelyard.web.api import management_app, openapi
 
-schema = schemathesis.openapi.from_dict(openapi())
 pytestmark = pytest.mark.slow
-CASES: list[str] = []
+PER_OPERATION = 100
 
 
 @pytest.fixture(scope="module")
@@ -39,32 +40,41 @@ def client() -> Iterator[tuple[TestClient, str]]:
         reg.close()
 
 
-@schema.parametrize()
-@settings(
-    max_examples=120,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=True,
-    database=None,
-)
-def test_no_input_produces_a_server_error(case: Any, client: tuple[TestClient, str]) -> None:
-    c, admin = client
+def _send(c: TestClient, admin: str, case: Any) -> None:
     kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {admin}"}}
     if case.query:
         kwargs["params"] = case.query
     body = getattr(case, "body", None)
     if body is not None and not isinstance(body, schemathesis.core.NotSet):
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        kwargs["content"] = raw
+        kwargs["content"] = body if isinstance(body, bytes) else json.dumps(body).encode()
         kwargs["headers"]["content-type"] = "application/json"
     response = c.request(case.method, case.formatted_path, **kwargs)
-    CASES.append(f"{case.method} {case.formatted_path}")
     assert response.status_code < 500, (case.method, case.formatted_path, response.text)
     if response.status_code >= 400:
         doc = response.json()
         assert doc.get("error") and doc.get("code"), response.text
 
 
-def test_the_fuzzer_ran_at_least_a_thousand_cases() -> None:
-    """Runs after the parametrized test in this file (same worker, file order)."""
-    assert len(CASES) >= 1000, len(CASES)
+def test_no_generated_input_produces_a_server_error(client: tuple[TestClient, str]) -> None:
+    c, admin = client
+    schema = schemathesis.openapi.from_dict(openapi())
+    cases = 0
+    operations = [r.ok() for r in schema.get_all_operations()]
+    for operation, mode in [(op, m) for op in operations for m in GenerationMode]:
+        # positive: valid by the schema; negative: deliberately violates it
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(
+            max_examples=PER_OPERATION // 2,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def run(case: Any) -> None:
+            nonlocal cases
+            cases += 1
+            _send(c, admin, case)
+
+        run()
+    assert cases >= 1000, f"only {cases} cases were generated"
