@@ -141,3 +141,16 @@ def test_skops_refuses_types_outside_the_trusted_set() -> None:
     data, info = SklearnFlavor().dump(FunctionTransformer(func=subprocess.call))
     with pytest.raises(UnsafeArtifact, match="subprocess"):
         SklearnFlavor().load(data, info, trusted=False)
+
+
+def test_xgboost_models_round_trip_in_their_native_format(local_registry) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+    import xgboost
+
+    X, y = _data()
+    model = xgboost.XGBClassifier(n_estimators=20, max_depth=3).fit(X, y)
+    mv = local_registry.register_model(model, name="xgb", sample_input=X.head())
+    assert mv.flavor == "xgboost" and not mv.trusted
+    assert mv.signature["classes"] == [0, 1]
+    loaded = local_registry.load_model(mv)
+    np.testing.assert_allclose(loaded.predict_proba(X.head(50)), model.predict_proba(X.head(50)))
