@@ -262,3 +262,22 @@ def test_load_is_skipped_without_a_runner_and_judged_with_one(make_ctx) -> None:
     finally:
         set_load_runner(None)
     assert ok.status == "pass"
+
+
+def test_tree_models_also_get_tree_shap_values(make_ctx) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    stored: list[bytes] = []
+
+    def put(data: bytes, kind: str) -> str:
+        stored.append(data)
+        return f"{len(stored):064d}"
+
+    ctx = make_ctx("boosting")
+    ctx.put_artifact = put
+    result = ExplainCheck(ExplainPolicy(n_repeats=2, max_rows=400)).run(ctx)
+    assert result.status == "pass" and set(result.artifacts) == {"permutation_importance", "shap"}
+    shap_data = json.loads(stored[-1])
+    assert shap_data["method"] == "tree_shap" and shap_data["rows"] == 500
+    values = [f["mean_abs_shap"] for f in shap_data["features"]]
+    assert values == sorted(values, reverse=True) and values[0] > 0

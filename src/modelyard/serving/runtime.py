@@ -93,7 +93,7 @@ class BoosterRuntime:
         self.flavor = flavor
 
     def run(self, frame: Frame, want: frozenset[str]) -> Outputs:
-        X = frame.as_matrix()
+        X: Any = frame.as_matrix()
         if self.flavor == "xgboost" and type(self.model).__name__ == "Booster":
             import xgboost
 
