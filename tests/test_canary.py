@@ -150,3 +150,18 @@ def test_a_restarted_controller_resumes_and_only_one_leads(registry: Registry) -
     RolloutStore(registry.store).release(canary.LEASE, "ctl-a")
     done = _tick(other, 31)
     assert done and done[0]["outcome"] == "step 2"
+
+
+def test_a_failed_scrape_holds_the_rollout_instead_of_crashing(registry: Registry) -> None:
+    from modelyard.core.errors import ModelyardError
+
+    _, cand = _two(registry)
+    rid = canary.start(registry, cand.ref, "wine", POLICY)
+
+    class Down:
+        def snapshot(self, endpoint: str) -> Snapshot:
+            raise ModelyardError("cannot scrape http://127.0.0.1:9/metrics: connection refused")
+
+    (done,) = canary.Controller(registry, Down(), owner="ctl-a").tick(T0)
+    assert done["outcome"] == "hold" and "no signal" in done["reasons"][0]
+    assert RolloutStore(registry.store).get(rid)["status"] == "running"

@@ -61,6 +61,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Registry, str, pd.DataFrame, dict[s
     reg.deploy(versions["champion"], "arrests", reason="first release")
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELYARD_USER": "ops"}
+    log = (tmp_path / "server.log").open("wb")  # never a pipe: a full pipe blocks the server
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("modelyard")),
@@ -74,7 +75,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Registry, str, pd.DataFrame, dict[s
         ],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -84,11 +85,12 @@ def served(tmp_path: Path) -> Iterator[tuple[Registry, str, pd.DataFrame, dict[s
                 break
         except httpx.HTTPError:
             pass
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert proc.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
         time.sleep(0.3)
     yield reg, base, df, versions
     proc.terminate()
     proc.wait(timeout=15)
+    log.close()
     reg.close()
 
 

@@ -56,9 +56,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
         }
     port = _free_port()
     exe = str(Path(sys.executable).with_name("modelyard"))
+    log_path = project.parent / "ui.log"
+    log = log_path.open("wb")  # a file, never a pipe: a full pipe would block the server
     proc = subprocess.Popen(
         [exe, "ui", "--tokens", "--port", str(port), "-p", str(project)],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         env=dict(os.environ),
     )
@@ -70,12 +72,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
             break
         except OSError:
             if proc.poll() is not None:
-                out = proc.stdout.read().decode() if proc.stdout else "ui exited"
-                raise RuntimeError(out) from None
+                raise RuntimeError(log_path.read_text()[-3000:]) from None
             time.sleep(0.2)
     yield base, secrets
     proc.terminate()
     proc.wait(timeout=10)
+    log.close()
 
 
 @pytest.fixture(scope="module")

@@ -88,7 +88,7 @@ def test_https_inference_api_and_dashboard_on_one_socket(tmp_path: Path) -> None
         ],
         env=dict(os.environ),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     base = f"https://127.0.0.1:{port}"
     try:

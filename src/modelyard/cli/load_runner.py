@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -93,11 +94,13 @@ def run_load(req: LoadRequest) -> LoadResult:
     ]
     if extra.get("project"):
         cmd += ["--project", str(extra["project"])]
+    # the server's log goes to a file, never a pipe: a full pipe would block the server
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed after the server stops, below
     proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
     )
     try:
-        _wait_ready(proc, port)
+        _wait_ready(proc, port, log)
         name = str(extra.get("model") or req.model_ref.split("@")[0])
         url = f"http://127.0.0.1:{port}/v1/models/{name}:predict"
         # warm up, so one-off costs (first batch, caches) are not measured
@@ -113,6 +116,7 @@ def run_load(req: LoadRequest) -> LoadResult:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        log.close()
     lat = sorted(latencies)
 
     def q(p: float) -> float:
@@ -127,13 +131,14 @@ def run_load(req: LoadRequest) -> LoadResult:
     )
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], port: int) -> None:
+def _wait_ready(proc: subprocess.Popen[bytes], port: int, log: Any) -> None:
     import httpx
 
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+            log.seek(0)
+            err = log.read().decode(errors="replace")[-2000:]
             raise ModelyardError(f"the server for the load check exited: {err}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:

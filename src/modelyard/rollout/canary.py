@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from modelyard.core.errors import Conflict, NotFound
+from modelyard.core.errors import Conflict, ModelyardError, NotFound
 from modelyard.core.lifecycle import Role
 from modelyard.core.rollout_config import RolloutPolicy
 from modelyard.registry.registry import ModelVersion, Registry
@@ -165,7 +165,16 @@ class Controller:
             else None
         )
         history = list(row["history"])
-        snap = self.signals.snapshot(endpoint)
+        try:
+            snap = self.signals.snapshot(endpoint)
+        except ModelyardError as exc:
+            # no signal is no verdict: hold, and try again on the next pass
+            return {
+                "rollout": rid,
+                "decision": "hold",
+                "reasons": [f"no signal: {exc.message}"],
+                "outcome": "hold",
+            }
         if not history or history[-1].get("kind") != "mark" or history[-1]["step"] != row["step"]:
             # first look at this step: remember the counters it starts from
             history.append(

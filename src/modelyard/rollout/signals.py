@@ -74,7 +74,7 @@ def parse_metrics(text: str, endpoint: str, into: Snapshot | None = None) -> Sna
 class PrometheusScrape:
     """Scrape ``/metrics`` of each server replica and sum them."""
 
-    def __init__(self, urls: Sequence[str], timeout_s: float = 5.0) -> None:
+    def __init__(self, urls: Sequence[str], timeout_s: float = 15.0) -> None:
         self.urls = list(urls)
         self.timeout_s = timeout_s
 
