@@ -1,0 +1,113 @@
+"""PII minimisation: after data is registered, a model trained and served and its predictions
+logged, no stored byte anywhere in the project holds a clear value of a PII-tagged column."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from modelyard.registry.registry import Registry
+from modelyard.store.crypto import generate_key
+
+pytestmark = pytest.mark.slow
+FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
+
+
+def test_no_stored_byte_holds_a_clear_pii_value(tmp_path: Path) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklego.datasets import load_arrests
+
+    df = pd.DataFrame(load_arrests(as_frame=True))
+    df["email"] = [f"arrestee{i:05d}@example.org" for i in range(len(df))]
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "modelyard.yaml").write_text(
+        "datasets:\n  arrests: {target: released, pii: [email], protected: [colour, sex, age]}\n"
+    )
+    env = {
+        "MODELYARD_USER": "ops",
+        "MODELYARD_ENCRYPTION_KEY": base64.b64encode(generate_key()).decode(),
+    }
+    inputs = [*FEATURES, "email"]
+    with Registry.open(project, env=env) as reg:
+        with reg.start_run(model="arrests", seed=0) as run:
+            ds = run.use_dataset(df, name="arrests")
+            pre = ColumnTransformer(
+                [
+                    (
+                        "cat",
+                        OneHotEncoder(handle_unknown="ignore"),
+                        ["colour", "sex", "employed", "citizen"],
+                    ),
+                    ("num", StandardScaler(), ["year", "age", "checks"]),
+                ]
+            )  # the email column is an input the model never uses
+            model = Pipeline([("pre", pre), ("m", LogisticRegression(max_iter=500))])
+            model.fit(df[inputs], df["released"] == "Yes")
+            mv = run.log_model(model, sample_input=df[inputs].head(5))
+        assert ds.schema["columns"][-1]["pii"]
+        assert any(i["name"] == "email" and i.get("pii") for i in mv.signature["inputs"])
+        reg.transition(mv, "validated", reason="gates")
+        reg.transition(mv, "approved", reason="review")
+        reg.deploy(mv, "arrests", reason="release")
+    (project / "modelyard.yaml").write_text(
+        (project / "modelyard.yaml").read_text()
+        + "endpoints:\n  arrests:\n    prediction_log: {input_sample: 1.0}\n"
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("modelyard")),
+            "serve",
+            "--port",
+            str(port),
+            "-p",
+            str(project),
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    sent = df[inputs].head(40)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.3)
+        for row in sent.to_dict(orient="records"):
+            r = httpx.post(f"{base}/v1/models/arrests:predict", json={"instances": [row]})
+            assert r.status_code == 200, r.text
+    finally:
+        proc.terminate()  # a clean stop flushes the prediction log
+        proc.wait(timeout=30)
+        log.close()
+    logged = list((project / ".modelyard" / "predictions").rglob("*.jsonl"))
+    assert logged and b"sha256:" in logged[0].read_bytes(), "inputs were logged, PII hashed"
+    clear = [v.encode() for v in df["email"]]
+    leaks = []
+    for path in project.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            leaks += [f"{path}: {v.decode()}" for v in clear[:200] if v in data]
+    assert leaks == []
