@@ -10,6 +10,7 @@ before anything is written. ``read_log`` reads the files back for replay.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -25,7 +26,9 @@ from typing import Any
 import orjson
 
 from modelyard.core.endpoint_config import PredictionLogConfig
+from modelyard.core.errors import EncryptionError
 from modelyard.serving.predictor import Answer
+from modelyard.store.crypto import Keyring
 
 log = logging.getLogger("modelyard.serving")
 
@@ -42,12 +45,21 @@ class _Entry:
     with_input: bool
 
 
+SEALED = b"enc1:"
+
+
 class PredictionLog:
     def __init__(
-        self, folder: Path, *, pii_key: bytes = b"modelyard-pii", max_pending: int = 200_000
+        self,
+        folder: Path,
+        *,
+        pii_key: bytes = b"modelyard-pii",
+        max_pending: int = 200_000,
+        keyring: Keyring | None = None,
     ) -> None:
         self.folder = folder
         self.pii_key = pii_key
+        self.keyring = keyring  # set: every line is sealed (AES-256-GCM) before it is written
         self.max_pending = max_pending
         self.pending: list[_Entry] = []
         self.dropped = 0
@@ -126,7 +138,10 @@ class PredictionLog:
             row["fallback_reason"] = a.fallback_reason
         if e.with_input and a.frame is not None:
             row["input"] = [self._private(r, e.pii, e.config.pii) for r in a.frame.records()]
-        return orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY, default=str) + b"\n"
+        line = orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY, default=str)
+        if self.keyring is not None:
+            line = SEALED + base64.b64encode(self.keyring.encrypt(line, b"predlog"))
+        return line + b"\n"
 
     def _private(self, record: dict[str, Any], pii: frozenset[str], mode: str) -> dict[str, Any]:
         if not pii:
@@ -141,8 +156,11 @@ class PredictionLog:
         return out
 
 
-def read_log(folder: Path, endpoint: str) -> Iterator[dict[str, Any]]:
-    """Every logged prediction of an endpoint, oldest day first."""
+def read_log(
+    folder: Path, endpoint: str, keyring: Keyring | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every logged prediction of an endpoint, oldest day first (sealed lines are opened with
+    the keyring; without one they are a clear error, never skipped)."""
     base = folder / endpoint
     if not base.exists():
         return
@@ -150,5 +168,15 @@ def read_log(folder: Path, endpoint: str) -> Iterator[dict[str, Any]]:
         for file in sorted(day.glob("*.jsonl")):
             with open(file, "rb") as fh:
                 for line in fh:
-                    if line.strip():
-                        yield orjson.loads(line)
+                    line = line.strip()
+                    if not line:
+                        continue
+                    if line.startswith(SEALED):
+                        if keyring is None:
+                            raise EncryptionError(
+                                f"the prediction log {file} is encrypted and no key is configured",
+                                hint="set MODELYARD_ENCRYPTION_KEY (or _KEY_FILE)",
+                            )
+                        blob = base64.b64decode(line[len(SEALED) :])
+                        line = keyring.decrypt(blob, b"predlog", name=f"a line of {file}")
+                    yield orjson.loads(line)

@@ -80,7 +80,7 @@ def replay(
                     )
         pending.clear()
 
-    for entry in read_log(folder, endpoint):
+    for entry in read_log(folder, endpoint, reg.artifacts.keyring):
         if entry.get("role") == "shadow":
             continue
         report.logged += 1

@@ -57,6 +57,7 @@ def build_app(reg: Registry, spec: ServeSpec, *, close_registry: bool = False) -
         predlog = PredictionLog(
             reg.settings.state_dir / "predictions",
             pii_key=reg.settings.encryption_key or b"modelyard-pii",
+            keyring=reg.artifacts.keyring,
         )
     state = ServingState(source, pool, configs, Telemetry(metrics, predlog), spec.refresh_s)
     flush_s = min([c.prediction_log.flush_every_s for c in configs.values()] or [1.0])
