@@ -121,3 +121,16 @@ def test_only_validated_versions_can_be_approved_and_rejection_records_why(
             approve(reg, mv.ref, "bob", "changed my mind")
         history = reg.store.transitions_of(mv.id)
         assert history[-1]["reason"] == "rejected by bob: unfair to younger people"
+
+
+def test_the_permission_docs_are_generated_from_the_code() -> None:
+    from pathlib import Path
+
+    from modelyard.security.access import permission_markdown
+    from modelyard.web.api import OPS, PREFIX
+
+    routes = [(op.method, PREFIX + op.path, op.permission.value) for op in OPS]
+    docs = Path(__file__).parents[1] / "docs" / "permissions.md"
+    assert docs.read_text() == permission_markdown(routes), (
+        "docs/permissions.md is stale: run `modelyard token roles --markdown > docs/permissions.md`"
+    )

@@ -30,6 +30,18 @@ def approve(
 
     Example: [bold]modelyard approve arrests@2 -m "fairness report reviewed"[/]
     """
+    from modelyard.cli.remote import remote
+
+    server = remote()
+    if server is not None:
+        doc = server.call("POST", f"/models/{ref}/approve", {"comment": comment})
+        if json_:
+            render.emit_json(doc)
+        else:
+            render.console.print(
+                f"{doc['ref']}: {doc['state']} ({doc['approvals']}/{doc['required']})"
+            )
+        return
     from modelyard.security.approvals import approve as do_approve
 
     with open_registry(project) as reg:
@@ -58,6 +70,13 @@ def reject(
 
     Example: [bold]modelyard reject arrests@3 -m "unfair to younger arrestees"[/]
     """
+    from modelyard.cli.remote import remote
+
+    server = remote()
+    if server is not None:
+        doc = server.call("POST", f"/models/{ref}/reject", {"comment": comment})
+        render.console.print(f"{doc['ref']}: {render.state(doc['state'])}")
+        return
     from modelyard.security.approvals import reject as do_reject
 
     with open_registry(project) as reg:
@@ -71,11 +90,17 @@ def audit_verify(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) 
 
     Exits 1 when the chain is broken. Example: [bold]modelyard audit verify[/]
     """
+    from modelyard.cli.remote import remote
+    from modelyard.core.audit import VerifyResult
     from modelyard.security.audit import verify
 
-    with open_registry(project) as reg:
-        key = reg.store.signer.public_key() if reg.store.signer is not None else None
-        result = verify(reg.store, key)
+    server, key = remote(), None
+    if server is not None:
+        result = VerifyResult(**server.call("GET", "/audit/verify"))
+    else:
+        with open_registry(project) as reg:
+            key = reg.store.signer.public_key() if reg.store.signer is not None else None
+            result = verify(reg.store, key)
     if json_:
         render.emit_json(
             {
@@ -113,10 +138,16 @@ def audit_show(
 
     Example: [bold]modelyard audit show --model arrests[/]
     """
+    from modelyard.cli.remote import remote
     from modelyard.security.audit import history
 
-    with open_registry(project) as reg:
-        rows = history(reg.store, model, actor=actor, action=action, limit=limit)
+    server = remote()
+    if server is not None:
+        params = {k: v for k, v in (("model", model), ("actor", actor), ("action", action)) if v}
+        rows = server.call("GET", "/audit", params={**params, "limit": str(limit)})
+    else:
+        with open_registry(project) as reg:
+            rows = history(reg.store, model, actor=actor, action=action, limit=limit)
     if json_:
         render.emit_json(
             [
@@ -248,12 +279,22 @@ def token_revoke(
 
 
 @token_app.command("roles")
-def token_roles(json_: JsonOpt = False) -> None:
+def token_roles(
+    json_: JsonOpt = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the docs table.")] = False,
+) -> None:
     """The permission table: what each role may do (generated from the code).
 
-    Example: [bold]modelyard token roles[/]
+    Example: [bold]modelyard token roles --markdown > docs/permissions.md[/]
     """
-    from modelyard.security.access import permission_table
+    from modelyard.security.access import permission_markdown, permission_table
+
+    if markdown:
+        from modelyard.web.api import OPS, PREFIX
+
+        routes = [(op.method, PREFIX + op.path, op.permission.value) for op in OPS]
+        typer.echo(permission_markdown(routes), nl=False)
+        return
 
     table = permission_table()
     if json_:

@@ -37,8 +37,23 @@ def deploy(
 
     Example: [bold]modelyard deploy arrests@2 --to arrests --role canary --weight 0.05[/]
     """
+    from modelyard.cli.remote import remote
     from modelyard.core.errors import InvalidInput
     from modelyard.rollout.operations import deploy as do_deploy
+
+    server = remote()
+    if server is not None:
+        if strategy != "direct":
+            raise InvalidInput("through a server only --strategy direct is available yet")
+        body: dict[str, object] = {"version": ref, "role": role, "reason": reason}
+        if weight is not None:
+            body["weight"] = weight
+        doc = server.call("POST", f"/endpoints/{to}/deploy", body)
+        if json_:
+            render.emit_json(doc)
+        else:
+            render.console.print(f"{doc['ref']} → {to} as {role} ({doc['state']})")
+        return
 
     with open_registry(project) as reg:
         if strategy == "canary":
@@ -122,16 +137,22 @@ def rollback(
 
     Example: [bold]modelyard rollback arrests -m "error rate doubled"[/]
     """
+    from modelyard.cli.remote import remote
     from modelyard.rollout.operations import rollback as do_rollback
 
-    with open_registry(project) as reg:
-        result = do_rollback(reg, endpoint, reason, to)
+    server = remote()
+    if server is not None:
+        body = {"reason": reason, **({"to": to} if to else {})}
+        doc = server.call("POST", f"/endpoints/{endpoint}/rollback", body)
+        frm, dest = doc["from_version"], doc["to_version"]
+    else:
+        with open_registry(project) as reg:
+            result = do_rollback(reg, endpoint, reason, to)
+        frm, dest = result.from_version, result.to_version
     if json_:
-        render.emit_json(
-            {"endpoint": result.endpoint, "from": result.from_version, "to": result.to_version}
-        )
+        render.emit_json({"endpoint": endpoint, "from": frm, "to": dest})
         return
-    render.console.print(f"{endpoint}: {result.from_version or '(none)'} → {result.to_version}")
+    render.console.print(f"{endpoint}: {frm or '(none)'} → {dest}")
 
 
 @app.command()
@@ -161,8 +182,14 @@ def retire(
 
     Example: [bold]modelyard retire arrests@1 -m "no traffic for 30 days"[/]
     """
+    from modelyard.cli.remote import remote
     from modelyard.rollout.operations import retire as do_retire
 
+    server = remote()
+    if server is not None:
+        doc = server.call("POST", f"/models/{ref}/retire", {"reason": reason})
+        render.console.print(f"{doc['ref']}: {render.state(doc['state'])}")
+        return
     with open_registry(project) as reg:
         mv = do_retire(reg, ref, reason)
     render.console.print(f"{mv.ref}: {render.state(mv.state)}")

@@ -39,3 +39,25 @@ def permission_table() -> list[tuple[str, list[str]]]:
     return [
         (role.value, sorted(p.value for p in perms)) for role, perms in ROLE_PERMISSIONS.items()
     ]
+
+
+def permission_markdown(routes: list[tuple[str, str, str]] | None = None) -> str:
+    """The permission table as Markdown (docs/permissions.md is this output, kept in step by
+    a test). ``routes``: (method, path, permission) of the management API."""
+    perms = list(Permission)
+    lines = [
+        "# Roles and permissions",
+        "",
+        "Generated from the code (`modelyard token roles --markdown`); a test keeps it true.",
+        "Everything not granted here is denied.",
+        "",
+        "| role | " + " | ".join(p.value for p in perms) + " |",
+        "|---|" + "---|" * len(perms),
+    ]
+    for role, granted in ROLE_PERMISSIONS.items():
+        marks = " | ".join("yes" if p in granted else "" for p in perms)
+        lines.append(f"| {role.value} | {marks} |")
+    if routes:
+        lines += ["", "## Management API", "", "| method | route | permission |", "|---|---|---|"]
+        lines += [f"| {m} | `{p}` | {perm} |" for m, p, perm in routes]
+    return "\n".join(lines) + "\n"
