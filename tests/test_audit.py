@@ -40,7 +40,7 @@ def _unguard(reg: Registry) -> None:
 def test_every_action_is_recorded_with_actor_target_and_reason(registry: Registry) -> None:
     _activity(registry)
     actions = [e["action"] for e in history(registry.store)]
-    assert actions[:3] == ["dataset.register", "run.start", "model.register"]
+    assert actions[:4] == ["project.policy", "dataset.register", "run.start", "model.register"]
     for expected in ("run.finished", "model.transition", "endpoint.route"):
         assert expected in actions
     by_model = history(registry.store, model="wine")
@@ -137,3 +137,18 @@ def test_entries_hash_times_in_utc_regardless_of_zone() -> None:
     local = at.astimezone(dt.timezone(dt.timedelta(hours=5)))
     args = ("a", "b", "c", "d", {"x": 1}, "0" * 64)
     assert entry_hash(1, at, *args) == entry_hash(1, local, *args)
+
+
+def test_policy_changes_in_the_project_file_are_audited(project_dir: Path, store_url: str) -> None:
+    env = {"MODELYARD_STORE_URL": store_url, "MODELYARD_USER": "alice"}
+    Registry.init(project_dir, env=env).close()
+    Registry.open(project_dir, env=env).close()  # unchanged: nothing new
+    (project_dir / "modelyard.yaml").write_text(
+        "name: p\ngovernance:\n  approvals: {required: 2}\n"
+    )
+    with Registry.open(project_dir, env={**env, "MODELYARD_USER": "mallory"}) as reg:
+        changes = reg.store.audit_entries(action="project.policy")
+        assert [c["reason"] for c in changes] == ["project file first seen", "project file changed"]
+        assert changes[-1]["actor"] == "mallory"
+        assert changes[-1]["data"]["previous"] == changes[0]["data"]["sha256"]
+        assert verify(reg.store).ok

@@ -103,6 +103,32 @@ class Registry:
         )
         self.artifacts = ArtifactStore(open_backend(settings.artifact_url, storage), keyring)
         self._packages: PutResult | None = None
+        self._record_policy()
+
+    def _record_policy(self) -> None:
+        """Policy changes are audited: when the project file differs from the version last
+        seen by the store, an entry records who opened it with the new content (by hash)."""
+        import hashlib
+
+        from modelyard.core.project import PROJECT_FILE
+
+        file = self.settings.project_dir / PROJECT_FILE
+        if not file.is_file():
+            return
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        target = f"project:{self.config.name}"
+        seen = self.store.audit_entries(target_prefix=target, action="project.policy")
+        if seen and seen[-1]["data"].get("sha256") == digest:
+            return
+        with self.store.tx() as conn:
+            self.store.audit(
+                conn,
+                self.settings.user,
+                "project.policy",
+                target,
+                "project file first seen" if not seen else "project file changed",
+                {"sha256": digest, "previous": seen[-1]["data"].get("sha256") if seen else None},
+            )
 
     # ---- opening ---------------------------------------------------------------------
     @classmethod
