@@ -54,7 +54,7 @@ def test_management_verbs_through_a_server_obey_the_role_table(tmp_path: Path) -
     elsewhere.mkdir()
 
     def my(role: str | None, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "MODELYARD_SERVER": server}
+        env = {**os.environ, "MODELYARD_SERVER": server, "COLUMNS": "200"}
         env.pop("MODELYARD_TOKEN", None)
         if role:
             env["MODELYARD_TOKEN"] = secret[role]
@@ -87,6 +87,12 @@ def test_management_verbs_through_a_server_obey_the_role_table(tmp_path: Path) -
         audit = json.loads(my("viewer", "audit", "show", "--model", "wine@2", "--json").stdout)
         assert ("reviewer-1", "model.approve") in {(e["actor"], e["action"]) for e in audit}
         assert my("viewer", "audit", "verify").returncode == 0
+        cat = json.loads(my("viewer", "catalog", "--json").stdout)
+        assert cat[0]["model"] == "wine" and cat[0]["status"] == "active"
+        mint = my("viewer", "token", "create", "--name", "x", "--role", "admin")
+        assert mint.returncode == 1 and "needs the 'admin' permission" in mint.stderr
+        local_only = my("viewer", "data", "list")
+        assert local_only.returncode == 2 and "local project only" in local_only.stderr
     finally:
         proc.terminate()
         proc.wait(timeout=30)

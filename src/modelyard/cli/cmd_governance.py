@@ -202,8 +202,21 @@ def token_create(
 
     Example: [bold]modelyard token create --name ci --role data-scientist --expires-days 90[/]
     """
+    from modelyard.cli.remote import remote
     from modelyard.security import tokens
 
+    server = remote()
+    if server is not None:
+        body: dict[str, object] = {"name": name, "role": role}
+        if expires_days is not None:
+            body["expires_days"] = expires_days
+        doc = server.call("POST", "/tokens", body)
+        if json_:
+            render.emit_json(doc)
+        else:
+            render.console.print(f"token for [bold]{doc['name']}[/] (role {doc['role']}):")
+            typer.echo(doc["token"])
+        return
     with open_registry(project) as reg:
         tok = tokens.create(reg.store, name, role, reg.settings.user, expires_days)
     if json_:
@@ -271,10 +284,15 @@ def token_revoke(
 
     Example: [bold]modelyard token revoke ci[/]
     """
+    from modelyard.cli.remote import remote
     from modelyard.security import tokens
 
-    with open_registry(project) as reg:
-        tokens.revoke(reg.store, name, reg.settings.user)
+    server = remote()
+    if server is not None:
+        server.call("DELETE", f"/tokens/{name}")
+    else:
+        with open_registry(project) as reg:
+            tokens.revoke(reg.store, name, reg.settings.user)
     render.console.print(f"revoked {name}")
 
 

@@ -203,10 +203,20 @@ def catalog(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> No
     """
     from dataclasses import asdict
 
+    from modelyard.cli.remote import remote
+    from modelyard.registry.catalog import CatalogEntry
     from modelyard.registry.catalog import catalog as build
 
-    with open_registry(project) as reg:
-        entries = build(reg)
+    server = remote()
+    if server is not None:
+        docs = server.call("GET", "/catalog")
+        if json_:
+            render.emit_json(docs)
+            return
+        entries = [CatalogEntry(**{k: v for k, v in d.items() if k != "status"}) for d in docs]
+    else:
+        with open_registry(project) as reg:
+            entries = build(reg)
     if json_:
         render.emit_json([{**asdict(e), "status": e.status} for e in entries])
         return

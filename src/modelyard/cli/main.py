@@ -68,8 +68,18 @@ def main() -> None:
 
 
 def open_registry(project: Path):  # type: ignore[no-untyped-def]
+    """The local store. With MODELYARD_SERVER set, a verb that has no server route is refused
+    rather than silently acting on a local project (deny by default when pointed at a server)."""
     from modelyard.registry.registry import Registry
 
+    if os.environ.get("MODELYARD_SERVER"):
+        from modelyard.core.errors import ConfigError
+
+        raise ConfigError(
+            "this command works on a local project only and MODELYARD_SERVER is set",
+            hint="unset MODELYARD_SERVER to use the local project; through a server: approve, "
+            "reject, deploy, rollback, retire, catalog, audit, token create/revoke",
+        )
     return Registry.open(project, dict(os.environ))
 
 
