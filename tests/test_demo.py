@@ -31,12 +31,24 @@ def test_demo_tells_the_story_gates_reject_the_biased_candidate_and_a_reviewer_a
         train, evaluation = reg.dataset("arrests-train@1"), reg.dataset("arrests-eval@1")
         assert train.n_rows + evaluation.n_rows == 5226
         states = {v.ref: v.state for v in reg.model_versions("arrests")}
-        assert states == {"arrests@1": "approved", "arrests@2": "rejected", "arrests@3": "deployed"}
+        assert states == {
+            "arrests@1": "approved",
+            "arrests@2": "rejected",
+            "arrests@3": "approved",
+            "arrests@4": "deployed",
+        }, "the retrained candidate was promoted by its canary"
         rejected = reg.store.transitions_of(reg.model_version("arrests@2").id)[-1]
         assert "fairness" in rejected["reason"]
         approvals = reg.store.audit_entries(action="model.approve")
         assert {e["actor"] for e in approvals} == {"bob"}, "four eyes: the author never approves"
-        graph = model_lineage(reg, "arrests@3")
+        from modelyard.store.rollouts import RolloutStore
+
+        (rollout,) = RolloutStore(reg.store).list("arrests")
+        assert rollout["status"] == "promoted"
+        steps = [h for h in rollout["history"] if h["kind"] == "analysis"]
+        assert len(steps) >= 2 and all(h["decision"] == "promote" for h in steps[-2:])
+        assert "rollout #1: promoted" in out.stdout and "0 failed" in out.stdout
+        graph = model_lineage(reg, "arrests@4")
         assert graph["datasets"][0]["digest"] == train.digest
         assert graph["reports"][0]["passed"] is True
         assert graph["deployments"] == [

@@ -61,6 +61,8 @@ class DemoResult:
     reasons: dict[str, str] = field(default_factory=dict)  # ref -> failing checks
     states: dict[str, str] = field(default_factory=dict)  # ref -> final state
     champion: str | None = None
+    rollout: str | None = None  # outcome of the canary of the retrained candidate
+    rollout_steps: list[str] = field(default_factory=list)
 
 
 def train(reg: Registry, params: dict[str, Any], seed: int = 0) -> ModelVersion:
@@ -165,7 +167,10 @@ def run_demo(path: Path | None, console: Console) -> DemoResult:
         finally:
             reviewer.close()
 
-        console.print("\n[bold]5/5 lineage of the champion[/]")
+        if result.champion:
+            _canary_story(reg, root, result, console)
+
+        console.print("\n[bold]lineage of the champion[/]")
         if result.champion:
             print_model_lineage(model_lineage(reg, result.champion))
         for v in reg.model_versions("arrests"):
@@ -191,3 +196,124 @@ def run_demo(path: Path | None, console: Console) -> DemoResult:
         f"{result.champion or 'arrests@1'}[/] · [bold]modelyard -p {root} ui[/]"
     )
     return result
+
+
+def _canary_story(reg: Registry, root: Path, result: DemoResult, console: Console) -> None:
+    """A retrained candidate goes through the gates, then a canary under generated traffic on a
+    real server, analysed step by step by the rollout controller."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    import httpx
+
+    from modelyard.core.rollout_config import RolloutPolicy
+    from modelyard.demo.training import FEATURES
+    from modelyard.gates.runner import run_gate
+    from modelyard.rollout.canary import Controller, start
+    from modelyard.rollout.signals import PrometheusScrape
+    from modelyard.security.approvals import approve
+    from modelyard.store.rollouts import RolloutStore
+
+    with console.status("retraining a candidate with more boosting rounds…"):
+        mv = train(reg, {"kind": "boosting", "max_iter": 80})
+    result.versions["retrained candidate"] = mv.ref
+    report, _ = run_gate(reg, mv.ref)
+    result.gates[mv.ref] = report.passed
+    if not report.passed:
+        console.print(f"[red]✗[/] gates rejected {mv.ref}: {report.reason()}")
+        return
+    reviewer = _as(reg, REVIEWER)
+    try:
+        approve(reviewer, mv.ref, REVIEWER, "retrained candidate reviewed")
+    finally:
+        reviewer.close()
+    console.print(f"[green]✓[/] {mv.ref} passed the gates and was approved by {REVIEWER}")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (root / ".modelyard" / "demo-server.log").open("wb")
+    exe = str(Path(sys.executable).with_name("modelyard"))
+    env = {**os.environ, "MODELYARD_USER": "server"}
+    server = subprocess.Popen(
+        [exe, "serve", "--port", str(port), "--refresh", "0.2", "-p", str(root)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    base = f"http://127.0.0.1:{port}"
+    stop = threading.Event()
+    answered: dict[int, int] = {}
+
+    def traffic() -> None:
+        rows = reg.load_dataset("arrests-eval@1")[FEATURES].to_dict(orient="records")
+        with httpx.Client(timeout=10) as client:
+            i = 0
+            while not stop.is_set():
+                try:
+                    r = client.post(
+                        f"{base}/v1/models/arrests:predict",
+                        json={"instances": [rows[i % len(rows)]]},
+                    )
+                    answered[r.status_code] = answered.get(r.status_code, 0) + 1
+                except httpx.HTTPError:
+                    answered[0] = answered.get(0, 0) + 1
+                i += 1
+
+    try:
+        with console.status("starting the inference server…"):
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if server.poll() is not None:
+                    console.print("[red]✗[/] the server did not start; see demo-server.log")
+                    return
+                time.sleep(0.3)
+        policy = RolloutPolicy(steps=(0.25, 0.5, 1.0), interval_s=2.0, min_requests=15)
+        rid = start(reg, mv.ref, "arrests", policy, reason="retrained candidate")
+        console.print(f"[green]✓[/] serving on {base}; canary rollout #{rid} of {mv.ref} at 25 %")
+        workers = [threading.Thread(target=traffic) for _ in range(2)]
+        for w in workers:
+            w.start()
+        ctl = Controller(reg, PrometheusScrape([f"{base}/metrics"]))
+        deadline = time.monotonic() + 90
+        status = "running"
+        while status == "running" and time.monotonic() < deadline:
+            for done in ctl.tick():
+                outcome = done.get("outcome", done["decision"])
+                figs = done.get("figures", {})
+                err = figs.get("canary_error_rate")
+                line = (
+                    f"step {done.get('step', 0) + 1}: {outcome} "
+                    f"({figs.get('canary_requests', 0):.0f} canary requests, "
+                    f"error rate {err if err is None else f'{err:.1%}'})"
+                )
+                result.rollout_steps.append(line)
+                console.print(f"  [cyan]rollout[/] {line}")
+            status = RolloutStore(reg.store).get(rid)["status"]
+            time.sleep(0.5)
+        result.rollout = status
+        stop.set()
+        for w in workers:
+            w.join()
+        ok = answered.get(200, 0)
+        failed = sum(v for k, v in answered.items() if k != 200)
+        console.print(
+            f"[green]✓[/] rollout #{rid}: {status}; {ok:,} requests answered, {failed} failed"
+        )
+        if status == "promoted":
+            result.champion = mv.ref
+    finally:
+        stop.set()
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()

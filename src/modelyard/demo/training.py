@@ -35,7 +35,9 @@ def fit(inputs: Any) -> Any:
     )
     seed = inputs.seed or 0
     if params.get("kind") == "boosting":
-        est: Any = HistGradientBoostingClassifier(max_depth=3, max_iter=60, random_state=seed)
+        est: Any = HistGradientBoostingClassifier(
+            max_depth=3, max_iter=int(params.get("max_iter", 60)), random_state=seed
+        )
     else:
         est = LogisticRegression(max_iter=1000, C=float(params.get("C", 1.0)))
     return Pipeline([("pre", pre), ("model", est)]).fit(df[FEATURES], y)
