@@ -35,20 +35,24 @@ def test_demo_tells_the_story_gates_reject_the_biased_candidate_and_a_reviewer_a
             "arrests@1": "approved",
             "arrests@2": "rejected",
             "arrests@3": "approved",
-            "arrests@4": "deployed",
-        }, "the retrained candidate was promoted by its canary"
+            "arrests@4": "approved",
+            "arrests@5": "deployed",
+        }, "the fragile canary was rolled back, the retrained one promoted"
         rejected = reg.store.transitions_of(reg.model_version("arrests@2").id)[-1]
         assert "fairness" in rejected["reason"]
         approvals = reg.store.audit_entries(action="model.approve")
         assert {e["actor"] for e in approvals} == {"bob"}, "four eyes: the author never approves"
         from modelyard.store.rollouts import RolloutStore
 
-        (rollout,) = RolloutStore(reg.store).list("arrests")
-        assert rollout["status"] == "promoted"
-        steps = [h for h in rollout["history"] if h["kind"] == "analysis"]
-        assert len(steps) >= 2 and all(h["decision"] == "promote" for h in steps[-2:])
-        assert "rollout #1: promoted" in out.stdout and "0 failed" in out.stdout
-        graph = model_lineage(reg, "arrests@4")
+        fragile, retrained = RolloutStore(reg.store).list("arrests")
+        assert fragile["status"] == "rolled_back" and retrained["status"] == "promoted"
+        failed = [h for h in fragile["history"] if h["kind"] == "analysis"]
+        assert failed[-1]["decision"] == "fail" and failed[-1]["figures"]["canary_error_rate"] > 0
+        steps = [h for h in retrained["history"] if h["kind"] == "analysis"]
+        assert len(steps) >= 2 and steps[-1]["decision"] == "promote"
+        assert all(h["figures"]["canary_error_rate"] in (0, None) for h in steps)
+        assert "rolled_back" in out.stdout and "promoted" in out.stdout
+        graph = model_lineage(reg, "arrests@5")
         assert graph["datasets"][0]["digest"] == train.digest
         assert graph["reports"][0]["passed"] is True
         assert graph["deployments"] == [

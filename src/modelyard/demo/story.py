@@ -62,6 +62,7 @@ class DemoResult:
     states: dict[str, str] = field(default_factory=dict)  # ref -> final state
     champion: str | None = None
     rollout: str | None = None  # outcome of the canary of the retrained candidate
+    rollouts: dict[str, str] = field(default_factory=dict)  # ref -> rollout outcome
     rollout_steps: list[str] = field(default_factory=list)
 
 
@@ -214,22 +215,28 @@ def _canary_story(reg: Registry, root: Path, result: DemoResult, console: Consol
     from modelyard.rollout.canary import Controller, start
     from modelyard.rollout.signals import PrometheusScrape
     from modelyard.security.approvals import approve
-    from modelyard.store.rollouts import RolloutStore
 
+    fragile = _fragile_candidate(reg)
+    result.versions["fragile candidate"] = fragile.ref
     with console.status("retraining a candidate with more boosting rounds…"):
         mv = train(reg, {"kind": "boosting", "max_iter": 80})
     result.versions["retrained candidate"] = mv.ref
-    report, _ = run_gate(reg, mv.ref)
-    result.gates[mv.ref] = report.passed
-    if not report.passed:
-        console.print(f"[red]✗[/] gates rejected {mv.ref}: {report.reason()}")
-        return
+    for candidate in (fragile, mv):
+        report, _ = run_gate(reg, candidate.ref)
+        result.gates[candidate.ref] = report.passed
+        if not report.passed:
+            console.print(f"[red]✗[/] gates rejected {candidate.ref}: {report.reason()}")
+            return
     reviewer = _as(reg, REVIEWER)
     try:
-        approve(reviewer, mv.ref, REVIEWER, "retrained candidate reviewed")
+        for candidate in (fragile, mv):
+            approve(reviewer, candidate.ref, REVIEWER, "gate report reviewed")
     finally:
         reviewer.close()
-    console.print(f"[green]✓[/] {mv.ref} passed the gates and was approved by {REVIEWER}")
+    console.print(
+        f"[green]✓[/] {fragile.ref} (fragile) and {mv.ref} (retrained) passed the gates and were "
+        f"approved by {REVIEWER}"
+    )
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -248,7 +255,11 @@ def _canary_story(reg: Registry, root: Path, result: DemoResult, console: Consol
     answered: dict[int, int] = {}
 
     def traffic() -> None:
-        rows = reg.load_dataset("arrests-eval@1")[FEATURES].to_dict(orient="records")
+        frame = reg.load_dataset("arrests-eval@1")[FEATURES].copy()
+        # live traffic has moved on in time: a third of the arrests happen after 2002
+        later = frame.sample(frac=1 / 3, random_state=0).index
+        frame.loc[later, "year"] = frame.loc[later, "year"] + 3
+        rows = frame.to_dict(orient="records")
         with httpx.Client(timeout=10) as client:
             i = 0
             while not stop.is_set():
@@ -275,40 +286,33 @@ def _canary_story(reg: Registry, root: Path, result: DemoResult, console: Consol
                     console.print("[red]✗[/] the server did not start; see demo-server.log")
                     return
                 time.sleep(0.3)
-        policy = RolloutPolicy(steps=(0.25, 0.5, 1.0), interval_s=2.0, min_requests=15)
-        rid = start(reg, mv.ref, "arrests", policy, reason="retrained candidate")
-        console.print(f"[green]✓[/] serving on {base}; canary rollout #{rid} of {mv.ref} at 25 %")
+        # a 2-core laptop under a load generator is noisy on latency: judge errors strictly,
+        # latency loosely (p99 within 4x the champion's)
+        policy = RolloutPolicy(
+            steps=(0.25, 0.5, 1.0), interval_s=2.0, min_requests=15, max_p99_ratio=4.0
+        )
         workers = [threading.Thread(target=traffic) for _ in range(2)]
         for w in workers:
             w.start()
         ctl = Controller(reg, PrometheusScrape([f"{base}/metrics"]))
-        deadline = time.monotonic() + 90
-        status = "running"
-        while status == "running" and time.monotonic() < deadline:
-            for done in ctl.tick():
-                outcome = done.get("outcome", done["decision"])
-                figs = done.get("figures", {})
-                err = figs.get("canary_error_rate")
-                line = (
-                    f"step {done.get('step', 0) + 1}: {outcome} "
-                    f"({figs.get('canary_requests', 0):.0f} canary requests, "
-                    f"error rate {err if err is None else f'{err:.1%}'})"
-                )
-                result.rollout_steps.append(line)
-                console.print(f"  [cyan]rollout[/] {line}")
-            status = RolloutStore(reg.store).get(rid)["status"]
-            time.sleep(0.5)
-        result.rollout = status
+        for candidate, label in ((fragile, "fragile"), (mv, "retrained")):
+            rid = start(reg, candidate.ref, "arrests", policy, reason=f"{label} candidate")
+            console.print(
+                f"[green]✓[/] canary rollout #{rid} of {candidate.ref} ({label}) at 25 % on {base}"
+            )
+            status = _follow(reg, ctl, rid, result, console)
+            result.rollouts[candidate.ref] = status
+            colour = "green" if status == "promoted" else "yellow"
+            console.print(f"[{colour}]✓[/] rollout #{rid} of {candidate.ref}: {status}")
+            if status == "promoted":
+                result.champion = candidate.ref
+        result.rollout = result.rollouts.get(mv.ref)
         stop.set()
         for w in workers:
             w.join()
         ok = answered.get(200, 0)
         failed = sum(v for k, v in answered.items() if k != 200)
-        console.print(
-            f"[green]✓[/] rollout #{rid}: {status}; {ok:,} requests answered, {failed} failed"
-        )
-        if status == "promoted":
-            result.champion = mv.ref
+        console.print(f"  {ok:,} requests answered, {failed} failed (all on the fragile canary)")
     finally:
         stop.set()
         server.terminate()
@@ -317,3 +321,42 @@ def _canary_story(reg: Registry, root: Path, result: DemoResult, console: Consol
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def _fragile_candidate(reg: Registry) -> ModelVersion:
+    """Trained like the others, but its feature code breaks on years after the training data."""
+    from modelyard.demo.fragile import FragileYearModel
+    from modelyard.demo.training import FEATURES, fit
+    from modelyard.gates.retrain import TrainingInputs
+
+    with reg.start_run(
+        model="arrests", params={"kind": "boosting", "fragile": True}, seed=0
+    ) as run:
+        ds = run.use_dataset("arrests-train@1", role="train")
+        df = reg.load_dataset(ds)
+        inner = fit(TrainingInputs({"train": df}, {"train": ds.ref}, {"kind": "boosting"}, 0))
+        model = FragileYearModel(inner, last_year=int(df["year"].max()))
+        # not a plain scikit-learn object: stored with pickle, recorded as trusted
+        return run.log_model(model, sample_input=df[FEATURES].head(20), trust=True)
+
+
+def _follow(reg: Registry, ctl: Any, rid: int, result: DemoResult, console: Console) -> str:
+    from modelyard.store.rollouts import RolloutStore
+
+    deadline = time.monotonic() + 90
+    status = "running"
+    while status == "running" and time.monotonic() < deadline:
+        for done in ctl.tick():
+            outcome = done.get("outcome", done["decision"])
+            figs = done.get("figures", {})
+            err = figs.get("canary_error_rate")
+            line = (
+                f"step {done.get('step', 0) + 1}: {outcome} "
+                f"({figs.get('canary_requests', 0):.0f} canary requests, "
+                f"error rate {err if err is None else f'{err:.1%}'})"
+            )
+            result.rollout_steps.append(line)
+            console.print(f"  [cyan]rollout #{rid}[/] {line}")
+        status = str(RolloutStore(reg.store).get(rid)["status"])
+        time.sleep(0.5)
+    return status
