@@ -92,3 +92,9 @@ class UnsafeArtifact(ModelyardError):
 class PermissionDenied(ModelyardError):
     code = "permission_denied"
     http_status = 403
+
+
+class Unauthenticated(PermissionDenied):
+    """No valid credentials (missing, malformed, unknown, revoked or expired token)."""
+
+    http_status = 401

@@ -315,21 +315,12 @@ class Registry:
     def _check_approvals(self, mv: ModelVersion) -> None:
         """Approval is governed: the policy's count of approvers must be on record."""
         from modelyard.core.errors import PermissionDenied
-        from modelyard.core.lifecycle import State as S
         from modelyard.store.governance import GovernanceStore
 
         required = self.config.governance.approvals.required
         if required == 0:
             return
-        since = None
-        for t in self.store.transitions_of(mv.id):
-            if t["to_state"] == S.VALIDATED.value:
-                since = t["at"]
-        approvers = {
-            d["actor"]
-            for d in GovernanceStore(self.store).decisions(mv.id)
-            if d["decision"] == "approve" and (since is None or d["at"] >= since)
-        }
+        approvers = GovernanceStore(self.store).current_approvers(mv.id)
         if len(approvers) < required:
             raise PermissionDenied(
                 f"{mv.ref} has {len(approvers)} of {required} required approval(s)",

@@ -27,19 +27,7 @@ def authors_of(reg: Registry, mv: ModelVersion) -> set[str]:
 
 def current_approvers(reg: Registry, mv: ModelVersion) -> list[str]:
     """Approvers since the version last became validated (a re-gated version starts afresh)."""
-    since = None
-    for t in reg.store.transitions_of(mv.id):
-        if t["to_state"] == State.VALIDATED.value:
-            since = t["at"]
-    out: list[str] = []
-    for d in GovernanceStore(reg.store).decisions(mv.id):
-        if (
-            d["decision"] == "approve"
-            and (since is None or d["at"] >= since)
-            and d["actor"] not in out
-        ):
-            out.append(d["actor"])
-    return out
+    return GovernanceStore(reg.store).current_approvers(mv.id)
 
 
 def approve(reg: Registry, ref: str, actor: str, comment: str) -> Decision:

@@ -13,7 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from modelyard.core.errors import InvalidInput, PermissionDenied
+from modelyard.core.errors import InvalidInput, Unauthenticated
 from modelyard.core.governance import AccessRole
 from modelyard.core.project import validate_name
 from modelyard.security.access import Identity
@@ -64,17 +64,17 @@ def create(
 
 
 def authenticate(store: MetadataStore, presented: str) -> Identity:
-    """The identity behind a presented token, or PermissionDenied saying why not."""
+    """The identity behind a presented token, or Unauthenticated saying why not."""
     if not presented.startswith(PREFIX) or presented.count("_") < 2:
-        raise PermissionDenied("malformed token: expected my_<id>_<secret>")
+        raise Unauthenticated("malformed token: expected my_<id>_<secret>")
     token_id, _, secret = presented[len(PREFIX) :].partition("_")
     row = GovernanceStore(store).token(token_id)
     if row is None or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
-        raise PermissionDenied("unknown token")
+        raise Unauthenticated("unknown token")
     if row["revoked_at"] is not None:
-        raise PermissionDenied(f"token {row['name']!r} was revoked")
+        raise Unauthenticated(f"token {row['name']!r} was revoked")
     if expired(row):
-        raise PermissionDenied(
+        raise Unauthenticated(
             f"token {row['name']!r} expired at {row['expires_at']:%Y-%m-%d %H:%M}"
         )
     return Identity(name=row["name"], role=AccessRole(row["role"]), token_id=token_id)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import and_, insert, select, update
 
 from modelyard.core.errors import Conflict, NotFound
+from modelyard.core.lifecycle import State
 from modelyard.store import schema as t
 from modelyard.store.metadata import MetadataStore, Row, now
 
@@ -31,6 +32,20 @@ class GovernanceStore:
                 )
             )
             self.store.audit(conn, actor, f"model.{decision}", target, comment)
+
+    def current_approvers(self, version_id: int) -> list[str]:
+        """Distinct approvers since the version last became validated, in order (a re-gated
+        version starts afresh)."""
+        since = None
+        for step in self.store.transitions_of(version_id):
+            if step["to_state"] == State.VALIDATED.value:
+                since = step["at"]
+        out: list[str] = []
+        for d in self.decisions(version_id):
+            fresh = since is None or d["at"] >= since
+            if d["decision"] == "approve" and fresh and d["actor"] not in out:
+                out.append(d["actor"])
+        return out
 
     def decisions(self, version_id: int) -> list[Row]:
         q = (

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from modelyard.core.errors import InvalidInput, ModelyardError, NotFound, PermissionDenied
+from modelyard.core.errors import InvalidInput, ModelyardError, NotFound, Unauthenticated
 from modelyard.core.governance import Permission
 from modelyard.registry.registry import Registry
 from modelyard.security.access import Identity
@@ -41,10 +41,8 @@ class JSON(JSONResponse):
 
 
 def error_response(exc: ModelyardError) -> Response:
-    status = exc.http_status
-    if status >= 500 and isinstance(exc, InvalidInput):  # pragma: no cover - defensive
-        status = 400
-    return JSON(exc.to_dict(), status_code=status)
+    """The one error shape, with the status the taxonomy gives the error."""
+    return JSON(exc.to_dict(), status_code=exc.http_status)
 
 
 Handler = Callable[[Registry, Identity, Request, dict[str, Any]], Any]
@@ -273,7 +271,7 @@ def _endpoint(
         try:
             header = request.headers.get("authorization", "")
             if not header.lower().startswith("bearer "):
-                raise PermissionDenied(
+                raise Unauthenticated(
                     "missing credentials: send 'Authorization: Bearer <token>'",
                     hint="create a token with `modelyard token create`",
                 )
@@ -294,22 +292,9 @@ def _endpoint(
             result = await run_in_threadpool(op.handler, reg, who, request, body)
             return JSON(result)
         except ModelyardError as exc:
-            return error_response(_status(exc))
+            return error_response(exc)
 
     return endpoint
-
-
-def _status(exc: ModelyardError) -> ModelyardError:
-    """Authentication failures are 401; authorisation failures stay 403."""
-    if isinstance(exc, PermissionDenied):
-        msg = exc.message
-        unauthenticated = msg.startswith(
-            ("missing credentials", "unknown token", "malformed token")
-        )
-        stale = msg.startswith("token ") and ("revoked" in msg or "expired" in msg)
-        if unauthenticated or stale:
-            exc.http_status = 401
-    return exc
 
 
 def openapi(ops: tuple[Op, ...] = OPS) -> dict[str, Any]:
