@@ -4,7 +4,6 @@ its inputs is rolled back by the controller; a healthy one is promoted to 100 % 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -23,17 +22,12 @@ from modelyard.registry.registry import Registry
 from modelyard.rollout.canary import Controller, start
 from modelyard.rollout.signals import PrometheusScrape
 from modelyard.store.rollouts import RolloutStore
+from tests.support.servers import free_port, wait_ready
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[2]
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 POLICY = RolloutPolicy(steps=(0.3, 0.6, 1.0), interval_s=2.0, min_requests=15, failure_limit=2)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -59,7 +53,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Registry, str, pd.DataFrame, dict[s
         reg.transition(mv, "validated", reason="gates")
         reg.transition(mv, "approved", reason="review")
     reg.deploy(versions["champion"], "arrests", reason="first release")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELYARD_USER": "ops"}
     log = (tmp_path / "server.log").open("wb")  # never a pipe: a full pipe blocks the server
     proc = subprocess.Popen(
@@ -78,15 +72,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Registry, str, pd.DataFrame, dict[s
         stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-        time.sleep(0.3)
+    wait_ready(base, proc, log=tmp_path / "server.log")
     yield reg, base, df, versions
     proc.terminate()
     proc.wait(timeout=15)

@@ -17,15 +17,10 @@ import pytest
 from modelyard.registry.registry import Registry
 from modelyard.security import tokens
 from tests.support.browser import FLAGS, ensure_chromium
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.slow
 SHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +49,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
             role: tokens.create(reg.store, f"{role}-1", role, "admin").secret
             for role in ("viewer", "reviewer", "deployer")
         }
-    port = _free_port()
+    port = free_port()
     exe = str(Path(sys.executable).with_name("modelyard"))
     log_path = project.parent / "ui.log"
     log = log_path.open("wb")  # a file, never a pipe: a full pipe would block the server

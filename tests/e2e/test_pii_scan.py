@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +15,7 @@ import pytest
 
 from modelyard.registry.registry import Registry
 from modelyard.store.crypto import generate_key
+from tests.support.servers import free_port, wait_ready
 
 pytestmark = pytest.mark.slow
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
@@ -66,9 +65,7 @@ def test_no_stored_byte_holds_a_clear_pii_value(tmp_path: Path) -> None:
         (project / "modelyard.yaml").read_text()
         + "endpoints:\n  arrests:\n    prediction_log: {input_sample: 1.0}\n"
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -86,15 +83,7 @@ def test_no_stored_byte_holds_a_clear_pii_value(tmp_path: Path) -> None:
     sent = df[inputs].head(40)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.3)
+        wait_ready(base, proc, log=tmp_path / "server.log")
         for row in sent.to_dict(orient="records"):
             r = httpx.post(f"{base}/v1/models/arrests:predict", json={"instances": [row]})
             assert r.status_code == 200, r.text

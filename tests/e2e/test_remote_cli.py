@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from modelyard.registry.registry import Registry
 from modelyard.security import tokens
+from tests.support.servers import free_port, wait_ready
 
 pytestmark = pytest.mark.slow
 EXE = str(Path(sys.executable).with_name("modelyard"))
@@ -39,9 +37,7 @@ def test_management_verbs_through_a_server_obey_the_role_table(tmp_path: Path) -
             r: tokens.create(reg.store, f"{r}-1", r, "admin").secret
             for r in ("viewer", "reviewer", "deployer")
         }
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(
         [EXE, "serve", "--port", str(port), "-p", str(project)],
@@ -63,15 +59,7 @@ def test_management_verbs_through_a_server_obey_the_role_table(tmp_path: Path) -
         )
 
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{server}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.3)
+        wait_ready(server, proc, log=tmp_path / "server.log")
         anonymous = my(None, "approve", "wine@2", "-m", "hi")
         assert anonymous.returncode == 1 and "Bearer" in anonymous.stderr
         viewer = my("viewer", "approve", "wine@2", "-m", "looks fine")

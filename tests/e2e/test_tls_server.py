@@ -6,11 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import socket
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,6 +16,7 @@ import pytest
 
 from modelyard.registry.registry import Registry
 from modelyard.security import tokens
+from tests.support.servers import free_port, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -70,9 +69,7 @@ def test_https_inference_api_and_dashboard_on_one_socket(tmp_path: Path) -> None
         reg.deploy(mv, "wine", reason="release")
         viewer = tokens.create(reg.store, "v", "viewer", "ops").secret
     cert, key = _self_signed(tmp_path)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("modelyard")),
@@ -94,15 +91,7 @@ def test_https_inference_api_and_dashboard_on_one_socket(tmp_path: Path) -> None
     try:
         trust = ssl.create_default_context(cafile=str(cert))
         with httpx.Client(verify=trust, timeout=5) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if client.get(f"{base}/v2/health/ready").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.3)
+            wait_ready(base, proc, client)
             row = X.head(1).to_dict(orient="records")
             r = client.post(f"{base}/v1/models/wine:predict", json={"instances": row})
             assert r.status_code == 200 and r.json()["predictions"] == [int(y.iloc[0])]
