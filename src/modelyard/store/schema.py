@@ -273,3 +273,144 @@ leases = Table(
     Column("owner", String(128), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
 )
+
+# ---- monitoring ---------------------------------------------------------------------------
+# Closed window sketches, one row per (endpoint, version, replica, window start). Replicas
+# write their own rows; the monitor merges them (sketches merge exactly).
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(128), nullable=False),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("replica", String(128), nullable=False),
+    Column("start", UTCDateTime(), nullable=False),
+    Column("end", UTCDateTime(), nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("cpu_s", Float, nullable=True),  # inference CPU-seconds spent in this window
+    Column("sketch", Text, nullable=False),  # WindowSketch JSON
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("endpoint", "version_id", "replica", "start", name="uq_monitor_windows"),
+    Index("ix_monitor_windows_endpoint_start", "endpoint", "start"),
+)
+
+# The monitor's verdict on a merged window (all replicas): drift, latency, errors, quality.
+monitor_results = Table(
+    "monitor_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(128), nullable=False),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("start", UTCDateTime(), nullable=False),
+    Column("end", UTCDateTime(), nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("summary", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("endpoint", "version_id", "start", name="uq_monitor_results"),
+    Index("ix_monitor_results_endpoint_start", "endpoint", "start"),
+)
+
+# Alerts: one row per firing episode of a rule on an endpoint.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", String(128), nullable=False),
+    Column("rule", String(128), nullable=False),
+    Column("tier", String(16), nullable=False),  # warning | critical | emergency
+    Column("state", String(16), nullable=False),  # firing | acknowledged | resolved
+    Column("value", Float, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("resolved_at", UTCDateTime(), nullable=True),
+    Column("acknowledged_by", String(128), nullable=True),
+    Index("ix_alerts_endpoint_state", "endpoint", "state"),
+)
+
+# Sustain/recovery counters per (endpoint, rule), so a restart does not reset them.
+alert_rule_state = Table(
+    "alert_rule_state",
+    metadata,
+    Column("endpoint", String(128), primary_key=True),
+    Column("rule", String(128), primary_key=True),
+    Column("breaches", Integer, nullable=False),  # consecutive windows over the threshold
+    Column("clears", Integer, nullable=False),  # consecutive windows back under it
+    Column("last_start", UTCDateTime(), nullable=True),  # last window evaluated
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Each attempt to hand an alert event to a sink; status 'dead' is the dead-letter record.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    Column("sink", String(256), nullable=False),
+    Column("event", String(32), nullable=False),  # fired | acknowledged | resolved | ...
+    Column("status", String(16), nullable=False),  # delivered | dead
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_alert_deliveries_status", "status"),
+)
+
+# Actions taken (or, dry-run, proposed) by playbooks, each tied to the alert that caused it.
+playbook_actions = Table(
+    "playbook_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=True),
+    Column("endpoint", String(128), nullable=False),
+    Column("playbook", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # done | failed | dry-run | skipped
+    Column("dry_run", Boolean, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_playbook_actions_endpoint", "endpoint"),
+)
+
+# Ground-truth labels posted against prediction ids. The prediction's version, time and output
+# are joined in from the prediction log by the monitor (labels may arrive days later; they
+# count in the window of their prediction).
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(64), nullable=False, unique=True),
+    Column("endpoint", String(128), nullable=True),
+    Column("label", JSON, nullable=False),
+    Column("source", String(32), nullable=False),  # api | file | review
+    Column("reviewer", String(128), nullable=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=True),
+    Column("predicted_at", UTCDateTime(), nullable=True),
+    Column("output", JSON, nullable=True),
+    Column("input", JSON, nullable=True),
+    Index("ix_feedback_endpoint_predicted", "endpoint", "predicted_at"),
+)
+
+# Predictions awaiting a human: low confidence or sampled. A decision becomes a feedback label.
+review_items = Table(
+    "review_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(64), nullable=False, unique=True),
+    Column("endpoint", String(128), nullable=False),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("predicted_at", UTCDateTime(), nullable=False),
+    Column("input", JSON, nullable=False),
+    Column("output", JSON, nullable=False),
+    Column("score", Float, nullable=True),
+    Column("reason", String(32), nullable=False),  # low-confidence | sampled
+    Column("status", String(16), nullable=False),  # pending | confirmed | corrected
+    Column("label", JSON, nullable=True),
+    Column("reviewer", String(128), nullable=True),
+    Column("decided_at", UTCDateTime(), nullable=True),
+    Index("ix_review_items_status", "status", "endpoint"),
+)
