@@ -18,6 +18,7 @@ from modelyard.core.errors import ConfigError
 from modelyard.core.gate_policy import GatePolicy
 from modelyard.core.governance import GovernanceConfig
 from modelyard.core.kube_config import KubernetesConfig
+from modelyard.core.monitor_config import MonitoringConfig, PlaybookConfig
 from modelyard.core.rollout_config import RolloutPolicy
 
 PROJECT_FILE = "modelyard.yaml"
@@ -70,8 +71,12 @@ class ProjectConfig(_Strict):
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    playbooks: dict[str, PlaybookConfig] = Field(
+        default_factory=dict, description="alert conditions mapped to remediation actions"
+    )
 
-    @field_validator("models", "datasets", "endpoints")
+    @field_validator("models", "datasets", "endpoints", "playbooks")
     @classmethod
     def _names_are_identifiers(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:

@@ -314,6 +314,8 @@ class ServingApp:
                 elapsed,
                 answer,
             )
+        for obs in self.state.telemetry.observers:
+            obs.observe(ep.name, req.id, answer, elapsed)
         for hook in req.after:
             hook()
 
@@ -327,10 +329,11 @@ class ServingApp:
         started: float,
     ) -> None:
         version = str(exc.details.get("model_version", "-"))
-        self.metrics.request(
-            ep.name, version, protocol, exc.http_status, time.perf_counter() - started
-        )
+        elapsed = time.perf_counter() - started
+        self.metrics.request(ep.name, version, protocol, exc.http_status, elapsed)
         if exc.http_status >= 500:
+            for obs in self.state.telemetry.observers:
+                obs.observe(ep.name, pid, None, elapsed, None if version == "-" else version)
             log.error(
                 exc.message,
                 extra={"prediction_id": pid, "endpoint": ep.name, "code": exc.code},

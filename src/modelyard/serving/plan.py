@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,13 @@ from modelyard.serving.batching import Batcher
 from modelyard.serving.cache import Cached, PredictionCache
 from modelyard.serving.loading import ModelPool
 from modelyard.serving.metrics import ServingMetrics
-from modelyard.serving.predictor import Answer, InferRequest, Predictor, VersionPredictor
+from modelyard.serving.predictor import (
+    Answer,
+    InferRequest,
+    Observer,
+    Predictor,
+    VersionPredictor,
+)
 from modelyard.serving.predlog import PredictionLog
 from modelyard.serving.routing import Fallback, Router, Segment, Shadow, ShadowQueue
 from modelyard.serving.sources import PlanSource, PlanSpec
@@ -46,29 +53,38 @@ class Endpoint:
 
 
 class Telemetry:
-    """Where the stacks report: metrics and the prediction log."""
+    """Where the stacks report: metrics, the prediction log and observers (monitoring)."""
 
-    def __init__(self, metrics: ServingMetrics, predlog: PredictionLog | None) -> None:
+    def __init__(
+        self,
+        metrics: ServingMetrics,
+        predlog: PredictionLog | None,
+        observers: list[Observer] | None = None,
+    ) -> None:
         self.metrics = metrics
         self.predlog = predlog
+        self.observers: list[Observer] = observers or []
 
     def shadow_done(self, endpoint: Endpoint) -> Callable[[InferRequest, Answer | None], None]:
         def done(req: InferRequest, answer: Answer | None) -> None:
+            elapsed = time.perf_counter() - req.started
             if answer is None:
                 self.metrics.shadow_result(endpoint.name, "?", "error")
+                for obs in self.observers:
+                    obs.observe(endpoint.name, req.id, None, elapsed, None)
                 return
             self.metrics.shadow_result(endpoint.name, answer.version.ref, "ok")
             if self.predlog is not None:
-                import time
-
                 self.predlog.record(
                     endpoint.name,
                     endpoint.config.prediction_log,
                     answer.version.pii,
                     req.id,
-                    time.perf_counter() - req.started,
+                    elapsed,
                     answer,
                 )
+            for obs in self.observers:
+                obs.observe(endpoint.name, req.id, answer, elapsed)
 
         return done
 

@@ -71,6 +71,26 @@ class Predictor(Protocol):
     async def predict(self, req: InferRequest) -> Answer: ...
 
 
+class Observer(Protocol):
+    """Something told about every answered or failed request (monitoring, review queue).
+
+    Called on the event loop right after the response is sent: it must only append to an
+    in-memory buffer (no I/O, no locks held long) and do its real work in the background.
+    ``answer`` is None for a failed request; ``failed_version`` then names the version that
+    failed (``MODEL@VERSION``) when one is known. Shadow answers arrive with
+    ``answer.role == "shadow"``.
+    """
+
+    def observe(
+        self,
+        endpoint: str,
+        prediction_id: str,
+        answer: Answer | None,
+        latency_s: float,
+        failed_version: str | None = None,
+    ) -> None: ...
+
+
 class IdMaker:
     """Prediction ids unique across replicas: a random per-process prefix and a counter."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from modelyard.serving.app import ServingApp
 from modelyard.serving.loading import ModelPool
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.plan import ServingState, Telemetry
+from modelyard.serving.predictor import Observer
 from modelyard.serving.predlog import PredictionLog
 from modelyard.serving.sources import PlanSource, SingleVersion, StoreRoutes
 
@@ -41,7 +43,17 @@ class ServeSpec:
     prediction_log: bool = True
 
 
-def build_app(reg: Registry, spec: ServeSpec, *, close_registry: bool = False) -> ServingApp:
+def build_app(
+    reg: Registry,
+    spec: ServeSpec,
+    *,
+    close_registry: bool = False,
+    observers: list[Observer] | None = None,
+    on_startup: list[Callable[[], Awaitable[None]]] | None = None,
+    on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
+) -> ServingApp:
+    """The serving app. ``observers`` and the hooks come from the composition layer (e.g.
+    live monitoring), which serving does not import."""
     configs: dict[str, EndpointConfig] = dict(reg.config.endpoints)
     source: PlanSource
     if spec.ref:
@@ -59,18 +71,23 @@ def build_app(reg: Registry, spec: ServeSpec, *, close_registry: bool = False) -
             pii_key=reg.settings.encryption_key or b"modelyard-pii",
             keyring=reg.artifacts.keyring,
         )
-    state = ServingState(source, pool, configs, Telemetry(metrics, predlog), spec.refresh_s)
+    telemetry = Telemetry(metrics, predlog, observers)
+    state = ServingState(source, pool, configs, telemetry, spec.refresh_s)
     flush_s = min([c.prediction_log.flush_every_s for c in configs.values()] or [1.0])
 
     async def started() -> None:
         if predlog is not None:
             predlog.start(flush_s)
+        for hook in on_startup or []:
+            await hook()
         gc.collect()
         gc.freeze()
 
     async def stopped() -> None:
         if predlog is not None:
             await predlog.stop()
+        for hook in on_shutdown or []:
+            await hook()
         if close_registry:
             reg.close()
 
