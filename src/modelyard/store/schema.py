@@ -141,6 +141,9 @@ endpoints = Table(
     # bumped on every plan change: servers poll it to refresh their in-memory routing snapshot
     Column("generation", BigInteger, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # run-time overrides of the project file's endpoint settings (e.g. a playbook's throttle):
+    # {"throttle": {"rate_per_s": 5, "max_concurrency": 2}}; set with the generation bumped
+    Column("overrides", JSON, nullable=True),
 )
 
 routes = Table(

@@ -17,6 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("endpoints", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("overrides", sa.JSON(), nullable=True))
 
     op.create_table(
         "alert_rule_state",
@@ -189,6 +191,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("endpoints", schema=None) as batch_op:
+        batch_op.drop_column("overrides")
 
     with op.batch_alter_table("review_items", schema=None) as batch_op:
         batch_op.drop_index("ix_review_items_status")
