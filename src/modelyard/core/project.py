@@ -38,8 +38,10 @@ class ModelConfig(_Strict):
     owner: str | None = Field(default=None, description="team or person accountable")
     objective: str | None = Field(default=None, description="the business objective it serves")
     kpi: str | None = Field(default=None, description="the KPI the objective is measured by")
-    task: Literal["classification", "regression"] | None = None
-    sla: SLA = Field(default_factory=SLA)
+    task: Literal["classification", "regression"] | None = Field(
+        default=None, description="inferred from the model when not set"
+    )
+    sla: SLA = Field(default_factory=SLA, description="latency and availability targets")
     train: str | None = Field(
         default=None, description="training entrypoint module:function (reproducibility gate)"
     )
@@ -64,14 +66,26 @@ class StoreConfig(_Strict):
 
 
 class ProjectConfig(_Strict):
-    name: str = "modelyard-project"
-    store: StoreConfig = Field(default_factory=StoreConfig)
-    models: dict[str, ModelConfig] = Field(default_factory=dict)
-    datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
-    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
-    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
-    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
-    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    name: str = Field(default="modelyard-project", description="project name (audit, UI)")
+    store: StoreConfig = Field(default_factory=StoreConfig, description="where metadata lives")
+    models: dict[str, ModelConfig] = Field(
+        default_factory=dict, description="owners, objectives, SLAs, gates, rollout policy"
+    )
+    datasets: dict[str, DatasetConfig] = Field(
+        default_factory=dict, description="targets and PII / protected / categorical tags"
+    )
+    endpoints: dict[str, EndpointConfig] = Field(
+        default_factory=dict, description="routing, batching, caching, throttling, logging"
+    )
+    governance: GovernanceConfig = Field(
+        default_factory=GovernanceConfig, description="approval policy"
+    )
+    kubernetes: KubernetesConfig = Field(
+        default_factory=KubernetesConfig, description="what `modelyard k8s` writes"
+    )
+    monitoring: MonitoringConfig = Field(
+        default_factory=MonitoringConfig, description="live windows, drift, alerts, review"
+    )
     playbooks: dict[str, PlaybookConfig] = Field(
         default_factory=dict, description="alert conditions mapped to remediation actions"
     )
