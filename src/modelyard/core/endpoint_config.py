@@ -34,6 +34,34 @@ class CacheConfig(_Strict):
     ttl_s: float = Field(default=60.0, gt=0, description="seconds a cached prediction lives")
 
 
+class PerTokenThrottle(_Strict):
+    """Limits for each caller, keyed by its bearer token (hashed; never kept in clear).
+
+    Requests without an ``Authorization`` header share one anonymous bucket.
+    """
+
+    max_concurrency: int | None = Field(
+        default=None, ge=1, description="in-flight requests allowed per token; beyond → 429"
+    )
+    rate_per_s: float | None = Field(
+        default=None, gt=0, description="sustained requests per second per token; beyond → 429"
+    )
+    burst: int | None = Field(
+        default=None, ge=1, description="token-bucket size per token (default: one second)"
+    )
+    max_tokens: int = Field(
+        default=10_000,
+        ge=1,
+        description="callers tracked at most; the least recently seen is forgotten first",
+    )
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> PerTokenThrottle:
+        if self.max_concurrency is None and self.rate_per_s is None:
+            raise ValueError("per_token needs 'rate_per_s' or 'max_concurrency' (or both)")
+        return self
+
+
 class ThrottleConfig(_Strict):
     max_concurrency: int | None = Field(
         default=None, ge=1, description="in-flight requests allowed; beyond → 429"
@@ -43,6 +71,9 @@ class ThrottleConfig(_Strict):
     )
     burst: int | None = Field(
         default=None, ge=1, description="token-bucket size (default: one second of rate)"
+    )
+    per_token: PerTokenThrottle | None = Field(
+        default=None, description="limits per caller token, applied before the endpoint's"
     )
 
 
@@ -80,6 +111,11 @@ class PredictionLogConfig(_Strict):
         default="hash", description="what happens to fields tagged pii in the signature"
     )
     flush_every_s: float = Field(default=1.0, gt=0, description="background flush interval")
+    format: Literal["jsonl", "parquet"] = Field(
+        default="jsonl",
+        description="jsonl: files per endpoint/day/process in the project; parquet: "
+        "Hive-partitioned files (endpoint/date/hour) at MODELYARD_PREDICTION_LOG_URL",
+    )
 
 
 class EndpointConfig(_Strict):

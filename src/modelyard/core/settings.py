@@ -12,6 +12,7 @@ from modelyard.core.errors import ConfigError
 from modelyard.core.project import ProjectConfig
 
 STATE_DIR = ".modelyard"
+TRACE_MODES = ("off", "console", "otlp")
 
 # (name, environment variable, help) — one table, documented from here.
 SETTINGS: tuple[tuple[str, str, str], ...] = (
@@ -25,6 +26,14 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("s3_endpoint_url", "MODELYARD_S3_ENDPOINT_URL", "S3 endpoint for S3-compatible stores"),
     ("s3_key", "AWS_ACCESS_KEY_ID", "S3 access key"),
     ("s3_secret", "AWS_SECRET_ACCESS_KEY", "S3 secret key"),
+    ("traces", "MODELYARD_TRACES", "OpenTelemetry traces of the server: otlp, console or off"),
+    ("traces_file", "MODELYARD_TRACES_FILE", "console traces: append spans (JSON lines) here"),
+    ("otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP/HTTP collector for traces=otlp"),
+    (
+        "prediction_log_url",
+        "MODELYARD_PREDICTION_LOG_URL",
+        "where Parquet prediction logs go (folder or s3://; default: ARTIFACTS/predictions)",
+    ),
 )
 
 
@@ -40,6 +49,10 @@ class Settings:
     s3_key: str | None = None
     s3_secret: str | None = None
     audit_key_file: Path | None = None
+    traces: str = "off"  # MODELYARD_TRACES: off, console or otlp
+    traces_file: Path | None = None
+    otlp_endpoint: str | None = None
+    prediction_log_url: str = ""  # resolved: MODELYARD_PREDICTION_LOG_URL or ARTIFACTS/predictions
 
     @property
     def state_dir(self) -> Path:
@@ -66,6 +79,11 @@ class Settings:
         )
         if "://" not in artifact_url and not Path(artifact_url).is_absolute():
             artifact_url = str(project_dir / artifact_url)
+        log_url = env.get("MODELYARD_PREDICTION_LOG_URL") or (
+            artifact_url.rstrip("/") + "/predictions"
+        )
+        if "://" not in log_url and not Path(log_url).is_absolute():
+            log_url = str(project_dir / log_url)
         return cls(
             project_dir=project_dir,
             store_url=store_url,
@@ -79,7 +97,24 @@ class Settings:
             audit_key_file=Path(env["MODELYARD_AUDIT_KEY_FILE"])
             if env.get("MODELYARD_AUDIT_KEY_FILE")
             else None,
+            traces=_trace_mode(env.get("MODELYARD_TRACES")),
+            traces_file=Path(env["MODELYARD_TRACES_FILE"])
+            if env.get("MODELYARD_TRACES_FILE")
+            else None,
+            otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            prediction_log_url=log_url,
         )
+
+
+def _trace_mode(raw: str | None) -> str:
+    mode = (raw or "off").strip().lower()
+    if mode not in TRACE_MODES:
+        raise ConfigError(
+            f"MODELYARD_TRACES={raw!r} is not a trace mode; expected one of "
+            + ", ".join(TRACE_MODES),
+            hint="otlp also needs the 'otlp' extra: pip install 'modelyard[otlp]'",
+        )
+    return mode
 
 
 def _os_user() -> str:

@@ -14,6 +14,7 @@ Errors have one JSON shape (``errors.error_body``) mapped to HTTP status in one 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -60,6 +61,7 @@ class ServingApp:
         self.on_startup = on_startup or []
         self.on_shutdown = on_shutdown or []
         self.openapi = orjson.dumps(openapi.document())
+        self.tracing = state.telemetry.tracing  # None when traces are off: nothing is paid
 
     # ---- ASGI entry ------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -93,24 +95,33 @@ class ServingApp:
         method: str = scope["method"]
         try:
             if method == "POST":
-                if path.startswith("/v1/models/") and path.endswith(":predict"):
-                    await self.v1_predict(path[11:-8], scope, receive, send)
-                    return
-                if path.startswith("/v1/models/") and path.endswith(":explain"):
-                    await self.v1_explain(path[11:-8], scope, receive, send)
-                    return
-                if path.startswith("/v2/models/") and path.endswith("/infer"):
-                    name, version = _model_path(path[11:-6])
-                    await self.v2_infer(name, version, scope, receive, send)
-                    return
-                if path.startswith(("/v1/", "/v2/")) or path in ("/v2", "/metrics"):
-                    raise MethodNotAllowed(f"POST is not allowed on {path}")
-            elif method in ("GET", "HEAD"):
+                if self.tracing is None:
+                    await self.post(path, scope, receive, send)
+                else:
+                    protocol = "v2" if path.startswith("/v2/") else "v1"
+                    await self.tracing.request(
+                        scope, protocol, self.post(path, scope, receive, send)
+                    )
+                return
+            if method in ("GET", "HEAD"):
                 await self.get(path, scope, send)
                 return
             raise _no_route(path, method)
         except ModelyardError as exc:
             await _fail(send, exc)
+
+    async def post(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        if path.startswith("/v1/models/") and path.endswith(":predict"):
+            await self.v1_predict(path[11:-8], scope, receive, send)
+        elif path.startswith("/v1/models/") and path.endswith(":explain"):
+            await self.v1_explain(path[11:-8], scope, receive, send)
+        elif path.startswith("/v2/models/") and path.endswith("/infer"):
+            name, version = _model_path(path[11:-6])
+            await self.v2_infer(name, version, scope, receive, send)
+        elif path.startswith(("/v1/", "/v2/")) or path in ("/v2", "/metrics"):
+            raise MethodNotAllowed(f"POST is not allowed on {path}")
+        else:
+            raise _no_route(path, "POST")
 
     # ---- GET routes ------------------------------------------------------------------------
     async def get(self, path: str, scope: Scope, send: Send) -> None:
@@ -136,22 +147,28 @@ class ServingApp:
             await _json(send, 200, {"models": sorted(state.endpoints)})
         elif path.startswith("/v1/models/"):
             ep = self.endpoint(path[11:])
-            await _json(
-                send,
-                200,
-                {"name": ep.name, "ready": ep.predictor is not None, "routes": ep.routes},
-            )
+            doc: dict[str, Any] = {
+                "name": ep.name,
+                "ready": ep.predictor is not None,
+                "routes": ep.routes,
+            }
+            if ep.predictor is None:
+                doc["reason"] = ep.not_ready or "no version routed"
+            if ep.failed:
+                doc["failed_versions"] = {str(v): why for v, why in ep.failed.items()}
+            if ep.overrides:
+                doc["overrides"] = ep.overrides
+            await _json(send, 200, doc)
         elif path.startswith("/v2/models/"):
             rest = path[11:]
             ready = rest.endswith("/ready")
             name, version = _model_path(rest[:-6] if ready else rest)
             ep = self.endpoint(name)
-            vp = self.pick_version(ep, version)
             if ready:
-                ok = state.ready and ep.predictor is not None
-                await _json(send, 200 if ok else 503, {"name": name, "ready": ok})
-            else:
-                await _json(send, 200, openapi.model_metadata(ep, vp))
+                await self.model_ready(ep, version, send)
+                return
+            vp = self.pick_version(ep, version)
+            await _json(send, 200, openapi.model_metadata(ep, vp))
         elif path == "/":
             await _json(
                 send,
@@ -175,15 +192,36 @@ class ServingApp:
             raise NotFound(f"no endpoint {name!r}", hint=f"endpoints served here: {known}")
         return ep
 
+    async def model_ready(self, ep: Endpoint, version: str | None, send: Send) -> None:
+        """V2 readiness: 503 with ``{"error": reason}`` while the endpoint (or the version)
+        cannot answer, e.g. because it failed to load."""
+        try:
+            if not self.state.ready:
+                raise NotReady("the server is still loading its deployment plans")
+            if version is None and ep.predictor is None:
+                raise NotReady(_why_not(ep))
+            if version is not None:
+                self.pick_version(ep, version)
+        except NotReady as exc:
+            await _json(send, 503, {"name": ep.name, "ready": False, "error": exc.message})
+            return
+        await _json(send, 200, {"name": ep.name, "ready": True})
+
     def pick_version(self, ep: Endpoint, version: str | None) -> Any:
         if version is None:
             if ep.default is None:
-                raise NotReady(f"endpoint {ep.name!r} has no version routed")
+                raise NotReady(_why_not(ep))
             return ep.default
         try:
             vp = ep.versions.get(int(version))
         except ValueError:
             vp = None
+        if vp is None and version.isdigit() and int(version) in ep.failed:
+            raise NotReady(
+                f"version {version} of endpoint {ep.name!r} failed to load: "
+                f"{ep.failed[int(version)]}",
+                hint="the server retries it with backoff; see modelyard_version_load_failures",
+            )
         if vp is None:
             served = ", ".join(str(v) for v in sorted(ep.versions)) or "none"
             raise NotFound(
@@ -197,9 +235,12 @@ class ServingApp:
         started = time.perf_counter()
         pid = self.new_id()
         limiter = ep.limiter
+        slot = None
         if limiter.active:
             try:
-                limiter.enter()
+                slot = limiter.enter(
+                    _header(scope, b"authorization") if limiter.per_token is not None else None
+                )
             except Throttled:
                 self.metrics.throttle(ep.name)
                 raise
@@ -207,7 +248,7 @@ class ServingApp:
             body = await _read_body(scope, receive, ep.config.max_body_bytes)
             req = InferRequest(protocol_v1.decode(body), pid, protocol_v1.WANT, started=started)
             if ep.predictor is None:
-                raise NotReady(f"endpoint {ep.name!r} has no version routed")
+                raise NotReady(_why_not(ep))
             _headers_for(ep, scope, req)
             answer = await ep.predictor.predict(req)
             out = protocol_v1.encode(answer, pid)
@@ -219,12 +260,13 @@ class ServingApp:
             return
         finally:
             if limiter.active:
-                limiter.leave()
+                limiter.leave(slot)
         await _send(send, 200, out, JSON, *_answer_headers(pid, answer))
         self.done(ep, req, answer, "v1", started)
 
     async def v1_explain(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
-        """Per-feature contributions from the endpoint's champion (exact for linear models)."""
+        """Per-feature contributions from the endpoint's champion: exact for linear models,
+        TreeSHAP (on a worker thread, through the optional shap package) for tree ensembles."""
         ep = self.endpoint(name)
         started = time.perf_counter()
         pid = self.new_id()
@@ -234,15 +276,23 @@ class ServingApp:
             vp = self.pick_version(ep, None)
             frame = vp.schema.validate(payload, vp.max_rows)
             result = vp.explainer(frame) if vp.explainer is not None else None
+            tree = getattr(vp, "tree_explainer", None)
+            if result is None and tree is not None:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(None, tree, frame)
             if result is None:
                 raise InvalidInput(
-                    f"{vp.info.ref} ({vp.runtime_kind}) has no exact explanation: they are "
-                    "available for linear models ([StandardScaler…] + a linear estimator)",
-                    hint="serve a linear model, or use the shap package offline for trees",
+                    f"{vp.info.ref} ({vp.runtime_kind}) has no explanation: they are "
+                    "available for linear models ([StandardScaler…] + a linear estimator) and "
+                    "tree ensembles (forests, gradient boosting, LightGBM, XGBoost)",
+                    hint="serve a linear or tree model to explain its predictions",
                 )
             out = protocol_v1.encode_explanation(result, vp.schema.names, vp.info.ref, pid)
         except ModelyardError as exc:
             await self.failed(send, ep, exc, pid, "v1-explain", started)
+            return
+        except Exception as exc:  # shap failing on an input: one shape, still the id
+            await self.failed(send, ep, _internal(exc, pid), pid, "v1-explain", started)
             return
         await _send(
             send,
@@ -260,9 +310,12 @@ class ServingApp:
         started = time.perf_counter()
         pid = self.new_id()
         limiter = ep.limiter
+        slot = None
         if limiter.active:
             try:
-                limiter.enter()
+                slot = limiter.enter(
+                    _header(scope, b"authorization") if limiter.per_token is not None else None
+                )
             except Throttled:
                 self.metrics.throttle(ep.name)
                 raise
@@ -274,7 +327,7 @@ class ServingApp:
             v2 = protocol_v2.decode(body, _header(scope, b"inference-header-content-length"))
             req = InferRequest(v2.payload, pid, v2.want, started=started)
             if target is None:
-                raise NotReady(f"endpoint {ep.name!r} has no version routed")
+                raise NotReady(_why_not(ep))
             _headers_for(ep, scope, req)
             answer = await target.predict(req)
             out, head_len = protocol_v2.encode(answer, pid, v2.id, v2.binary, v2.binary_all)
@@ -286,7 +339,7 @@ class ServingApp:
             return
         finally:
             if limiter.active:
-                limiter.leave()
+                limiter.leave(slot)
         if head_len is None:
             await _send(send, 200, out, JSON, *_answer_headers(pid, answer))
         else:
@@ -305,6 +358,15 @@ class ServingApp:
     ) -> None:
         elapsed = time.perf_counter() - started
         self.metrics.request(ep.name, answer.version.ref, protocol, 200, elapsed)
+        if self.tracing is not None:
+            self.tracing.answered(
+                ep.name,
+                req.id,
+                200,
+                answer.version.ref,
+                answer.frame.n if answer.frame is not None else None,
+                answer.fallback_reason,
+            )
         if self.predlog is not None:
             self.predlog.record(
                 ep.name,
@@ -331,6 +393,14 @@ class ServingApp:
         version = str(exc.details.get("model_version", "-"))
         elapsed = time.perf_counter() - started
         self.metrics.request(ep.name, version, protocol, exc.http_status, elapsed)
+        if self.tracing is not None:
+            self.tracing.answered(
+                ep.name,
+                pid,
+                exc.http_status,
+                None if version == "-" else version,
+                error=exc.message,
+            )
         if exc.http_status >= 500:
             for obs in self.state.telemetry.observers:
                 obs.observe(ep.name, pid, None, elapsed, None if version == "-" else version)
@@ -348,6 +418,10 @@ def _model_path(rest: str) -> tuple[str, str | None]:
     if "/" in name or (sep and (not version or "/" in version)):
         raise NotFound(f"no route /v2/models/{rest}")
     return name, (version if sep else None)
+
+
+def _why_not(ep: Endpoint) -> str:
+    return ep.not_ready or f"endpoint {ep.name!r} has no version routed"
 
 
 def _no_route(path: str, method: str) -> ModelyardError:

@@ -4,7 +4,9 @@
 loads the artifact through the registry (digest verified), compiles the schema and the lean
 runtime (parity-checked on the version's recorded training data when there is some), and
 measures one-row and full-batch cost to decide whether the batcher runs it inline on the
-event loop or on the version's own worker thread.
+event loop or on the version's own worker thread. A version that fails to load (corrupt
+artifact, missing flavour package, an exception while deserialising) raises here; the plan
+(``plan.ServingState``) marks it not ready and retries it with backoff.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from modelyard.core.errors import ModelyardError
 from modelyard.registry.registry import DatasetVersion, ModelVersion, Registry
+from modelyard.serving.explain import tree_explainer
 from modelyard.serving.predictor import VersionInfo
 from modelyard.serving.runtime import Runtime, build_runtime, measure
 from modelyard.serving.schema import Frame, InputSchema
@@ -35,6 +39,8 @@ class Loaded:
     inline: bool
     executor: ThreadPoolExecutor | None
     cost_1_s: float = 0.0
+    model: Any = None  # the deserialised model
+    tree: Any = None  # its TreeSHAP explanation when it is a tree ensemble (built lazily)
 
 
 def info_of(mv: ModelVersion) -> VersionInfo:
@@ -77,7 +83,8 @@ class ModelPool:
                     "warm-up prediction failed", extra={"model_version": mv.ref, "error": str(exc)}
                 )
         executor = None if inline else ThreadPoolExecutor(1, thread_name_prefix=f"model-{mv.ref}")
-        loaded = Loaded(info_of(mv), schema, runtime, inline, executor, cost)
+        tree = tree_explainer(model, schema.names)
+        loaded = Loaded(info_of(mv), schema, runtime, inline, executor, cost, model, tree)
         self.loaded[mv.id] = loaded
         log.info(
             "model version loaded",

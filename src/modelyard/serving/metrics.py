@@ -2,13 +2,28 @@
 
 Labelled children are resolved once per label set and kept, so the hot path costs a dict
 lookup plus an increment and an observation.
+
+Across workers (``modelyard serve --workers N``): the parent creates one temporary folder per
+server (``shared_metrics_dir``), hands it to the workers as ``PROMETHEUS_MULTIPROC_DIR``
+(prometheus-client's multiprocess mode: each worker's counters live in memory-mapped files
+there) and deletes it at exit. ``/metrics``, whichever worker answers it, then aggregates every
+worker's files: counters and histograms are summed, the plan-generation gauge is the maximum.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+log = logging.getLogger("modelyard.serving")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
@@ -16,8 +31,39 @@ LATENCY_BUCKETS = (
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 
+@contextlib.contextmanager
+def shared_metrics_dir() -> Iterator[str]:
+    """A fresh folder for the workers' metric files, exported to the worker processes
+    (set before they start: prometheus-client chooses its mode at import), removed at exit."""
+    path = tempfile.mkdtemp(prefix="modelyard-metrics-")
+    previous = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = path
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = previous
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _multiprocess_active() -> bool:
+    from prometheus_client import values
+
+    return values.ValueClass is not values.MutexValue
+
+
 class ServingMetrics:
-    def __init__(self) -> None:
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        if multiprocess_dir is not None and not _multiprocess_active():
+            log.warning(
+                "metrics: %s was not set when prometheus-client was imported; "
+                "each worker reports only its own counters",
+                MULTIPROC_ENV,
+            )
+            multiprocess_dir = None
+        self.multiprocess_dir = multiprocess_dir
         r = self.registry = CollectorRegistry()
         self.requests = Counter(
             "modelyard_requests",
@@ -72,6 +118,13 @@ class ServingMetrics:
             "Deployment-plan generation served, per endpoint.",
             ["endpoint"],
             registry=r,
+            multiprocess_mode="max",
+        )
+        self.load_failures = Counter(
+            "modelyard_version_load_failures",
+            "Attempts to load a model version that failed (corrupt artifact, missing package…).",
+            ["version"],
+            registry=r,
         )
         self._children: dict[tuple[Any, ...], Any] = {}
 
@@ -105,5 +158,14 @@ class ServingMetrics:
     def throttle(self, endpoint: str) -> None:
         self._child(self.throttled, endpoint).inc()
 
+    def load_failure(self, version: str) -> None:
+        self._child(self.load_failures, version).inc()
+
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=self.multiprocess_dir)
+        return generate_latest(merged)

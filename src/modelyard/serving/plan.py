@@ -6,6 +6,15 @@ database. A refresher polls each endpoint's generation (one indexed read) every
 (loading and compiling never block the event loop), builds the new wrapper stacks and swaps
 them in. Requests already inside the old stack finish on it, so a deploy or rollback reaches a
 running server without a restart and without a failed request.
+
+Run-time overrides (``MetadataStore.set_endpoint_overrides``, e.g. a playbook's throttle) are
+read with each changed plan and merged over the project file's endpoint settings; setting them
+bumps the generation, so they apply at the next refresh.
+
+A version that fails to load never stops the server: its routes are left out of the plan, the
+endpoint (when it was the production version) or the version answers 503 with the reason, the
+failure is counted (``modelyard_version_load_failures_total``) and the refresher retries it
+with exponential backoff (1 s, 2 s, 4 s … at most ``RETRY_MAX_S``).
 """
 
 from __future__ import annotations
@@ -14,10 +23,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from modelyard.core.endpoint_config import EndpointConfig
+from modelyard.core.endpoint_config import EndpointConfig, ThrottleConfig
 from modelyard.core.lifecycle import Role
 from modelyard.registry.registry import ModelVersion
 from modelyard.serving.batching import Batcher
@@ -35,8 +44,11 @@ from modelyard.serving.predlog import PredictionLog
 from modelyard.serving.routing import Fallback, Router, Segment, Shadow, ShadowQueue
 from modelyard.serving.sources import PlanSource, PlanSpec
 from modelyard.serving.throttle import Limiter
+from modelyard.serving.tracing import BatchClock, Tracing
 
 log = logging.getLogger("modelyard.serving")
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 60.0
 
 
 @dataclass
@@ -50,6 +62,19 @@ class Endpoint:
     limiter: Limiter
     cache: PredictionCache | None
     default: VersionPredictor | None
+    # versions of the plan that failed to load: version number → reason
+    failed: dict[int, str] = field(default_factory=dict)
+    # why the endpoint cannot answer as planned (its production version failed to load)
+    not_ready: str | None = None
+    overrides: dict[str, Any] | None = None
+
+
+@dataclass
+class LoadFailure:
+    ref: str
+    reason: str
+    attempts: int
+    retry_at: float
 
 
 class Telemetry:
@@ -60,10 +85,12 @@ class Telemetry:
         metrics: ServingMetrics,
         predlog: PredictionLog | None,
         observers: list[Observer] | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.metrics = metrics
         self.predlog = predlog
         self.observers: list[Observer] = observers or []
+        self.tracing = tracing
 
     def shadow_done(self, endpoint: Endpoint) -> Callable[[InferRequest, Answer | None], None]:
         def done(req: InferRequest, answer: Answer | None) -> None:
@@ -99,9 +126,16 @@ class EndpointBuilder:
         self.caches: dict[str, PredictionCache] = {}
         self.shadow_queues: dict[str, ShadowQueue] = {}
 
-    def build(self, spec: PlanSpec, config: EndpointConfig) -> Endpoint:
+    def build(
+        self, spec: PlanSpec, config: EndpointConfig, failed: dict[int, str] | None = None
+    ) -> Endpoint:
+        """The endpoint's stack; versions in ``failed`` (id → reason) are left out."""
         name = spec.endpoint
-        limiter = self.limiters.setdefault(name, Limiter(name, config.throttle))
+        failed = failed or {}
+        limiter = self.limiters.get(name)
+        if limiter is None or limiter.config != config.throttle:
+            # requests admitted by the old limiter leave through it (they hold a reference)
+            limiter = self.limiters[name] = Limiter(name, config.throttle)
         cache = None
         if config.cache.enabled:
             cache = self.caches.setdefault(
@@ -124,6 +158,22 @@ class EndpointBuilder:
         shadows: list[VersionPredictor] = []
         fallback: VersionPredictor | None = None
         for r in spec.routes:
+            if r.version.id in failed:
+                reason = failed[r.version.id]
+                ep.failed[r.version.version] = reason
+                ep.routes.append(
+                    {
+                        "model_version": r.version.ref,
+                        "role": r.role,
+                        "weight": r.weight,
+                        "state": r.version.state,
+                        "runtime": None,
+                        "error": reason,
+                    }
+                )
+                if r.role == Role.PRODUCTION:
+                    ep.not_ready = f"production version {r.version.ref} failed to load: {reason}"
+                continue
             vp = version(r.version, r.role)
             ep.routes.append(
                 {
@@ -143,7 +193,12 @@ class EndpointBuilder:
                 shadows.append(vp)
             elif r.role == Role.FALLBACK:
                 fallback = vp
-        if fallback is None and config.fallback and config.fallback in spec.extra:
+        if (
+            fallback is None
+            and config.fallback
+            and config.fallback in spec.extra
+            and spec.extra[config.fallback].id not in failed
+        ):
             fallback = version(spec.extra[config.fallback], Role.FALLBACK.value)
             ep.routes.append(
                 {
@@ -172,12 +227,12 @@ class EndpointBuilder:
         segments = []
         for rule in config.segments:
             mv = spec.extra.get(rule.model)
-            if mv is None:
+            if mv is None or mv.id in failed:
                 continue
             target = version(mv, "segment")
             pos = target.schema.position.get(rule.feature) if rule.feature else None
             segments.append(Segment(rule, guard(target), pos))
-        if production is None and not canaries and not segments:
+        if ep.not_ready is not None or (production is None and not canaries and not segments):
             ep.predictor = None
             return ep
         top: Predictor = Router(
@@ -200,24 +255,39 @@ class EndpointBuilder:
     ) -> VersionPredictor:
         loaded = self.pool.loaded[mv.id]
         metrics = self.telemetry.metrics
+        tracing = self.telemetry.tracing
         ref = mv.ref
+
+        def on_batch(n: int, rows: int) -> None:
+            metrics.batch(ep.name, ref, n, rows)
+
+        model_run: Any = loaded.runtime.run
+        schema = loaded.schema
+        clock = None
+        if tracing is not None:  # only then: spans for validation, queue wait, model call
+            clock = BatchClock()
+            model_run = clock.timed(model_run)
+            on_batch = clock.on_batch(on_batch)  # type: ignore[assignment]
+            schema = tracing.traced_schema(schema)
         batcher = Batcher(
-            loaded.runtime.run,
+            model_run,
             max_rows=config.batching.max_batch_rows,
             max_wait_s=config.batching.max_wait_ms / 1000,
             inline=loaded.inline,
             enabled=config.batching.enabled,
             executor=loaded.executor,
-            on_batch=lambda n, rows: metrics.batch(ep.name, ref, n, rows),
+            on_batch=on_batch,
         )
         run: Any = batcher.submit
+        if tracing is not None and clock is not None:
+            run = tracing.traced_submit(run, clock)
         if cache is not None:
             run = Cached(
                 run, cache, mv.id, on_lookup=lambda hit: metrics.cache_lookup(ep.name, hit)
             )
         vp = VersionPredictor(
             loaded.info,
-            loaded.schema,
+            schema,
             loaded.runtime.outputs,
             run,
             config.max_rows,
@@ -225,6 +295,7 @@ class EndpointBuilder:
         )
         vp.batcher = batcher  # type: ignore[attr-defined]
         vp.explainer = getattr(loaded.runtime, "explain", None)
+        vp.tree_explainer = loaded.tree  # type: ignore[attr-defined]
         return vp
 
 
@@ -237,8 +308,13 @@ class ServingState:
         configs: dict[str, EndpointConfig],
         telemetry: Telemetry,
         refresh_s: float = 1.0,
+        overrides: Callable[[str], dict[str, Any] | None] | None = None,
     ) -> None:
         self.source = source
+        self.overrides = overrides  # blocking reader of an endpoint's run-time overrides
+        self.override_docs: dict[str, dict[str, Any] | None] = {}
+        self.failures: dict[int, LoadFailure] = {}  # model version id → its last load failure
+        self.pending: dict[str, PlanSpec] = {}  # endpoints whose plan has a failed version
         self.pool = pool
         self.configs = configs
         self.telemetry = telemetry
@@ -252,8 +328,8 @@ class ServingState:
     async def start(self) -> None:
         await self.refresh()
         self.ready = True
-        if self.source.dynamic:
-            self.task = asyncio.get_running_loop().create_task(self._loop())
+        # a static source (serve MODEL@VERSION) still needs the loop to retry failed loads
+        self.task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -274,8 +350,14 @@ class ServingState:
             return False
         new = dict(self.endpoints)
         for name, spec in specs.items():
-            config = self.configs.get(name) or EndpointConfig()
-            new[name] = self.builder.build(spec, config)
+            config = self.config_of(name)
+            failed = {
+                mv.id: self.failures[mv.id].reason
+                for mv in _versions(spec)
+                if mv.id in self.failures
+            }
+            new[name] = self.builder.build(spec, config, failed)
+            new[name].overrides = self.override_docs.get(name)
             self.telemetry.metrics.plan_generation.labels(name).set(spec.generation)
             log.info(
                 "plan loaded",
@@ -289,11 +371,75 @@ class ServingState:
                 cb(name)
         return True
 
+    def config_of(self, name: str) -> EndpointConfig:
+        """The project file's settings for an endpoint with its run-time overrides applied."""
+        config = self.configs.get(name) or EndpointConfig()
+        doc = self.override_docs.get(name)
+        if doc and doc.get("throttle") is not None:
+            try:
+                merged = {**config.throttle.model_dump(exclude_unset=True), **doc["throttle"]}
+                throttle = ThrottleConfig.model_validate(merged)
+            except ValueError as exc:  # written by a newer or older server: keep the file's
+                log.warning(
+                    "endpoint overrides ignored", extra={"endpoint": name, "error": str(exc)}
+                )
+            else:
+                config = config.model_copy(update={"throttle": throttle})
+        return config
+
     def _fetch_and_load(self, known: dict[str, int]) -> dict[str, PlanSpec] | None:
-        specs = self.source.fetch(known)
+        """Blocking: changed plans, plus plans whose failed versions now load."""
+        specs = dict(self.source.fetch(known) or {})
+        now = time.monotonic()
+        for name, spec in self.pending.items():
+            if name in specs:
+                continue
+            due = [mv for mv in _versions(spec) if self._due(mv.id, now)]
+            if due and any(self._load(mv) for mv in due):
+                specs[name] = spec  # recovered (at least partly): rebuild it
         if not specs:
             return None
-        for spec in specs.values():
-            for mv in [r.version for r in spec.routes] + list(spec.extra.values()):
-                self.pool.load(mv)
+        for name, spec in specs.items():
+            if self.overrides is not None:
+                self.override_docs[name] = self.overrides(name)
+            for mv in _versions(spec):
+                if mv.id not in self.failures or self._due(mv.id, now):
+                    self._load(mv)
+            if any(mv.id in self.failures for mv in _versions(spec)):
+                self.pending[name] = spec
+            else:
+                self.pending.pop(name, None)
         return specs
+
+    def _due(self, version_id: int, now: float) -> bool:
+        failure = self.failures.get(version_id)
+        return failure is not None and failure.retry_at <= now
+
+    def _load(self, mv: ModelVersion) -> bool:
+        """Load one version; on failure record it (with its next retry time) and go on."""
+        try:
+            self.pool.load(mv)
+        except Exception as exc:
+            before = self.failures.get(mv.id)
+            attempts = before.attempts + 1 if before is not None else 1
+            delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (attempts - 1))
+            reason = f"{type(exc).__name__}: {exc}"
+            self.failures[mv.id] = LoadFailure(mv.ref, reason, attempts, time.monotonic() + delay)
+            self.telemetry.metrics.load_failure(mv.ref)
+            log.error(
+                "model version failed to load; other versions serve, retrying",
+                extra={
+                    "model_version": mv.ref,
+                    "error": reason,
+                    "attempt": attempts,
+                    "retry_in_s": delay,
+                },
+            )
+            return False
+        if self.failures.pop(mv.id, None) is not None:
+            log.info("model version loaded after earlier failures", extra={"model_version": mv.ref})
+        return True
+
+
+def _versions(spec: PlanSpec) -> list[ModelVersion]:
+    return [r.version for r in spec.routes] + list(spec.extra.values())

@@ -5,6 +5,20 @@ background task swaps the list out every ``flush_every_s`` and a worker thread w
 JSON lines, one file per endpoint, day and process, so replicas never contend. Fields tagged
 ``pii`` in the signature are hashed (keyed SHA-256, stable, so joins still work) or dropped
 before anything is written. ``read_log`` reads the files back for replay.
+
+With ``prediction_log: {format: parquet}`` an endpoint's entries go instead to Hive-partitioned
+Parquet at the prediction-log location (``MODELYARD_PREDICTION_LOG_URL``, default the artifact
+location's ``predictions/``; a folder or ``s3://``)::
+
+    endpoint=E/date=YYYY-MM-DD/hour=HH/part-<pid>-<seq>.parquet
+
+one file per flush, partition and process (written whole, never appended), one Parquet row per
+predicted row: ``id, row, at, endpoint, version, version_id, role, latency_ms,
+fallback_reason, output`` (that row's outputs as JSON), ``score`` (the ``predict`` output as a
+number, when it is one), ``label`` (the ``predict`` output as text, when it is not),
+``sampled`` and, for sampled requests, the input as ``in_<name>`` columns. Parquet files are
+not sealed: with an encryption key configured the server refuses the format (encryption at
+rest then has to come from the object store, e.g. SSE-KMS, and the key must be unset).
 """
 
 from __future__ import annotations
@@ -12,23 +26,28 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import glob
 import hashlib
 import hmac
+import itertools
 import logging
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from modelyard.core.endpoint_config import PredictionLogConfig
-from modelyard.core.errors import EncryptionError
+from modelyard.core.endpoint_config import EndpointConfig, PredictionLogConfig
+from modelyard.core.errors import ConfigError, EncryptionError
 from modelyard.serving.predictor import Answer
 from modelyard.store.crypto import Keyring
+
+if TYPE_CHECKING:
+    from modelyard.core.settings import Settings
 
 log = logging.getLogger("modelyard.serving")
 
@@ -56,8 +75,13 @@ class PredictionLog:
         pii_key: bytes = b"modelyard-pii",
         max_pending: int = 200_000,
         keyring: Keyring | None = None,
+        parquet_url: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.folder = folder
+        self.parquet_url = parquet_url  # where format: parquet endpoints write
+        self.storage_options = dict(storage_options or {})
+        self._seq = itertools.count()
         self.pii_key = pii_key
         self.keyring = keyring  # set: every line is sealed (AES-256-GCM) before it is written
         self.max_pending = max_pending
@@ -67,6 +91,32 @@ class PredictionLog:
         self.task: asyncio.Task[None] | None = None
         self.rand = random.random
 
+    @classmethod
+    def for_settings(
+        cls,
+        settings: Settings,
+        configs: Mapping[str, EndpointConfig],
+        keyring: Keyring | None,
+    ) -> PredictionLog:
+        """The server's log: JSONL under the project state, Parquet at the prediction-log URL.
+
+        Refuses Parquet with an encryption key (Parquet files are not sealed line by line)."""
+        parquet = sorted(n for n, c in configs.items() if c.prediction_log.format == "parquet")
+        if parquet and keyring is not None:
+            raise ConfigError(
+                f"endpoints {', '.join(parquet)} log predictions as Parquet, which modelyard "
+                "does not encrypt, and an encryption key is configured",
+                hint="use prediction_log.format: jsonl (sealed), or unset the key and rely on "
+                "the object store's encryption at rest (e.g. S3 SSE-KMS)",
+            )
+        return cls(
+            settings.state_dir / "predictions",
+            pii_key=settings.encryption_key or b"modelyard-pii",
+            keyring=keyring,
+            parquet_url=settings.prediction_log_url or None,
+            storage_options=storage_options(settings, settings.prediction_log_url),
+        )
+
     def record(
         self,
         endpoint: str,
@@ -75,7 +125,9 @@ class PredictionLog:
         prediction_id: str,
         latency_s: float,
         answer: Answer,
+        at: float | None = None,
     ) -> None:
+        """Queue one answer (``at``: when it was answered, epoch seconds; default now)."""
         if not config.enabled:
             return
         if len(self.pending) >= self.max_pending:
@@ -83,7 +135,16 @@ class PredictionLog:
             return
         with_input = config.input_sample >= 1.0 or self.rand() < config.input_sample
         self.pending.append(
-            _Entry(endpoint, config, pii, prediction_id, time.time(), latency_s, answer, with_input)
+            _Entry(
+                endpoint,
+                config,
+                pii,
+                prediction_id,
+                time.time() if at is None else at,
+                latency_s,
+                answer,
+                with_input,
+            )
         )
 
     def start(self, every_s: float) -> None:
@@ -110,6 +171,9 @@ class PredictionLog:
 
     # ---- off the event loop ---------------------------------------------------------------
     def _write(self, batch: list[_Entry]) -> None:
+        parquet = [e for e in batch if e.config.format == "parquet"]
+        if parquet:
+            batch = [e for e in batch if e.config.format != "parquet"]
         files: dict[Path, list[bytes]] = {}
         pid = os.getpid()
         for e in batch:
@@ -121,6 +185,82 @@ class PredictionLog:
             with open(path, "ab") as fh:
                 fh.write(b"".join(lines))
         self.written += len(batch)
+        if parquet:  # after the JSONL lines: a failing bucket does not cost them
+            self._write_parquet(parquet)
+
+    def _write_parquet(self, batch: list[_Entry]) -> None:
+        import pyarrow.parquet as pq
+
+        if self.parquet_url is None:
+            raise ConfigError("a Parquet prediction log needs a location (prediction_log_url)")
+        parts: dict[tuple[str, str, str], list[_Entry]] = {}
+        for e in batch:
+            stamp = dt.datetime.fromtimestamp(e.at, dt.UTC)
+            key = (e.endpoint, stamp.strftime("%Y-%m-%d"), stamp.strftime("%H"))
+            parts.setdefault(key, []).append(e)
+        fs, base = _filesystem(self.parquet_url, self.storage_options)
+        pid = os.getpid()
+        for (endpoint, day, hour), entries in parts.items():
+            table = self._table(entries)
+            folder = f"{base}/endpoint={endpoint}/date={day}/hour={hour}"
+            name = f"part-{pid}-{int(time.time() * 1000)}-{next(self._seq)}.parquet"
+            if fs is None:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+                tmp = Path(folder) / f".tmp-{name}"
+                pq.write_table(table, tmp, compression="zstd")
+                os.replace(tmp, Path(folder) / name)  # readers never see a partial file
+            else:
+                with fs.open(f"{folder}/{name}", "wb") as fh:  # one PUT: atomic on S3
+                    pq.write_table(table, fh, compression="zstd")
+        self.written += len(batch)
+
+    def _table(self, entries: list[_Entry]) -> Any:
+        """One Arrow table, one row per predicted row, with the stable columns first."""
+        import pyarrow as pa
+
+        types = _parquet_columns()
+        cols: dict[str, list[Any]] = {name: [] for name in types}
+        inputs: dict[str, list[Any]] = {}
+        n = 0
+        for e in entries:
+            a = e.answer
+            outputs = {k: v.tolist() for k, v in a.outputs.items()}
+            rows = max((len(v) for v in outputs.values()), default=0)
+            records = None
+            if e.with_input and a.frame is not None:
+                records = [self._private(r, e.pii, e.config.pii) for r in a.frame.records()]
+                rows = max(rows, len(records))
+            at = dt.datetime.fromtimestamp(e.at, dt.UTC)
+            predict = outputs.get("predict")
+            for i in range(rows):
+                cols["id"].append(e.prediction_id)
+                cols["row"].append(i)
+                cols["at"].append(at)
+                cols["endpoint"].append(e.endpoint)
+                cols["version"].append(a.version.ref)
+                cols["version_id"].append(a.version.id)
+                cols["role"].append(a.role)
+                cols["latency_ms"].append(round(e.latency_s * 1000, 3))
+                cols["fallback_reason"].append(a.fallback_reason)
+                out_row = {k: v[i] for k, v in outputs.items() if i < len(v)}
+                cols["output"].append(orjson.dumps(out_row, default=str).decode())
+                p = _first(predict[i]) if predict is not None and i < len(predict) else None
+                score = (
+                    float(p) if isinstance(p, (int, float)) and not isinstance(p, bool) else None
+                )
+                cols["score"].append(score)
+                cols["label"].append(None if score is not None or p is None else str(p))
+                cols["sampled"].append(records is not None)
+                record = records[i] if records is not None and i < len(records) else {}
+                for name in record:
+                    inputs.setdefault(f"in_{name}", [None] * n)
+                for name, values in inputs.items():
+                    values.append(record.get(name[3:]))
+                n += 1
+        arrays = {name: pa.array(cols[name], type=types[name]) for name in cols}
+        for name, values in sorted(inputs.items()):
+            arrays[name] = _input_array(values)
+        return pa.table(arrays)
 
     def _line(self, e: _Entry) -> bytes:
         a = e.answer
@@ -157,10 +297,28 @@ class PredictionLog:
 
 
 def read_log(
-    folder: Path, endpoint: str, keyring: Keyring | None = None
+    folder: Path | str,
+    endpoint: str,
+    keyring: Keyring | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every logged prediction of an endpoint, oldest day first (sealed lines are opened with
-    the keyring; without one they are a clear error, never skipped)."""
+    the keyring; without one they are a clear error, never skipped).
+
+    ``folder`` holds JSONL logs (``ENDPOINT/DAY/*.jsonl``) and/or Parquet logs
+    (``endpoint=ENDPOINT/date=…/hour=…/*.parquet``; a folder or an ``s3://`` URL). Parquet
+    entries are put back in the JSONL shape (one dict per request, ``output`` by name,
+    ``input`` as records when sampled)."""
+    if isinstance(folder, str) and "://" in folder and not folder.startswith("file://"):
+        yield from _read_parquet(folder, endpoint, storage_options)
+        return
+    folder = Path(str(folder).removeprefix("file://"))
+    yield from _read_jsonl(folder, endpoint, keyring)
+    if (folder / f"endpoint={endpoint}").is_dir():
+        yield from _read_parquet(str(folder), endpoint, storage_options)
+
+
+def _read_jsonl(folder: Path, endpoint: str, keyring: Keyring | None) -> Iterator[dict[str, Any]]:
     base = folder / endpoint
     if not base.exists():
         return
@@ -180,3 +338,138 @@ def read_log(
                         blob = base64.b64decode(line[len(SEALED) :])
                         line = keyring.decrypt(blob, b"predlog", name=f"a line of {file}")
                     yield orjson.loads(line)
+
+
+# ---- Parquet ------------------------------------------------------------------------------
+def _parquet_columns() -> dict[str, Any]:
+    """The stable columns of a Parquet log file and their Arrow types, in order."""
+    import pyarrow as pa
+
+    return {
+        "id": pa.string(),
+        "row": pa.int32(),
+        "at": pa.timestamp("us", tz="UTC"),
+        "endpoint": pa.string(),
+        "version": pa.string(),
+        "version_id": pa.int64(),
+        "role": pa.string(),
+        "latency_ms": pa.float64(),
+        "fallback_reason": pa.string(),
+        "output": pa.string(),
+        "score": pa.float64(),
+        "label": pa.string(),
+        "sampled": pa.bool_(),
+    }
+
+
+def _first(value: Any) -> Any:
+    """The monitored scalar of one row's ``predict`` (its first element when it is a list)."""
+    while isinstance(value, list):
+        if not value:
+            return None
+        value = value[0]
+    return value
+
+
+def _input_array(values: list[Any]) -> Any:
+    """An input column: integers as int64, other numbers as float64, booleans as bool,
+    anything else as text (so every file of an endpoint reads back with one schema)."""
+    import pyarrow as pa
+
+    values = [None if v is None or v != v else v for v in values]  # NaN is missing, as in JSON
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return pa.array(values, type=pa.bool_())
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return pa.array(values, type=pa.int64())
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+    return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def storage_options(settings: Settings, url: str) -> dict[str, Any]:
+    """fsspec options for an ``s3://`` location from the settings (nothing for a folder)."""
+    if not url.startswith("s3://"):
+        return {}
+    opts: dict[str, Any] = {"key": settings.s3_key, "secret": settings.s3_secret}
+    if settings.s3_endpoint_url:
+        opts["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
+    return opts
+
+
+def _filesystem(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
+    """(fsspec filesystem or None for a local folder, base path without a trailing slash)."""
+    if "://" not in url or url.startswith("file://"):
+        return None, url.removeprefix("file://").rstrip("/")
+    import fsspec
+
+    fs, base = fsspec.core.url_to_fs(url, **dict(options))
+    return fs, str(base).rstrip("/")
+
+
+def parquet_files(
+    url: str,
+    endpoint: str,
+    options: Mapping[str, Any] | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> tuple[Any, list[str]]:
+    """(filesystem or None, the Parquet files of an endpoint, in partition order), pruned on
+    the date partition (``since`` inclusive, ``until`` exclusive) before any file is opened."""
+    fs, base = _filesystem(url, options or {})
+    root = f"{base}/endpoint={endpoint}"
+    if fs is None:
+        if not Path(root).is_dir():
+            return None, []
+        days = sorted(p.name for p in Path(root).iterdir() if p.name.startswith("date="))
+    else:
+        if not fs.exists(root):
+            return fs, []
+        days = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False))
+    files: list[str] = []
+    for day in days:
+        try:
+            d = dt.date.fromisoformat(day.removeprefix("date="))
+        except ValueError:
+            continue
+        if (since is not None and d < since) or (until is not None and d >= until):
+            continue
+        pattern = f"{root}/{day}/hour=*/part-*.parquet"
+        files.extend(sorted(glob.glob(pattern) if fs is None else fs.glob(pattern)))
+    return fs, files
+
+
+def _read_parquet(
+    url: str, endpoint: str, options: Mapping[str, Any] | None
+) -> Iterator[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    fs, files = parquet_files(url, endpoint, options)
+    for file in files:
+        table = pq.read_table(file, filesystem=fs) if fs is not None else pq.read_table(file)
+        current: dict[str, Any] | None = None
+        inputs = [c for c in table.column_names if c.startswith("in_")]
+        for rec in table.to_pylist():
+            if current is None or rec["id"] != current["id"]:
+                if current is not None:
+                    yield current
+                current = {
+                    "id": rec["id"],
+                    "at": rec["at"].isoformat(),
+                    "endpoint": rec["endpoint"],
+                    "version": rec["version"],
+                    "version_id": rec["version_id"],
+                    "role": rec["role"],
+                    "latency_ms": rec["latency_ms"],
+                    "output": {},
+                }
+                if rec["fallback_reason"]:
+                    current["fallback_reason"] = rec["fallback_reason"]
+                if rec["sampled"]:
+                    current["input"] = []
+            for k, v in orjson.loads(rec["output"]).items():  # row order is kept in a file
+                current["output"].setdefault(k, []).append(v)
+            if rec["sampled"]:
+                current["input"].append({c[3:]: rec[c] for c in inputs})
+        if current is not None:
+            yield current

@@ -58,7 +58,12 @@ def decode(body: bytes) -> Payload:
 def encode_explanation(
     result: dict[str, Any], names: tuple[str, ...], version: str, prediction_id: str
 ) -> bytes:
-    """``{"explanations": [{"base", "contributions": {feature: value}}…], "space", …}``."""
+    """``{"explanations": [{"base", "contributions": {feature: value}}…], "space", …}``.
+
+    ``result`` holds ``contributions`` (rows, outputs, features), ``base`` (outputs,), the
+    ``space`` they sum to, and optionally ``method``, ``aggregated`` (how encoded columns were
+    summed back to input features) and ``outputs`` (class labels, one per output).
+    """
     contrib = result["contributions"]  # (rows, outputs, features)
     base = result["base"].tolist()
     rows = []
@@ -68,15 +73,17 @@ def encode_explanation(
             rows.append({"base": base[0], "contributions": outs[0]})
         else:
             rows.append({"base": base, "contributions": outs})
-    return orjson.dumps(
-        {
-            "explanations": rows,
-            "space": result["space"],
-            "method": "exact (linear)",
-            "id": prediction_id,
-            "model_version": version,
-        }
-    )
+    doc: dict[str, Any] = {
+        "explanations": rows,
+        "space": result["space"],
+        "method": result.get("method", "exact (linear)"),
+        "id": prediction_id,
+        "model_version": version,
+    }
+    for key in ("aggregated", "outputs"):
+        if result.get(key) is not None:
+            doc[key] = result[key]
+    return orjson.dumps(doc, default=str)
 
 
 def encode(answer: Answer, prediction_id: str) -> bytes:

@@ -5,16 +5,19 @@ access log (it cost 16-19 % throughput in the anchors' measurements), one hand-w
 app (see ``app``). After the plans are loaded, ``gc.freeze()`` moves the loaded models out of
 the collector's way so collections stay short. ``--workers N`` runs N processes on one socket;
 each loads its own models and has its own batchers (nothing is shared that another replica
-would need).
+would need) — except the metric files: ``/metrics`` of any worker reports all workers' counters
+(``metrics.shared_metrics_dir``). Traces (``tracing``) are on only when ``MODELYARD_TRACES``
+says so.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +26,12 @@ from modelyard.registry.registry import Registry
 from modelyard.serving import logs
 from modelyard.serving.app import ServingApp
 from modelyard.serving.loading import ModelPool
-from modelyard.serving.metrics import ServingMetrics
+from modelyard.serving.metrics import ServingMetrics, shared_metrics_dir
 from modelyard.serving.plan import ServingState, Telemetry
 from modelyard.serving.predictor import Observer
 from modelyard.serving.predlog import PredictionLog
 from modelyard.serving.sources import PlanSource, SingleVersion, StoreRoutes
+from modelyard.serving.tracing import Tracing
 
 SPEC_ENV = "MODELYARD_SERVE_SPEC"  # hands the spec to worker processes (read at the boundary)
 
@@ -41,6 +45,8 @@ class ServeSpec:
     log_level: str = "info"
     compile_paths: bool = True
     prediction_log: bool = True
+    # --workers N: the folder where every worker's metrics live (see metrics.shared_metrics_dir)
+    metrics_dir: str | None = None
 
 
 def build_app(
@@ -63,16 +69,22 @@ def build_app(
         source = StoreRoutes(reg, configs, set(spec.endpoints) if spec.endpoints else None)
     max_rows = max([c.batching.max_batch_rows for c in configs.values()] or [256])
     pool = ModelPool(reg, compile_paths=spec.compile_paths, max_rows=max_rows)
-    metrics = ServingMetrics()
+    metrics = ServingMetrics(spec.metrics_dir)
+    tracing = Tracing.from_settings(
+        reg.settings.traces, reg.settings.traces_file, reg.settings.otlp_endpoint
+    )
     predlog = None
     if spec.prediction_log:
-        predlog = PredictionLog(
-            reg.settings.state_dir / "predictions",
-            pii_key=reg.settings.encryption_key or b"modelyard-pii",
-            keyring=reg.artifacts.keyring,
-        )
-    telemetry = Telemetry(metrics, predlog, observers)
-    state = ServingState(source, pool, configs, telemetry, spec.refresh_s)
+        predlog = PredictionLog.for_settings(reg.settings, configs, reg.artifacts.keyring)
+    telemetry = Telemetry(metrics, predlog, observers, tracing)
+    state = ServingState(
+        source,
+        pool,
+        configs,
+        telemetry,
+        spec.refresh_s,
+        overrides=reg.store.endpoint_overrides if source.dynamic else None,
+    )
     flush_s = min([c.prediction_log.flush_every_s for c in configs.values()] or [1.0])
 
     async def started() -> None:
@@ -88,6 +100,8 @@ def build_app(
             await predlog.stop()
         for hook in on_shutdown or []:
             await hook()
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)  # flush the spans still queued
         if close_registry:
             reg.close()
 
@@ -120,8 +134,12 @@ def serve(spec: ServeSpec, host: str, port: int, workers: int = 1) -> None:
         app = build_app(reg, spec, close_registry=True)
         uvicorn.Server(uvicorn.Config(app, **options)).run()
         return
-    os.environ[SPEC_ENV] = json.dumps(asdict(spec))
-    uvicorn.run("modelyard.serving.server:app_from_env", factory=True, workers=workers, **options)
+    with shared_metrics_dir() as metrics_dir:
+        spec = replace(spec, metrics_dir=metrics_dir)
+        os.environ[SPEC_ENV] = json.dumps(asdict(spec))
+        uvicorn.run(
+            "modelyard.serving.server:app_from_env", factory=True, workers=workers, **options
+        )
 
 
 def app_from_env() -> ServingApp:

@@ -1,17 +1,104 @@
-"""Throttling per endpoint: a concurrency limit and a token-bucket rate limit → 429.
+"""Throttling: per endpoint and per caller token, a concurrency limit and a token bucket → 429.
 
 Checked before the body is even parsed, so an overloaded endpoint sheds load cheaply. The
-answer carries ``Retry-After``: one second for concurrency, the time until a token refills
-for the rate. The clock is injectable for deterministic tests.
+answer carries ``Retry-After``: one second for concurrency, the time until a token refills for
+a rate; its message and ``details.limit`` name the limit that was hit
+(``throttle.max_concurrency``, ``throttle.rate_per_s``, ``throttle.per_token.max_concurrency``
+or ``throttle.per_token.rate_per_s``).
+
+Per-token limits key each caller by a keyed BLAKE2b digest of its ``Authorization`` header
+value (the raw token is never stored or logged); callers without one share one anonymous
+bucket. At most ``per_token.max_tokens`` callers are tracked, least recently seen forgotten
+first. The hot-path cost is one hash and one dict lookup. The clock is injectable for
+deterministic tests.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
-from modelyard.core.endpoint_config import ThrottleConfig
+from modelyard.core.endpoint_config import PerTokenThrottle, ThrottleConfig
 from modelyard.serving.errors import Throttled
+
+ANONYMOUS = b"anonymous"
+
+
+class Bucket:
+    """One concurrency counter and one token bucket (an endpoint's, or one caller's)."""
+
+    __slots__ = ("capacity", "in_flight", "max_concurrency", "rate", "stamp", "tokens")
+
+    def __init__(
+        self, max_concurrency: int | None, rate: float | None, burst: int | None, now: float
+    ) -> None:
+        self.max_concurrency = max_concurrency
+        self.rate = rate
+        self.capacity = float(burst or max(1, round(rate or 1)))
+        self.tokens = self.capacity
+        self.stamp = now
+        self.in_flight = 0
+
+    def take(self, now: float, who: str, prefix: str) -> None:
+        """Admit one request (count it in flight) or raise Throttled naming the limit."""
+        if self.max_concurrency is not None and self.in_flight >= self.max_concurrency:
+            raise Throttled(
+                f"{who} is at its concurrency limit of {self.max_concurrency} in-flight requests "
+                f"({prefix}.max_concurrency)",
+                retry_after_s=1.0,
+                hint=f"retry after the Retry-After delay, or raise {prefix}.max_concurrency",
+                limit=f"{prefix}.max_concurrency",
+            )
+        if self.rate is not None:
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens < 1.0:
+                raise Throttled(
+                    f"{who} is over its rate limit of {self.rate:g} requests/s "
+                    f"({prefix}.rate_per_s)",
+                    retry_after_s=(1.0 - self.tokens) / self.rate,
+                    hint=f"retry after the Retry-After delay, or raise {prefix}.rate_per_s",
+                    limit=f"{prefix}.rate_per_s",
+                )
+            self.tokens -= 1.0
+        self.in_flight += 1
+
+    def give_back(self) -> None:
+        """Undo ``take`` for a request refused further on (it never ran)."""
+        self.in_flight -= 1
+        if self.rate is not None:
+            self.tokens = min(self.capacity, self.tokens + 1.0)
+
+
+class TokenLimits:
+    """Buckets per caller token (hashed), bounded, least recently seen evicted first."""
+
+    def __init__(self, endpoint: str, config: PerTokenThrottle) -> None:
+        self.endpoint = endpoint
+        self.config = config
+        self.max_tokens = config.max_tokens
+        self.key = secrets.token_bytes(16)  # per process: digests mean nothing elsewhere
+        self.buckets: OrderedDict[bytes, Bucket] = OrderedDict()
+
+    def digest(self, authorization: str | None) -> bytes:
+        if not authorization:
+            return ANONYMOUS
+        raw = authorization.encode("latin-1")
+        return hashlib.blake2b(raw, digest_size=16, key=self.key).digest()
+
+    def bucket(self, digest: bytes, now: float) -> Bucket:
+        found = self.buckets.get(digest)
+        if found is not None:
+            self.buckets.move_to_end(digest)
+            return found
+        c = self.config
+        made = self.buckets[digest] = Bucket(c.max_concurrency, c.rate_per_s, c.burst, now)
+        if len(self.buckets) > self.max_tokens:
+            self.buckets.popitem(last=False)
+        return made
 
 
 class Limiter:
@@ -19,38 +106,45 @@ class Limiter:
         self, endpoint: str, config: ThrottleConfig, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.endpoint = endpoint
+        self.config = config
+        self.clock = clock
         self.max_concurrency = config.max_concurrency
         self.rate = config.rate_per_s
-        self.capacity = float(config.burst or max(1, round(config.rate_per_s or 1)))
-        self.tokens = self.capacity
-        self.clock = clock
-        self.stamp = clock()
-        self.in_flight = 0
-        self.active = self.max_concurrency is not None or self.rate is not None
+        own = config.max_concurrency is not None or config.rate_per_s is not None
+        self.bucket = Bucket(config.max_concurrency, config.rate_per_s, config.burst, clock())
+        self.own = own
+        self.per_token = (
+            TokenLimits(endpoint, config.per_token) if config.per_token is not None else None
+        )
+        self.active = own or self.per_token is not None
 
-    def enter(self) -> None:
-        """Admit one request or raise Throttled; pair every admitted call with ``leave``."""
-        if self.max_concurrency is not None and self.in_flight >= self.max_concurrency:
-            raise Throttled(
-                f"endpoint {self.endpoint!r} is at its concurrency limit of "
-                f"{self.max_concurrency} in-flight requests",
-                retry_after_s=1.0,
-                hint="retry after the Retry-After delay, or raise throttle.max_concurrency",
-            )
-        if self.rate is not None:
-            now = self.clock()
-            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-            if self.tokens < 1.0:
-                wait = (1.0 - self.tokens) / self.rate
-                raise Throttled(
-                    f"endpoint {self.endpoint!r} is over its rate limit of "
-                    f"{self.rate:g} requests/s",
-                    retry_after_s=wait,
-                    hint="retry after the Retry-After delay, or raise throttle.rate_per_s",
-                )
-            self.tokens -= 1.0
-        self.in_flight += 1
+    @property
+    def in_flight(self) -> int:
+        return self.bucket.in_flight
 
-    def leave(self) -> None:
-        self.in_flight -= 1
+    def enter(self, authorization: str | None = None) -> Bucket | None:
+        """Admit one request or raise Throttled; pass the result to ``leave`` when done.
+
+        ``authorization`` is the caller's ``Authorization`` header value (only read when
+        per-token limits are configured).
+        """
+        now = self.clock()
+        token: Bucket | None = None
+        if self.per_token is not None:
+            token = self.per_token.bucket(self.per_token.digest(authorization), now)
+            who = "this caller's token" if authorization else "anonymous callers (no token)"
+            token.take(now, f"{who} on endpoint {self.endpoint!r}", "throttle.per_token")
+        if self.own:
+            try:
+                self.bucket.take(now, f"endpoint {self.endpoint!r}", "throttle")
+            except Throttled:
+                if token is not None:
+                    token.give_back()
+                raise
+        return token
+
+    def leave(self, token: Bucket | None = None) -> None:
+        if self.own:
+            self.bucket.in_flight -= 1
+        if token is not None:
+            token.in_flight -= 1

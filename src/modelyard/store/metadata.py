@@ -15,7 +15,7 @@ from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from modelyard.core.errors import Conflict, NotFound
+from modelyard.core.errors import Conflict, InvalidInput, NotFound
 from modelyard.core.lifecycle import ROUTABLE, Role, State, check_transition
 from modelyard.store import audit_log
 from modelyard.store import schema as t
@@ -603,6 +603,41 @@ class MetadataStore:
             ).scalar()
         return int(gen or 0)
 
+    def set_endpoint_overrides(
+        self, endpoint: str, overrides: dict[str, Any] | None, actor: str, reason: str
+    ) -> int:
+        """Set (or clear, with None) an endpoint's run-time overrides of its project-file
+        settings; audited as ``endpoint.overrides`` and the generation bumped in the same
+        transaction, so running servers apply them at their next refresh. Returns the new
+        generation. Shape: ``{"throttle": {...ThrottleConfig fields...}}``."""
+        clean = validate_overrides(overrides)
+        with self.tx() as conn:
+            self._lock_endpoint(conn, endpoint)
+            conn.execute(
+                update(t.endpoints).where(t.endpoints.c.name == endpoint).values(overrides=clean)
+            )
+            self.audit(
+                conn,
+                actor,
+                "endpoint.overrides",
+                f"endpoint:{endpoint}",
+                reason,
+                {"overrides": clean},
+            )
+            self._bump(conn, endpoint)
+            gen = conn.execute(
+                select(t.endpoints.c.generation).where(t.endpoints.c.name == endpoint)
+            ).scalar_one()
+        return int(gen)
+
+    def endpoint_overrides(self, endpoint: str) -> dict[str, Any] | None:
+        """The endpoint's run-time overrides (None when there are none)."""
+        with self.tx() as conn:
+            found = conn.execute(
+                select(t.endpoints.c.overrides).where(t.endpoints.c.name == endpoint)
+            ).scalar()
+        return dict(found) if found else None
+
     # ---- reports -------------------------------------------------------------------------
     def add_report(self, values: Mapping[str, Any]) -> int:
         with self.tx() as conn:
@@ -634,3 +669,51 @@ class MetadataStore:
         )
         with self.tx() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
+
+
+OVERRIDABLE = ("throttle",)
+
+
+def validate_overrides(overrides: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Check an overrides document and return it normalised (unset fields dropped).
+
+    Raises InvalidInput naming the key and the rule; ``None`` or ``{}`` clears overrides.
+    """
+    from pydantic import ValidationError
+
+    from modelyard.core.endpoint_config import ThrottleConfig
+
+    if overrides is None:
+        return None
+    if not isinstance(overrides, Mapping):
+        raise InvalidInput(
+            f"endpoint overrides: expected an object, got {type(overrides).__name__}",
+            hint='e.g. {"throttle": {"rate_per_s": 5}}',
+        )
+    unknown = sorted(set(overrides) - set(OVERRIDABLE))
+    if unknown:
+        raise InvalidInput(
+            f"endpoint overrides: unknown key {unknown[0]!r}; overridable: "
+            + ", ".join(OVERRIDABLE),
+            hint='e.g. {"throttle": {"rate_per_s": 5}}',
+        )
+    out: dict[str, Any] = {}
+    throttle = overrides.get("throttle")
+    if throttle is not None:
+        if not isinstance(throttle, Mapping):
+            raise InvalidInput(
+                f"endpoint overrides: throttle must be an object, got {type(throttle).__name__}"
+            )
+        try:
+            cfg = ThrottleConfig.model_validate(dict(throttle))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InvalidInput(
+                f"endpoint overrides: throttle.{where}: {first['msg']} "
+                f"(got {first.get('input')!r})",
+                hint="fields: max_concurrency (int ≥ 1), rate_per_s (> 0), burst (int ≥ 1), "
+                "per_token {rate_per_s, burst, max_concurrency, max_tokens}",
+            ) from None
+        out["throttle"] = cfg.model_dump(mode="json", exclude_unset=True)
+    return out or None
