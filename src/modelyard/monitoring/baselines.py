@@ -30,12 +30,18 @@ SEED = 0
 
 
 def prediction_scalar(outputs: dict[str, Any]) -> Any:
-    """The value monitored as "the prediction" of one answer: ``predict`` (a label or a
-    number), one per row. Returns an array-like (or None when the answer has no ``predict``)."""
+    """The value monitored as "the prediction" of one answer: ``predict``, one per row — a
+    class label (integers, booleans, strings) as text, so its distribution is compared as
+    categories; a regression value as a number. None when the answer has no ``predict``."""
     out = outputs.get("predict")
     if out is None:
         return None
-    return np.asarray(out).reshape(len(out), -1)[:, 0] if np.ndim(out) > 1 else out
+    arr = np.asarray(out)
+    if arr.ndim > 1:
+        arr = arr.reshape(len(arr), -1)[:, 0]
+    if arr.dtype.kind in "iubOSU":
+        return arr.astype(str).astype(object)
+    return arr
 
 
 def training_dataset(reg: Registry, mv: ModelVersion) -> str | None:

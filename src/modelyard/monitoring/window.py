@@ -106,6 +106,16 @@ class LiveWindows:
                 self._start, self._current = start, sketch
         sketch.update(row, prediction, latency_ms, error)
 
+    def sketch_at(self, at: float) -> WindowSketch:
+        """The open sketch of the window holding ``at`` (created on first use), for a feeder
+        that counts in batches (``update_batch``) off the request path."""
+        start = at - (at % self.width_s)
+        sketch = self._open.get(start)
+        if sketch is None:
+            sketch = self.baseline.new_window(sample_size=self.sample_size)
+            self._open[start] = sketch
+        return sketch
+
     def drain(self, now: float | None = None, force: bool = False) -> list[ClosedWindow]:
         """Windows that ended over ``grace_s`` ago (all of them with ``force``), oldest first."""
         t = self._clock() if now is None else now

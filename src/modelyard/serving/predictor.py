@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from modelyard.core.errors import InvalidInput
+from modelyard.serving.batching import take_cpu_s
 from modelyard.serving.errors import ModelFailed
 from modelyard.serving.schema import Frame, InputSchema, Payload
 
@@ -65,6 +66,7 @@ class Answer:
     frame: Frame | None = None
     role: str = "production"
     fallback_reason: str | None = None
+    cpu_s: float = 0.0  # CPU seconds of the model call(s) spent on this answer (batch share)
 
 
 class Predictor(Protocol):
@@ -150,4 +152,4 @@ class VersionPredictor:
                 f"{self.info.ref} failed on valid input: {type(exc).__name__}: {exc}",
                 model_version=self.info.ref,
             ) from exc
-        return Answer(outputs, self.info, frame, self.role)
+        return Answer(outputs, self.info, frame, self.role, cpu_s=take_cpu_s())
