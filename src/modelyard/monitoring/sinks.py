@@ -1,0 +1,147 @@
+"""Where alert events go: a structured log line, or an HTTP POST of the event JSON.
+
+A ``Sink`` has a ``name`` and ``send(event)`` that raises on failure; ``Dispatcher`` hands each
+event to every sink whose ``min_tier`` it reaches, retries a failing sink with capped
+exponential backoff, and records every attempt in ``alert_deliveries``: ``failed`` (it will
+retry), ``delivered``, or ``dead`` after the last retry (the dead letter, listed by
+``modelyard alerts deliveries --dead``). Delivery runs after the judge's transaction has
+committed, and nothing a sink does (refusing, timing out, raising) escapes ``deliver``: a
+broken sink never stops the monitor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
+
+from modelyard.core.monitor_config import SinkConfig, tier_rank
+from modelyard.monitoring.alerts import AlertEvent
+from modelyard.store.alerts import AlertStore
+from modelyard.store.metadata import MetadataStore
+
+log = logging.getLogger("modelyard.alerts")
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+
+
+class Sink(Protocol):
+    name: str
+    min_tier: str
+    retries: int
+
+    def send(self, event: AlertEvent) -> None:
+        """Deliver the event or raise."""
+
+
+class LogSink:
+    """One JSON log record per event on the ``modelyard.alerts`` logger."""
+
+    def __init__(self, min_tier: str = "warning", logger: logging.Logger | None = None) -> None:
+        self.name = "log"
+        self.min_tier = min_tier
+        self.retries = 0
+        self.logger = logger or log
+
+    def send(self, event: AlertEvent) -> None:
+        level = logging.WARNING if event.event == "fired" else logging.INFO
+        self.logger.log(level, json.dumps({"alert": event.to_dict()}, sort_keys=True))
+
+
+class WebhookSink:
+    """POST the event JSON (``{"alert": {...}}``); any status other than 2xx is a failure."""
+
+    def __init__(
+        self, url: str, *, timeout_s: float = 5.0, retries: int = 3, min_tier: str = "warning"
+    ) -> None:
+        self.url = url
+        self.name = f"webhook:{url}"
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.min_tier = min_tier
+
+    def send(self, event: AlertEvent) -> None:
+        import httpx
+
+        resp = httpx.post(self.url, json={"alert": event.to_dict()}, timeout=self.timeout_s)
+        if not 200 <= resp.status_code < 300:
+            raise RuntimeError(f"HTTP {resp.status_code} from {self.url}")
+
+
+def build_sinks(configs: Iterable[SinkConfig]) -> list[Sink]:
+    """Sinks from the project file's ``monitoring.sinks``."""
+    out: list[Sink] = []
+    for c in configs:
+        if c.kind == "log":
+            out.append(LogSink(c.min_tier))
+        else:
+            assert c.url is not None  # validated by SinkConfig
+            out.append(
+                WebhookSink(c.url, timeout_s=c.timeout_s, retries=c.retries, min_tier=c.min_tier)
+            )
+    return out
+
+
+def backoff_s(attempt: int, base_s: float = BACKOFF_BASE_S, cap_s: float = BACKOFF_CAP_S) -> float:
+    """Wait before retry ``attempt`` (1-based): base, 2x base, 4x base, … at most ``cap_s``."""
+    return float(min(cap_s, base_s * 2 ** (attempt - 1)))
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: MetadataStore,
+        sinks: Sequence[Sink],
+        *,
+        backoff_base_s: float = BACKOFF_BASE_S,
+        backoff_cap_s: float = BACKOFF_CAP_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.alerts = AlertStore(store)
+        self.sinks = list(sinks)
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.sleep = sleep
+
+    def deliver(self, events: Iterable[AlertEvent]) -> dict[str, int]:
+        """Hand every event to every sink it is for; counts of delivered and dead."""
+        counts = {"delivered": 0, "dead": 0}
+        for event in events:
+            for sink in self.sinks:
+                if tier_rank(event.tier) < tier_rank(sink.min_tier):
+                    continue
+                try:
+                    counts[self._one(sink, event)] += 1
+                except Exception:  # the record itself failed: log it, keep going
+                    log.exception("alert delivery to %s could not be recorded", sink.name)
+        return counts
+
+    def _one(self, sink: Sink, event: AlertEvent) -> str:
+        payload = event.to_dict()
+        attempts = 1 + max(sink.retries, 0)
+        for attempt in range(1, attempts + 1):
+            try:
+                sink.send(event)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                last = attempt == attempts
+                self.alerts.record_delivery(
+                    event.alert_id, sink.name, event.event, "dead" if last else "failed",
+                    attempt, error, payload,
+                )  # fmt: skip
+                if last:
+                    log.error(
+                        "alert #%s (%s) to %s: dead after %d attempt(s): %s",
+                        event.alert_id, event.event, sink.name, attempt, error,
+                    )  # fmt: skip
+                    return "dead"
+                self.sleep(backoff_s(attempt, self.backoff_base_s, self.backoff_cap_s))
+                continue
+            self.alerts.record_delivery(
+                event.alert_id, sink.name, event.event, "delivered", attempt, None, payload
+            )
+            return "delivered"
+        raise AssertionError("unreachable")  # pragma: no cover
