@@ -218,6 +218,56 @@ def _whoami(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) ->
     return {"name": who.name, "role": who.role.value}
 
 
+def _feedback(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.store.feedback import FeedbackStore, Label, check_label, check_prediction_id
+
+    if "labels" in body:
+        items = body["labels"]
+        if not isinstance(items, list) or not items:
+            raise InvalidInput("'labels' must be a non-empty list of {prediction_id, label}")
+    elif "prediction_id" in body:
+        items = [body]
+    else:
+        raise InvalidInput(
+            'expected {"prediction_id": …, "label": …} or {"labels": [{…}, …]}',
+            hint="the prediction id is the 'id' the server returned with the prediction",
+        )
+    labels: list[Label] = []
+    for i, item in enumerate(items):
+        where = f"labels[{i}]" if "labels" in body else "the body"
+        if not isinstance(item, dict) or "label" not in item or "prediction_id" not in item:
+            raise InvalidInput(f"{where}: expected an object with 'prediction_id' and 'label'")
+        endpoint = item.get("endpoint")
+        if endpoint is not None and not isinstance(endpoint, str):
+            raise InvalidInput(f"{where}: 'endpoint' must be a string, got {endpoint!r}")
+        pid = check_prediction_id(item["prediction_id"], where)
+        labels.append(Label(pid, check_label(item["label"], f"{where} ({pid})"), endpoint))
+    done = FeedbackStore(reg.store).add(labels, "api", who.name)
+    return dataclasses.asdict(done)
+
+
+def _review_list(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.store.feedback import FeedbackStore
+
+    q = req.query_params
+    status = q.get("status", "pending")
+    return FeedbackStore(reg.store).review_items(
+        q.get("endpoint") or None,
+        None if status == "all" else status,
+        _int(q.get("limit", "1000"), "limit"),
+    )
+
+
+def _review_decide(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.store.feedback import FeedbackStore
+
+    raw = req.path_params["item_id"]
+    if not raw.isdigit():
+        raise InvalidInput(f"review item id must be a positive integer, got {raw!r}")
+    decision = _str(body, "decision")
+    return FeedbackStore(reg.store).decide(int(raw), decision, who.name, body.get("label"))
+
+
 def _str(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value.strip():
@@ -256,6 +306,16 @@ OPS: tuple[Op, ...] = (
         "roll back to last-known-good",
         _rollback,
         ("reason",),
+    ),
+    Op(W, "/feedback", P.FEEDBACK, "labels for prediction ids", _feedback),
+    Op(R, "/review", P.FEEDBACK, "review queue (?endpoint=&status=&limit=)", _review_list),
+    Op(
+        W,
+        "/review/{item_id}",
+        P.FEEDBACK,
+        "confirm or correct a queued prediction",
+        _review_decide,
+        ("decision",),
     ),
     Op(W, "/tokens", P.ADMIN, "create an API token", _token_create, ("name", "role")),
     Op("DELETE", "/tokens/{name}", P.ADMIN, "revoke an API token", _token_revoke),

@@ -1,0 +1,370 @@
+"""Persistence for feedback labels and the human review queue.
+
+A label is keyed by its prediction id: a later label for the same id replaces the earlier one
+(and the replacement is audited, since it changes the figures quality is judged on). Labels
+arrive before or long after their prediction is logged; a join pass fills in the version,
+prediction time, output and input (``mark_joined``) so quality is computed per prediction
+window. A review decision writes the item, its label and the audit entry in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from modelyard.core.errors import Conflict, InvalidInput, NotFound
+from modelyard.store import schema as t
+from modelyard.store.metadata import MetadataStore, Row, now
+
+SOURCES = ("api", "file", "review")
+PENDING, CONFIRMED, CORRECTED = "pending", "confirmed", "corrected"
+STATUSES = (PENDING, CONFIRMED, CORRECTED)
+_CHUNK = 500
+_SCALAR = (str, int, float, bool)
+
+
+@dataclass(frozen=True)
+class Label:
+    """One label: a scalar, or a list of scalars for a prediction made on several rows."""
+
+    prediction_id: str
+    label: Any
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class AddResult:
+    received: int
+    new: int
+    replaced: int
+    unchanged: int = 0  # the same label again (a retried request): nothing written
+
+
+def check_label(value: Any, where: str) -> Any:
+    """A label is a string, number or boolean (or a non-empty list of them)."""
+    if isinstance(value, list) and value and all(isinstance(v, _SCALAR) for v in value):
+        return value
+    if isinstance(value, _SCALAR) and not (isinstance(value, float) and value != value):
+        return value
+    raise InvalidInput(
+        f"{where}: label must be a string, number or boolean (or a list of them for a "
+        f"multi-row prediction), got {value!r}"
+    )
+
+
+def check_prediction_id(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise InvalidInput(
+            f"{where}: prediction_id must be a non-empty string of at most 64 characters "
+            f"(the id the server returned), got {value!r}"
+        )
+    return value.strip()
+
+
+class FeedbackStore:
+    def __init__(self, store: MetadataStore) -> None:
+        self.store = store
+
+    # ---- labels ----------------------------------------------------------------------------
+    def add(self, labels: Sequence[Label], source: str, actor: str) -> AddResult:
+        """Record labels (one transaction); a repeated prediction id replaces its label."""
+        if source not in SOURCES:
+            raise InvalidInput(f"feedback source must be one of {SOURCES}, got {source!r}")
+        last: dict[str, Label] = {}
+        for i, lab in enumerate(labels):
+            pid = check_prediction_id(lab.prediction_id, f"label #{i}")
+            last[pid] = Label(pid, check_label(lab.label, f"label #{i} ({pid})"), lab.endpoint)
+        for attempt in range(3):  # a concurrent writer may insert the same id first
+            try:
+                with self.store.tx() as conn:
+                    new, replaced = self._put_many(conn, list(last.values()), source, actor)
+                return AddResult(len(labels), new, replaced, len(last) - new - replaced)
+            except SAIntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _put_many(
+        self, conn: Connection, labels: list[Label], source: str, actor: str
+    ) -> tuple[int, int]:
+        existing: dict[str, Row] = {}
+        for chunk in _chunks([lab.prediction_id for lab in labels]):
+            q = select(t.feedback).where(t.feedback.c.prediction_id.in_(chunk))
+            existing.update({r["prediction_id"]: dict(r) for r in conn.execute(q).mappings()})
+        at = now()
+        fresh = [
+            {
+                "prediction_id": lab.prediction_id,
+                "endpoint": lab.endpoint,
+                "label": lab.label,
+                "source": source,
+                "reviewer": None,
+                "received_at": at,
+            }
+            for lab in labels
+            if lab.prediction_id not in existing
+        ]
+        if fresh:
+            conn.execute(insert(t.feedback), fresh)
+        replaced = 0
+        for lab in labels:
+            old = existing.get(lab.prediction_id)
+            if old is None or old["label"] == lab.label:
+                continue
+            self._replace(conn, old, lab.label, source, actor, None, lab.endpoint)
+            replaced += 1
+        return len(fresh), replaced
+
+    def _replace(
+        self,
+        conn: Connection,
+        old: Row,
+        label: Any,
+        source: str,
+        actor: str,
+        reviewer: str | None,
+        endpoint: str | None,
+    ) -> None:
+        conn.execute(
+            update(t.feedback)
+            .where(t.feedback.c.id == old["id"])
+            .values(
+                label=label,
+                source=source,
+                reviewer=reviewer,
+                received_at=now(),
+                endpoint=old["endpoint"] or endpoint,
+            )
+        )
+        self.store.audit(
+            conn,
+            actor,
+            "feedback.replace",
+            f"prediction:{old['prediction_id']}",
+            f"label replaced ({old['source']} → {source})",
+            {"old": old["label"], "new": label, "endpoint": old["endpoint"] or endpoint},
+        )
+
+    def get(self, prediction_id: str) -> Row:
+        with self.store.tx() as conn:
+            row = (
+                conn.execute(select(t.feedback).where(t.feedback.c.prediction_id == prediction_id))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"no feedback for prediction {prediction_id!r}")
+        return dict(row)
+
+    def unjoined(self, limit: int | None = None) -> list[Row]:
+        q = select(t.feedback).where(t.feedback.c.version_id.is_(None)).order_by(t.feedback.c.id)
+        if limit:
+            q = q.limit(limit)
+        with self.store.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def mark_joined(self, joins: Iterable[Row]) -> int:
+        """Fill in what the prediction log knows: ``prediction_id``, ``endpoint``,
+        ``version_id``, ``predicted_at``, ``output`` and ``input`` (None when not sampled)."""
+        n = 0
+        with self.store.tx() as conn:
+            for j in joins:
+                done = conn.execute(
+                    update(t.feedback)
+                    .where(t.feedback.c.prediction_id == j["prediction_id"])
+                    .values(
+                        endpoint=j["endpoint"],
+                        version_id=j["version_id"],
+                        predicted_at=j["predicted_at"],
+                        output=j["output"],
+                        input=j.get("input"),
+                    )
+                )
+                n += done.rowcount
+        return n
+
+    def joined(
+        self,
+        endpoint: str | None = None,
+        version_id: int | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> list[Row]:
+        """Joined labels whose prediction time is in [start, end), oldest prediction first."""
+        c = t.feedback.c
+        cond: list[ColumnElement[bool]] = [c.version_id.is_not(None)]
+        if endpoint is not None:
+            cond.append(c.endpoint == endpoint)
+        if version_id is not None:
+            cond.append(c.version_id == version_id)
+        if start is not None:
+            cond.append(c.predicted_at >= start)
+        if end is not None:
+            cond.append(c.predicted_at < end)
+        q = select(t.feedback).where(and_(*cond)).order_by(c.predicted_at, c.id)
+        with self.store.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def joined_ids(self, prediction_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        with self.store.tx() as conn:
+            for chunk in _chunks(list(prediction_ids)):
+                q = select(t.feedback.c.prediction_id).where(
+                    and_(
+                        t.feedback.c.prediction_id.in_(chunk), t.feedback.c.version_id.is_not(None)
+                    )
+                )
+                found.update(r[0] for r in conn.execute(q))
+        return found
+
+    # ---- review queue ----------------------------------------------------------------------
+    def enqueue(self, items: Sequence[Row], max_pending: int) -> int:
+        """Queue items (prediction_id, endpoint, version_id, predicted_at, input, output,
+        score, reason); each endpoint keeps at most ``max_pending`` pending items, and a
+        prediction already queued is not queued again. Returns how many were queued."""
+        if not items:
+            return 0
+        c = t.review_items.c
+        queued = 0
+        with self.store.tx() as conn:
+            known: set[str] = set()
+            for chunk in _chunks([i["prediction_id"] for i in items]):
+                known.update(
+                    r[0]
+                    for r in conn.execute(select(c.prediction_id).where(c.prediction_id.in_(chunk)))
+                )
+            by_endpoint: dict[str, list[Row]] = {}
+            for item in items:
+                if item["prediction_id"] not in known:
+                    known.add(item["prediction_id"])
+                    by_endpoint.setdefault(item["endpoint"], []).append(item)
+            for endpoint, rows in by_endpoint.items():
+                pending = conn.execute(
+                    select(func.count())
+                    .select_from(t.review_items)
+                    .where(and_(c.endpoint == endpoint, c.status == PENDING))
+                ).scalar_one()
+                room = max(max_pending - int(pending), 0)
+                take = rows[:room]
+                if take:
+                    conn.execute(
+                        insert(t.review_items),
+                        [{**r, "status": PENDING, "label": None, "reviewer": None} for r in take],
+                    )
+                    queued += len(take)
+        return queued
+
+    def review_items(
+        self, endpoint: str | None = None, status: str | None = PENDING, limit: int = 1000
+    ) -> list[Row]:
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(
+                f"review status must be one of {', '.join(STATUSES)}, got {status!r}"
+            )
+        c = t.review_items.c
+        q = select(t.review_items).order_by(c.id).limit(limit)
+        if endpoint:
+            q = q.where(c.endpoint == endpoint)
+        if status:
+            q = q.where(c.status == status)
+        with self.store.tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def review_item(self, item_id: int) -> Row:
+        with self.store.tx() as conn:
+            row = (
+                conn.execute(select(t.review_items).where(t.review_items.c.id == item_id))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"no review item #{item_id}", hint="list them: `modelyard review list`")
+        return dict(row)
+
+    def decide(self, item_id: int, decision: str, reviewer: str, label: Any = None) -> Row:
+        """Confirm the model's answer or correct it with ``label``: the item, its feedback label
+        (source 'review', reviewer recorded) and an audit entry, in one transaction."""
+        if decision not in ("confirm", "correct"):
+            raise InvalidInput(f"decision must be 'confirm' or 'correct', got {decision!r}")
+        if decision == "correct":
+            if label is None:
+                raise InvalidInput("a correction needs the right label: 'label' is missing")
+            label = check_label(label, f"review item #{item_id}")
+        elif label is not None:
+            raise InvalidInput("'confirm' takes no label (the model's answer becomes the label)")
+        c = t.review_items.c
+        with self.store.tx() as conn:
+            item = conn.execute(select(t.review_items).where(c.id == item_id)).mappings().first()
+            if item is None:
+                raise NotFound(f"no review item #{item_id}", hint="`modelyard review list`")
+            if decision == "confirm":
+                predicted = list((item["output"] or {}).get("predict") or [])
+                if not predicted:
+                    raise Conflict(f"review item #{item_id} has no predicted label to confirm")
+                label = predicted[0] if len(predicted) == 1 else predicted
+            status = CONFIRMED if decision == "confirm" else CORRECTED
+            done = conn.execute(
+                update(t.review_items)
+                .where(and_(c.id == item_id, c.status == PENDING))
+                .values(status=status, label=label, reviewer=reviewer, decided_at=now())
+            )
+            if done.rowcount != 1:
+                raise Conflict(
+                    f"review item #{item_id} was already decided ({item['status']} by "
+                    f"{item['reviewer']})",
+                    hint="a decided item is final; post a new label to /api/v1/feedback instead",
+                )
+            self._put_review_label(conn, dict(item), label, reviewer)
+            self.store.audit(
+                conn,
+                reviewer,
+                f"review.{decision}",
+                f"endpoint:{item['endpoint']}",
+                f"review item #{item_id} {status}",
+                {"item": item_id, "prediction_id": item["prediction_id"], "label": label},
+            )
+            row = conn.execute(select(t.review_items).where(c.id == item_id)).mappings().one()
+        return dict(row)
+
+    def _put_review_label(self, conn: Connection, item: Row, label: Any, reviewer: str) -> None:
+        joined = {
+            "endpoint": item["endpoint"],
+            "version_id": item["version_id"],
+            "predicted_at": item["predicted_at"],
+            "output": item["output"],
+            "input": item["input"] or None,
+        }
+        old = (
+            conn.execute(
+                select(t.feedback).where(t.feedback.c.prediction_id == item["prediction_id"])
+            )
+            .mappings()
+            .first()
+        )
+        if old is None:
+            conn.execute(
+                insert(t.feedback).values(
+                    prediction_id=item["prediction_id"],
+                    label=label,
+                    source="review",
+                    reviewer=reviewer,
+                    received_at=now(),
+                    **joined,
+                )
+            )
+            return
+        self._replace(conn, dict(old), label, "review", reviewer, reviewer, item["endpoint"])
+        if old["version_id"] is None:
+            conn.execute(update(t.feedback).where(t.feedback.c.id == old["id"]).values(**joined))
+
+
+def _chunks(values: list[str]) -> Iterable[list[str]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i : i + _CHUNK]
