@@ -1,4 +1,4 @@
-"""``modelyard monitor``: drift reports (and, later, the live monitoring loop).
+"""``modelyard monitor``: batch drift reports, the live monitoring loop and its status.
 
 Imports of pandas/scipy/scikit-learn happen inside the commands, so ``modelyard monitor --help``
 stays fast.
@@ -6,16 +6,28 @@ stays fast.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from modelyard.cli import render
 from modelyard.cli.main import JsonOpt, ProjectOpt, app, open_registry
 
+if TYPE_CHECKING:
+    from modelyard.monitoring.alerts import AlertEvent
+    from modelyard.registry.registry import Registry
+
+# Called with the events of every tick of `monitor run`, after the sinks (playbooks, feedback
+# joining plug in here). A hook that raises is logged; the loop goes on.
+ON_EVENTS: list[Callable[[Registry, list[AlertEvent]], None]] = []
+
+LEASE = "monitor"
+
 monitor_app = typer.Typer(
-    help="Drift and data-quality monitoring: batch drift reports between two datasets.",
+    help="Drift and data-quality monitoring: batch drift reports, the live monitor loop "
+    "(judges windows, fires alerts) and its status.",
     no_args_is_help=True,
 )
 app.add_typer(monitor_app, name="monitor")
@@ -157,3 +169,259 @@ def _print_table(result: Any, reference: str, current: str, html: Path | None) -
         render.console.print(f"multivariate: domain-classifier AUC {mv['auc']:.3f} ({verdict})")
     if html is not None:
         render.console.print(f"HTML report: {html}")
+
+
+# ---- the live loop -----------------------------------------------------------------------
+def tick_once(
+    reg: Registry, monitor: Any, dispatcher: Any, playbooks: Any = None
+) -> list[AlertEvent]:
+    """One pass of the leader (see ``rollout.monitor_pass.run_pass``) plus the ``ON_EVENTS``
+    hooks."""
+    from modelyard.rollout.monitor_pass import run_pass
+
+    return run_pass(reg, monitor, dispatcher, playbooks, hooks=ON_EVENTS)
+
+
+@monitor_app.command("run")
+def run(
+    once: Annotated[
+        bool, typer.Option("--once", help="One pass (judge, alert, deliver), then exit.")
+    ] = False,
+    interval: Annotated[
+        float | None,
+        typer.Option("--interval", help="Seconds between passes (default: monitoring.interval_s)."),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Expose the judged signals as Prometheus gauges (modelyard_monitor_signal) "
+            "on this port.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Interface for --metrics-port.")
+    ] = "127.0.0.1",
+    project: ProjectOpt = Path("."),
+    json_: JsonOpt = False,
+) -> None:
+    """Judge closed live windows, fire and resolve alerts and deliver them to the sinks.
+
+    Run as many copies as you like (one per replica, say): only the holder of the lease
+    [bold]monitor[/] acts, the others stand by and take over when it stops renewing.
+    Ctrl-C (or SIGTERM) stops after the current pass and hands the lease back; a second
+    Ctrl-C stops at once.
+
+    Example: [bold]modelyard monitor run --interval 10[/]
+    """
+    import logging
+    import signal
+    import threading
+
+    from modelyard.core.errors import InvalidInput
+
+    if interval is not None and interval <= 0:
+        raise InvalidInput(f"--interval must be > 0 seconds, got {interval}")
+    if not logging.getLogger().handlers:  # ours at INFO (alert records, leadership), others quiet
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+        logging.getLogger("modelyard").setLevel(logging.INFO)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set():  # a second Ctrl-C: do not wait for the pass to finish
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    exporter = None
+    if metrics_port is not None:
+        from modelyard.monitoring.exporter import serve_metrics
+
+        reg = open_registry(project)
+        exporter = serve_metrics(reg, metrics_port, host=metrics_host)[0]
+    try:
+        _loop(project, once, interval, json_, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if exporter is not None:
+            exporter.shutdown()
+            reg.close()
+
+
+def run_loop(project: Path, stop: Any, interval: float | None = None) -> None:
+    """The monitor loop until ``stop`` is set (``modelyard serve --monitor`` runs it on a
+    thread)."""
+    import logging
+
+    try:
+        _loop(project, False, interval, False, stop)
+    except Exception:  # never take the server down with it
+        logging.getLogger("modelyard.monitoring").exception("the monitor loop stopped")
+
+
+def _loop(project: Path, once: bool, interval: float | None, json_: bool, stop: Any) -> None:
+    import logging
+    import os
+    import socket
+    import uuid
+    from functools import partial
+
+    from modelyard.monitoring.evaluate import Monitor
+    from modelyard.monitoring.quality import window_quality
+    from modelyard.monitoring.sinks import Dispatcher, build_sinks
+    from modelyard.rollout.playbooks import Playbooks
+    from modelyard.store.rollouts import RolloutStore
+
+    log = logging.getLogger("modelyard.monitoring")
+    with open_registry(project) as reg:
+        period = interval or reg.config.monitoring.interval_s
+        monitor = Monitor(reg, quality=partial(window_quality, reg))
+        dispatcher = Dispatcher(reg.store, build_sinks(reg.config.monitoring.sinks))
+        playbooks = Playbooks(reg, actor="monitor")
+        leases = RolloutStore(reg.store)
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        ttl = max(3 * period, 30.0)
+        leading: bool | None = None
+        try:
+            while True:
+                try:
+                    holds = leases.acquire(LEASE, owner, ttl)
+                except Exception:  # the store is unreachable: try again next period
+                    if once:
+                        raise
+                    log.exception("monitor: could not take the lease; retrying")
+                    if stop.wait(period):
+                        break
+                    continue
+                if holds != leading:
+                    if holds:
+                        monitor.resume()
+                    holder = leases.holder(LEASE)
+                    who = holder["owner"] if holder else "nobody"
+                    log.info("monitor %s: %s", owner, "leading" if holds else f"standby ({who})")
+                    leading = holds
+                events: list[AlertEvent] = []
+                if holds:
+                    try:
+                        events = tick_once(reg, monitor, dispatcher, playbooks)
+                    except Exception:
+                        if once:
+                            raise
+                        log.exception("monitor pass failed; retrying in %.0f s", period)
+                if once:
+                    _print_pass(holds, monitor.judged, events, json_)
+                    break
+                for e in events:
+                    log.info("alert #%s %s: %s", e.alert_id, e.event, e.message)
+                if stop.wait(period):
+                    break
+            log.info("monitor %s: stopped", owner)
+        except KeyboardInterrupt:
+            log.info("monitor %s: interrupted", owner)
+        finally:
+            try:
+                leases.release(LEASE, owner)
+            except Exception:  # it expires by itself
+                log.warning("monitor %s: could not release the lease", owner, exc_info=True)
+
+
+def _print_pass(leading: bool, judged: int, events: list[Any], json_: bool) -> None:
+    if json_:
+        render.emit_json(
+            {"leader": leading, "judged": judged, "events": [e.to_dict() for e in events]}
+        )
+        return
+    if not leading:
+        render.console.print("another monitor holds the lease 'monitor': nothing done")
+        return
+    render.console.print(f"judged {judged} window(s); {len(events)} alert event(s)")
+    for e in events:
+        render.console.print(f"  #{e.alert_id} {e.event} [{e.tier}] {e.rule}: {e.message}")
+
+
+@monitor_app.command("status")
+def status(
+    endpoint: Annotated[
+        str | None, typer.Option("--endpoint", "-e", help="Only this endpoint.")
+    ] = None,
+    project: ProjectOpt = Path("."),
+    json_: JsonOpt = False,
+) -> None:
+    """The latest judged window per endpoint and version, and the open alerts.
+
+    Example: [bold]modelyard monitor status --endpoint arrests[/]
+    """
+    from modelyard.store.alerts import OPEN_STATES, AlertStore
+    from modelyard.store.rollouts import RolloutStore
+    from modelyard.store.windows import WindowStore
+
+    with open_registry(project) as reg:
+        latest: dict[tuple[str, int], dict[str, Any]] = {}
+        for r in WindowStore(reg.store).results(endpoint=endpoint, limit=500):
+            latest[(r["endpoint"], r["version_id"])] = r  # oldest first: the newest wins
+        alerts = AlertStore(reg.store).find(OPEN_STATES, endpoint)
+        holder = RolloutStore(reg.store).holder(LEASE)
+    windows = [_status_row(r) for _, r in sorted(latest.items(), key=lambda kv: kv[0])]
+    if json_:
+        render.emit_json({"windows": windows, "alerts": alerts, "leader": holder})
+        return
+    render.table(
+        "latest windows",
+        ["endpoint", "version", "window start", "requests", "error rate", "p99 ms", "drifted"],
+        [
+            [
+                w["endpoint"], w["version"], render.ago(w["start"]), w["requests"],
+                _pct(w["error_rate"]), _num(w["latency_p99_ms"]),
+                ", ".join(w["drifted"]) or "-",
+            ]
+            for w in windows
+        ],
+    )  # fmt: skip
+    render.table(
+        "open alerts",
+        ["id", "endpoint", "rule", "tier", "state", "value", "since"],
+        [
+            [a["id"], a["endpoint"], a["rule"], a["tier"], a["state"], _num(a["value"]),
+             render.ago(a["started_at"])]
+            for a in alerts
+        ],
+    )  # fmt: skip
+    if holder:
+        render.console.print(f"monitor leader: {holder['owner']} (lease to "
+                             f"{render.ago(holder['expires_at'])})")  # fmt: skip
+    else:
+        render.console.print("monitor leader: none (is `modelyard monitor run` running?)")
+
+
+def _status_row(r: dict[str, Any]) -> dict[str, Any]:
+    s = r["summary"]
+    sig = s.get("signals") or {}
+    drift = s.get("drift") or {}
+    drifted = list(drift.get("drifted_features") or [])
+    if sig.get("prediction.drifted"):
+        drifted.append("(prediction)")
+    return {
+        "endpoint": r["endpoint"],
+        "version": s.get("version", r["version_id"]),
+        "start": r["start"],
+        "end": r["end"],
+        "requests": r["requests"],
+        "error_rate": sig.get("error_rate"),
+        "latency_p99_ms": sig.get("latency.p99_ms"),
+        "drifted": drifted,
+        "baseline": s.get("baseline"),
+    }
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f} %"
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"

@@ -1,7 +1,10 @@
-"""Serving commands: ``modelyard serve`` and ``modelyard endpoints list|show``."""
+"""Serving commands: ``modelyard serve`` and ``modelyard endpoints list|show|throttle``."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,6 +49,14 @@ def serve(
     tls_key: Annotated[
         Path | None, typer.Option("--tls-key", help="PEM private key for --tls-cert.", exists=True)
     ] = None,
+    monitor: Annotated[
+        bool,
+        typer.Option(
+            "--monitor",
+            help="Also run the live monitor loop (judge windows, alerts, playbooks) in this "
+            "process; safe on every replica: one leader acts at a time.",
+        ),
+    ] = False,
     project: ProjectOpt = DEFAULT_PROJECT,
 ) -> None:
     """Start the inference server (KServe V1 and Open Inference Protocol V2), with the
@@ -96,6 +107,8 @@ def serve(
         log_level=log_level,
         compile_paths=not no_compile,
     )
+    from modelyard.serving.metrics import shared_metrics_dir
+
     scheme = "https" if tls_cert else "http"
     render.err_console.print(
         f"serving {what} on {scheme}://{host}:{port} ({workers} worker{'s' * (workers > 1)}); "
@@ -104,7 +117,37 @@ def serve(
         highlight=False,
     )
     tls = (str(tls_cert), str(tls_key)) if tls_cert and tls_key else None
-    run_server(spec, host, port, workers, tls)
+    with _monitor_thread(Path(project_dir) if monitor else None):
+        if workers <= 1:
+            run_server(spec, host, port, workers, tls)
+            return
+        # several workers: one metrics folder for all of them, so any worker's /metrics adds
+        # up every worker's counters; removed when the server exits
+        with shared_metrics_dir() as metrics_dir:
+            run_server(replace(spec, metrics_dir=metrics_dir), host, port, workers, tls)
+
+
+@contextlib.contextmanager
+def _monitor_thread(project: Path | None) -> Iterator[None]:
+    """``serve --monitor``: the `monitor run` loop on a daemon thread beside the server (it
+    takes the same lease, so several replicas started this way still have one acting monitor)."""
+    if project is None:
+        yield
+        return
+    import threading
+
+    from modelyard.cli.cmd_monitor import run_loop
+
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_loop, args=(project, stop), name="modelyard-monitor", daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def _plan(reg: Any, name: str) -> dict[str, Any]:
@@ -124,6 +167,7 @@ def _plan(reg: Any, name: str) -> dict[str, Any]:
             for r in routes
         ],
         "config": config.model_dump(mode="json") if config else None,
+        "overrides": reg.store.endpoint_overrides(name),
     }
 
 
@@ -194,6 +238,84 @@ def endpoints_show(
             f"wait {b['max_wait_ms']} ms) · cache: {'on' if c['enabled'] else 'off'} · "
             f"throttle: concurrency {t['max_concurrency'] or '∞'}, rate {t['rate_per_s'] or '∞'}/s"
         )
+    over = plan["overrides"]
+    if over:
+        for key, value in over.items():
+            shown = ", ".join(f"{k} {v}" for k, v in value.items()) or "(project file's)"
+            render.console.print(
+                f"  [yellow]override[/] {key}: {shown}  "
+                f"[dim](run-time; clear with modelyard endpoints {key} {name} --clear)[/]"
+            )
+
+
+@endpoints_app.command("throttle")
+def endpoints_throttle(
+    name: Annotated[str, typer.Argument(help="Endpoint name.")],
+    reason: Annotated[str, typer.Option("--reason", "-m", help="Why (recorded in the audit log).")],
+    rate: Annotated[
+        float | None, typer.Option("--rate", help="Requests per second allowed.", min=0.001)
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", help="In-flight requests allowed.", min=1)
+    ] = None,
+    burst: Annotated[
+        int | None, typer.Option("--burst", help="Token-bucket size (default: 1 s of rate).", min=1)
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Remove the override: the project file's limits apply.")
+    ] = False,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Throttle an endpoint at run time: running servers apply it at their next plan refresh,
+    without a restart. The override replaces an earlier one and is laid over the project
+    file's throttle settings; --clear removes it. Audited.
+
+    Example: [bold]modelyard endpoints throttle churn --rate 50 --concurrency 8 -m "incident"[/]
+    """
+    from modelyard.core.errors import InvalidInput
+
+    if clear and (rate is not None or concurrency is not None or burst is not None):
+        raise InvalidInput("--clear takes no limits: give either --clear or --rate/--concurrency")
+    if not clear and rate is None and concurrency is None:
+        raise InvalidInput(
+            "give --rate and/or --concurrency (or --clear to remove the override)",
+            hint='e.g. modelyard endpoints throttle churn --rate 50 -m "overload"',
+        )
+    limits: dict[str, Any] = {}
+    if rate is not None:
+        limits["rate_per_s"] = rate
+    if concurrency is not None:
+        limits["max_concurrency"] = concurrency
+    if burst is not None:
+        limits["burst"] = burst
+    with open_registry(project) as reg:
+        known = {r["endpoint"] for r in reg.store.routes()} | set(reg.config.endpoints)
+        if name not in known:
+            raise NotFound(
+                f"no endpoint {name!r}", hint=f"endpoints: {', '.join(sorted(known)) or 'none'}"
+            )
+        current = dict(reg.store.endpoint_overrides(name) or {})
+        if clear:
+            current.pop("throttle", None)
+        else:
+            current["throttle"] = limits
+        generation = reg.store.set_endpoint_overrides(
+            name, current or None, reg.settings.user, reason
+        )
+        overrides = reg.store.endpoint_overrides(name)
+    if json_:
+        render.emit_json({"endpoint": name, "generation": generation, "overrides": overrides})
+        return
+    what = (
+        "throttle override cleared"
+        if clear
+        else "throttle override set: " + ", ".join(f"{k} {v}" for k, v in limits.items())
+    )
+    render.console.print(
+        f"[green]✓[/] {name}: {what} (generation {generation}; running servers apply it at "
+        "their next refresh)"
+    )
 
 
 @app.command()

@@ -1,6 +1,8 @@
 """Compose what `modelyard serve` answers: inference routes (the serving layer), plus the
 management API (``/api/...``) and the dashboard (``/ui/...``) from the web layer, both behind
-API tokens. Composition lives here, in the adapter layer, so serving never imports web."""
+API tokens, and live monitoring (``monitoring.enabled`` in the project file, the default): a
+``LiveMonitor`` observes every answer and writes this replica's windows. Composition lives
+here, in the adapter layer, so serving never imports web or monitoring."""
 
 from __future__ import annotations
 
@@ -39,6 +41,34 @@ def compose(reg: Registry, serving: ASGI) -> ASGI:
     return app
 
 
+def serving_app(reg: Registry, spec: ServeSpec, worker: bool = False) -> ASGI:
+    """The serving app of one replica, with its observers: live monitoring windows when the
+    project enables them, and the human review queue when ``monitoring.review`` asks for one.
+
+    ``worker``: one of several ``--workers`` processes; each is its own replica (its pid is
+    part of the replica id even when ``MODELYARD_REPLICA`` is set)."""
+    observers: list[Any] = []
+    cfg = reg.config.monitoring
+    if cfg.enabled:
+        from modelyard.monitoring.live import LiveMonitor, replica_id
+
+        observers.append(LiveMonitor(reg, replica=replica_id(os.environ, worker=worker)))
+    if cfg.review.confidence_below is not None or cfg.review.sample > 0:
+        from modelyard.monitoring.review import ReviewQueue
+
+        observers.append(ReviewQueue(reg, seed=os.getpid() if worker else 0))
+    if not observers:
+        return build_app(reg, spec, close_registry=True)
+    return build_app(
+        reg,
+        spec,
+        close_registry=True,
+        observers=observers,
+        on_startup=[o.start for o in observers],
+        on_shutdown=[o.stop for o in observers],
+    )
+
+
 def app_from_env() -> ASGI:
     """uvicorn worker factory: each worker builds its own app from the parent's spec."""
     raw = json.loads(os.environ[SPEC_ENV])
@@ -46,7 +76,7 @@ def app_from_env() -> ASGI:
         raw["endpoints"] = tuple(raw["endpoints"])
     spec = ServeSpec(**raw)
     reg = Registry.open(Path(spec.project), dict(os.environ))
-    return compose(reg, build_app(reg, spec, close_registry=True))
+    return compose(reg, serving_app(reg, spec, worker=True))
 
 
 def run(
@@ -65,7 +95,7 @@ def run(
         options.update(ssl_certfile=tls[0], ssl_keyfile=tls[1])
     if workers <= 1:
         reg = Registry.open(spec.project, dict(os.environ))
-        app = compose(reg, build_app(reg, spec, close_registry=True))
+        app = compose(reg, serving_app(reg, spec))
         uvicorn.Server(uvicorn.Config(app, **options)).run()
         return
     os.environ[SPEC_ENV] = json.dumps(dataclasses.asdict(spec))

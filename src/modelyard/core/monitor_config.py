@@ -9,7 +9,9 @@ Signals an alert rule can read (the monitor computes them per merged window of a
   ``feature.NAME.missing_delta`` (change of missing share), ``feature.NAME.unseen_share``
 - ``prediction.drifted`` (0/1), ``prediction.effect``, ``multivariate.auc``
 - ``quality.accuracy``, ``quality.auc``, ``quality.f1``, ``quality.rmse``, ``quality.mae``,
-  ``quality.labels`` (labels joined in the window), ``quality.kpi``
+  ``quality.ece`` (calibration error), ``quality.labels`` (labels joined in the window),
+  ``quality.kpi``; per protected group, any of these + ``.COL=VALUE``
+  (``quality.accuracy.sex=Male``)
 
 A threshold is a number, or ``sla`` for the model's SLA figure that matches the signal
 (``latency.p99_ms`` → ``sla.latency_p99_ms``; ``error_rate`` → ``1 - sla.availability``).
@@ -30,7 +32,7 @@ _SIGNAL = re.compile(
     r"|drift\.(share|count|critical_count)"
     r"|feature\.[^.\s]+\.(drifted|effect|psi|missing_delta|unseen_share)"
     r"|prediction\.(drifted|effect)|multivariate\.auc"
-    r"|quality\.(accuracy|auc|f1|rmse|mae|labels|kpi))$"
+    r"|quality\.(accuracy|auc|f1|rmse|mae|ece|labels|kpi)(\.[^.\s=]+=[^\s]+)?)$"
 )
 
 
@@ -60,7 +62,7 @@ class AlertRule(_Strict):
                 "latency.p50_ms, latency.p99_ms, drift.share|count|critical_count, "
                 "feature.NAME.drifted|effect|psi|missing_delta|unseen_share, "
                 "prediction.drifted|effect, multivariate.auc, "
-                "quality.accuracy|auc|f1|rmse|mae|labels|kpi"
+                "quality.accuracy|auc|f1|rmse|mae|ece|labels|kpi[.COLUMN=VALUE]"
             )
         return value
 
@@ -148,11 +150,21 @@ class PlaybookAction(_Strict):
 class PlaybookWhen(_Strict):
     rules: tuple[str, ...] = Field(default=(), description="alert rule names that trigger it")
     min_tier: Tier | None = Field(default=None, description="or: any alert at/above this tier")
+    new_data: bool = Field(
+        default=False,
+        description="continuous training: run when a dataset the endpoint's champion was "
+        "trained on has a newer version (checked by `monitor run`)",
+    )
+    every_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="continuous training: run on a schedule, every this many seconds per endpoint",
+    )
 
     @model_validator(mode="after")
     def _something(self) -> PlaybookWhen:
-        if not self.rules and self.min_tier is None:
-            raise ValueError("a playbook's when needs rules or min_tier")
+        if not self.rules and self.min_tier is None and not self.new_data and not self.every_s:
+            raise ValueError("a playbook's when needs rules, min_tier, new_data or every_s")
         return self
 
 

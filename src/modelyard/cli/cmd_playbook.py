@@ -1,0 +1,194 @@
+"""Playbook commands: list, history, run (synthetic alert) and rehearse (on staging, for real)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from modelyard.cli import render
+from modelyard.cli.main import JsonOpt, ProjectOpt, app, open_registry
+
+DEFAULT_PROJECT = Path(".")
+playbook_app = typer.Typer(
+    help="Remediation playbooks: alerts mapped to rollback, shift, throttle, retrain, notify.",
+    no_args_is_help=True,
+)
+app.add_typer(playbook_app, name="playbook")
+
+EndpointOpt = Annotated[str, typer.Option("--endpoint", "-e", help="Endpoint name.")]
+STATUS_STYLE = {"done": "green", "failed": "red", "dry-run": "cyan", "skipped": "yellow"}
+
+
+def _when(cfg: Any) -> str:
+    parts = []
+    if cfg.when.rules:
+        parts.append("rules " + ", ".join(cfg.when.rules))
+    if cfg.when.min_tier:
+        parts.append(f"tier ≥ {cfg.when.min_tier}")
+    if cfg.when.new_data:
+        parts.append("new training data")
+    if cfg.when.every_s:
+        parts.append(f"every {cfg.when.every_s:g}s")
+    return " or ".join(parts)
+
+
+def _action(a: Any) -> str:
+    args = a.model_dump(exclude_none=True, exclude={"do"})
+    return a.do + (f"({', '.join(f'{k}={v}' for k, v in args.items())})" if args else "")
+
+
+def _status(s: str) -> str:
+    return f"[{STATUS_STYLE.get(s, 'white')}]{s}[/]"
+
+
+def _print_records(records: list[Any]) -> None:
+    render.table(
+        "Actions",
+        ["#", "action", "status", "outcome"],
+        [(r.details.get("step", ""), r.action, _status(r.status), r.summary) for r in records],
+    )
+
+
+@playbook_app.command("list")
+def list_(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None:
+    """The project's playbooks: triggers, endpoints, actions and the last run.
+
+    Example: [bold]modelyard playbook list --json[/]
+    """
+    from modelyard.store.playbooks import PlaybookStore
+
+    with open_registry(project) as reg:
+        books = reg.config.playbooks
+        store = PlaybookStore(reg.store)
+        last = {name: store.history(playbook=name, limit=1) for name in books}
+    if json_:
+        render.emit_json(
+            [
+                {
+                    "name": name,
+                    **cfg.model_dump(mode="json", exclude_none=True),
+                    "last_run": last[name][0] if last[name] else None,
+                }
+                for name, cfg in books.items()
+            ]
+        )
+        return
+    rows = []
+    for name, cfg in books.items():
+        row = last[name][0] if last[name] else None
+        rows.append(
+            (
+                name + (" [cyan](dry run)[/]" if cfg.dry_run else ""),
+                _when(cfg),
+                ", ".join(cfg.endpoints) or "all",
+                " → ".join(_action(a) for a in cfg.actions),
+                f"{cfg.cooldown_s:g}s",
+                f"{render.ago(row['created_at'])} {row['endpoint']} {_status(row['status'])}"
+                if row
+                else "never",
+            )
+        )
+    render.table(
+        "Playbooks", ["name", "when", "endpoints", "actions", "cooldown", "last run"], rows
+    )
+
+
+@playbook_app.command()
+def history(
+    endpoint: Annotated[str | None, typer.Option("--endpoint", "-e", help="Only this one.")] = None,
+    playbook: Annotated[str | None, typer.Option("--playbook", help="Only this one.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Newest N actions.")] = 50,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Recorded playbook actions, newest first, with the alert behind each.
+
+    Example: [bold]modelyard playbook history --endpoint arrests[/]
+    """
+    from modelyard.rollout.playbooks import ActionRecord
+    from modelyard.store.playbooks import PlaybookStore
+
+    with open_registry(project) as reg:
+        rows = PlaybookStore(reg.store).history(endpoint, playbook, limit)
+    records = [ActionRecord.from_row(r) for r in rows]
+    if json_:
+        render.emit_json([r.to_dict() for r in records])
+        return
+    render.table(
+        "Playbook actions",
+        ["at", "playbook", "endpoint", "action", "status", "alert", "outcome"],
+        [
+            (
+                render.ago(r.created_at),
+                r.playbook,
+                r.endpoint,
+                r.action,
+                _status(r.status),
+                f"#{r.alert_id}" if r.alert_id is not None else "trigger",
+                r.summary,
+            )
+            for r in records
+        ],
+    )
+
+
+def _run(name: str, endpoint: str, project: Path, json_: bool, rehearsal: bool, **kw: Any) -> None:
+    from modelyard.rollout.playbooks import run_synthetic
+
+    with open_registry(project) as reg:
+        alert_id, records = run_synthetic(
+            reg, name, endpoint, actor=reg.settings.user, rehearsal=rehearsal, **kw
+        )
+    failed = any(r.status == "failed" for r in records)
+    if json_:
+        render.emit_json({"alert_id": alert_id, "actions": [r.to_dict() for r in records]})
+    else:
+        kind = "rehearsal" if rehearsal else "run"
+        render.console.print(
+            f"playbook [bold]{name}[/] {kind} on {endpoint} (synthetic alert #{alert_id}, resolved)"
+        )
+        _print_records(records)
+    if failed:
+        raise typer.Exit(1)
+
+
+@playbook_app.command()
+def run(
+    name: Annotated[str, typer.Argument(help="Playbook name (modelyard.yaml playbooks:).")],
+    endpoint: EndpointOpt,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Record what would be done; change nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run on an endpoint the playbook does not list.")
+    ] = False,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Fire a synthetic alert for a playbook at an endpoint and run it (no cooldown).
+    Exit code 1 when an action failed.
+
+    Example: [bold]modelyard playbook run rollback-on-drift --endpoint arrests --dry-run[/]
+    """
+    _run(name, endpoint, project, json_, False, dry_run=True if dry_run else None, force=force)
+
+
+@playbook_app.command()
+def rehearse(
+    name: Annotated[str, typer.Argument(help="Playbook name (modelyard.yaml playbooks:).")],
+    endpoint: EndpointOpt,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rehearse on an endpoint the playbook does not name.")
+    ] = False,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Rehearse a playbook for real on a staging endpoint the playbook names: a synthetic
+    alert fires, every action runs (even if the playbook is dry_run), the alert is resolved.
+    Exit code 1 when an action failed.
+
+    Example: [bold]modelyard playbook rehearse rollback-on-drift --endpoint arrests-staging[/]
+    """
+    _run(name, endpoint, project, json_, True, force=force)

@@ -1,0 +1,76 @@
+"""One pass of the live monitor's leader: labels → verdicts → alerts → sinks → playbooks →
+continuous training. Composed here, in the rollout layer, because it joins monitoring (judging,
+alerts, sinks) with remediation (playbooks, retraining); ``modelyard monitor run`` and the demo
+both call it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from modelyard.monitoring.alerts import AlertEvent
+from modelyard.registry.registry import Registry
+from modelyard.rollout.continuous import check_triggers
+from modelyard.rollout.feedback import join_feedback
+
+log = logging.getLogger("modelyard.monitoring")
+
+
+def run_pass(
+    reg: Registry,
+    monitor: Any,
+    dispatcher: Any,
+    playbooks: Any = None,
+    hooks: Iterable[Callable[[Registry, list[AlertEvent]], None]] = (),
+) -> list[AlertEvent]:
+    """One pass of the leader, each step committed before the next:
+
+    1. join feedback labels that arrived since the last pass to their logged predictions
+       (so the windows judged next carry live quality);
+    2. judge closed windows and apply the alert rules;
+    3. deliver alert events to the sinks;
+    4. run the playbooks the fired alerts match (each action audited with its alert);
+    5. check continuous-training triggers (new data versions, schedules);
+    6. call the ``hooks`` (e.g. ``modelyard monitor run``'s extension point).
+
+    A failing step is logged and the others still run: a broken webhook or a failed retrain
+    must not stop alerting."""
+    try:
+        join_feedback(reg)
+    except Exception:
+        log.exception("monitor: joining feedback labels failed")
+    events: list[AlertEvent] = monitor.tick()
+    if events:
+        dispatcher.deliver(events)
+    if playbooks is not None and events:
+        try:
+            for record in playbooks.handle(events):
+                log.info(
+                    "playbook %s on %s: %s %s (%s)",
+                    record.playbook,
+                    record.endpoint,
+                    record.action,
+                    record.status,
+                    record.summary,
+                )
+        except Exception:
+            log.exception("monitor: running playbooks failed")
+    if playbooks is not None and reg.config.playbooks:
+        try:
+            for record in check_triggers(reg):
+                log.info(
+                    "continuous training %s on %s: %s (%s)",
+                    record.playbook,
+                    record.endpoint,
+                    record.status,
+                    record.summary,
+                )
+        except Exception:
+            log.exception("monitor: continuous-training triggers failed")
+    for hook in list(hooks):
+        try:
+            hook(reg, events)
+        except Exception:
+            log.exception("monitor hook %r failed", hook)
+    return events

@@ -1,0 +1,99 @@
+"""Playbooks reaching a real server process: a fired drift alert rolls the endpoint back and
+the running server answers with the last-known-good version; then an emergency throttles it
+(429)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from modelyard.registry.registry import Registry
+from modelyard.rollout.playbooks import Playbooks
+from tests.support.servers import free_port, wait_ready
+from tests.test_playbooks import FEATURES_ROW, Fitted, fire, fit_models, make_project
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="module")
+def fitted() -> Fitted:
+    return fit_models()
+
+
+@pytest.fixture
+def served(tmp_path: Path, fitted: Fitted) -> Iterator[tuple[Registry, str]]:
+    reg = make_project(tmp_path / "p", {"MODELYARD_USER": "ops"}, fitted)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELYARD_USER": "server"}
+    env.pop("MODELYARD_SERVER", None)
+    log = (tmp_path / "server.log").open("wb")  # never a pipe: a full pipe blocks the server
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("modelyard")),
+            "serve",
+            "--port",
+            str(port),
+            "--refresh",
+            "0.2",
+            "-p",
+            str(tmp_path / "p"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc, log=tmp_path / "server.log")
+        yield reg, base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+        reg.close()
+
+
+def _served_by(client: httpx.Client, base: str) -> str:
+    r = client.post(f"{base}/v1/models/arrests:predict", json={"instances": [FEATURES_ROW]})
+    assert r.status_code == 200, r.text
+    return r.headers["x-model-version"]
+
+
+def _until(check: object, timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_rollback_and_throttle_playbooks_reach_the_running_server(
+    served: tuple[Registry, str],
+) -> None:
+    reg, base = served
+    url = f"{base}/v1/models/arrests:predict"
+    with httpx.Client(timeout=10) as client:
+        assert _served_by(client, base) == "arrests@2"
+        records = Playbooks(reg).handle([fire(reg, "drift-critical")])
+        assert [r.status for r in records] == ["done", "done"]
+        assert _until(lambda: _served_by(client, base) == "arrests@1"), "still serving @2"
+
+        records = Playbooks(reg).handle([fire(reg, "anything", tier="emergency")])
+        assert [r.status for r in records] == ["done"]
+
+        def throttled() -> bool:
+            codes = {
+                client.post(url, json={"instances": [FEATURES_ROW]}).status_code for _ in range(20)
+            }
+            return 429 in codes
+
+        assert _until(throttled), "no request was throttled"
