@@ -69,7 +69,8 @@ def test_a_run_records_code_environment_params_metrics_and_inputs(
     assert env["git"]["commit"] and env["git"]["dirty"] is True and env["git"]["diff_sha256"]
     assert env["lock_sha256"] and env["python"] and env["packages_count"] > 10
     assert registry.artifacts.get(env["packages_digest"]).startswith(b"[")
-    assert {m["key"] for m in registry.store.run_metrics(run.id)} == {"auc", "acc", "loss"}
+    keys = {m["key"] for m in registry.store.run_metrics(run.id)}
+    assert keys == {"auc", "acc", "loss", "cpu_seconds"}
     assert [i["name"] for i in registry.store.run_inputs(run.id)] == ["bc"]
     assert mv.run_id == run.id and mv.state == "proposed"
 

@@ -1,4 +1,5 @@
-"""Lifecycle commands: deploy, rollback, deprecate, retire, catalog."""
+"""Lifecycle commands: deploy (direct, blue-green, canary, shadow), rollback, deprecate, retire
+(and retirement proposals), catalog (with costs), shadow report."""
 
 from __future__ import annotations
 
@@ -23,8 +24,16 @@ def deploy(
     ] = "production",
     weight: Annotated[float | None, typer.Option(help="Traffic share for a canary (0-1).")] = None,
     strategy: Annotated[
-        str, typer.Option(help="direct, or canary (steps with automated analysis).")
-    ] = "direct",
+        str | None,
+        typer.Option(
+            help="direct, blue-green (old champion kept warm as standby), canary (steps with "
+            "automated analysis) or shadow (mirrored traffic). Default: the model's "
+            "rollout.strategy in modelyard.yaml, else direct."
+        ),
+    ] = None,
+    sample: Annotated[
+        float | None, typer.Option(help="Shadow: share of requests mirrored (0-1].")
+    ] = None,
     steps: Annotated[
         str | None, typer.Option(help="Canary steps in percent, e.g. 5,25,50,100.")
     ] = None,
@@ -35,15 +44,15 @@ def deploy(
 ) -> None:
     """Route an approved version on an endpoint; running servers pick it up without restart.
 
-    Example: [bold]modelyard deploy arrests@2 --to arrests --role canary --weight 0.05[/]
+    Example: [bold]modelyard deploy arrests@2 --to arrests --strategy blue-green[/]
     """
     from modelyard.cli.remote import remote
     from modelyard.core.errors import InvalidInput
-    from modelyard.rollout.operations import deploy as do_deploy
+    from modelyard.rollout import operations as ops
 
     server = remote()
     if server is not None:
-        if strategy != "direct":
+        if strategy not in (None, "direct"):
             raise InvalidInput("through a server only --strategy direct is available yet")
         body: dict[str, object] = {"version": ref, "role": role, "reason": reason}
         if weight is not None:
@@ -55,11 +64,14 @@ def deploy(
             render.console.print(f"{doc['ref']} → {to} as {role} ({doc['state']})")
         return
 
+    standby: str | None = None
     with open_registry(project) as reg:
+        strategy = ops.resolve_strategy(reg, ref, strategy)
         if strategy == "canary":
             from modelyard.rollout.canary import start
 
             mv = reg.model_version(ref)
+            ops.ensure_cleared(reg, mv)
             policy = reg.config.model(mv.model_name).rollout
             changes: dict[str, object] = {}
             if steps:
@@ -86,10 +98,22 @@ def deploy(
                 "`modelyard rollout run` analyses and advances it"
             )
             mv = reg.model_version(ref)
-        elif strategy == "direct":
-            mv = do_deploy(reg, ref, to, role, weight, reason)
+        elif strategy == "blue-green":
+            result = ops.blue_green(reg, ref, to, reason)
+            mv, role, standby = reg.model_version(result.live), "production", result.standby
+            if not json_:
+                render.console.print(
+                    f"blue-green: {result.live} is live on {to}; "
+                    + (
+                        f"{standby} stays warm as standby (`modelyard rollback {to}`)"
+                        if standby
+                        else "no previous champion to keep as standby"
+                    )
+                )
+        elif strategy == "shadow":
+            mv, role = ops.shadow(reg, ref, to, sample, reason), "shadow"
         else:
-            raise InvalidInput(f"unknown strategy {strategy!r}: expected direct or canary")
+            mv = ops.deploy(reg, ref, to, role, weight, reason)
         routes = reg.store.routes(to)
     if json_:
         render.emit_json(
@@ -97,6 +121,8 @@ def deploy(
                 "ref": mv.ref,
                 "state": mv.state,
                 "endpoint": to,
+                "strategy": strategy,
+                **({"standby": standby} if strategy == "blue-green" else {}),
                 "plan": [
                     {
                         "version": f"{r['model_name']}@{r['version']}",
@@ -174,16 +200,37 @@ def deprecate(
 
 @app.command()
 def retire(
-    ref: Annotated[str, typer.Argument(help="MODEL@VERSION.")],
-    reason: ReasonOpt,
+    ref: Annotated[str | None, typer.Argument(help="MODEL@VERSION.")] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", "-m", help="Why (recorded in the audit log).")
+    ] = None,
+    proposals: Annotated[
+        bool,
+        typer.Option(
+            "--proposals",
+            help="List versions proposed for retirement (idle, sustained drift, KPI under "
+            "target) and record new proposals in the audit log; retires nothing.",
+        ),
+    ] = False,
     project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
 ) -> None:
     """Remove every route and archive the version: it can never be routed again.
 
     Example: [bold]modelyard retire arrests@1 -m "no traffic for 30 days"[/]
+    or [bold]modelyard retire --proposals[/]
     """
     from modelyard.cli.remote import remote
+    from modelyard.core.errors import InvalidInput
     from modelyard.rollout.operations import retire as do_retire
+
+    if proposals:
+        _proposals(project, json_)
+        return
+    if ref is None or not reason:
+        raise InvalidInput(
+            "retire needs MODEL@VERSION and --reason/-m (or --proposals to list proposals)"
+        )
 
     server = remote()
     if server is not None:
@@ -195,9 +242,43 @@ def retire(
     render.console.print(f"{mv.ref}: {render.state(mv.state)}")
 
 
+def _proposals(project: Path, json_: bool) -> None:
+    from modelyard.rollout.retirement import propose_retirements
+
+    with open_registry(project) as reg:
+        found = propose_retirements(reg)
+    if json_:
+        render.emit_json([p.to_dict() for p in found])
+        return
+    if not found:
+        render.console.print("no version is proposed for retirement")
+        return
+    render.table(
+        "Retirement proposals (nothing retired; `modelyard retire REF -m ...` to act)",
+        ["version", "trigger", "why"],
+        [(p.version, p.trigger, p.reason) for p in found],
+    )
+
+
+def _cost(cost: dict[str, object]) -> str:
+    parts = []
+    train = cost.get("training_cpu_s")
+    if isinstance(train, int | float):
+        parts.append(f"train {train:.1f} cpu-s")
+    stored = cost.get("stored_bytes")
+    if isinstance(stored, int | float):
+        parts.append(f"{stored / 1e6:.2f} MB stored")
+    per_1k = cost.get("inference_cpu_s_per_1k")
+    if isinstance(per_1k, int | float):
+        parts.append(f"{per_1k:.3f} cpu-s/1k pred")
+    return ", ".join(parts) or "-"
+
+
 @app.command()
 def catalog(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None:
-    """Active and deprecated models with owners, SLAs, traffic and last gate result; ghosts flagged.
+    """Active and deprecated models with owners, SLAs, traffic, last gate result and cost (training
+    CPU, stored bytes, inference CPU per 1,000 predictions); ghosts and retirement proposals
+    flagged.
 
     Example: [bold]modelyard catalog --json[/]
     """
@@ -239,12 +320,25 @@ def catalog(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> No
                 len(e.versions),
                 traffic or "-",
                 gates,
+                _cost(e.cost),
                 "; ".join(e.ghosts) and f"[red]{'; '.join(e.ghosts)}[/]",
+                "; ".join(f"{p['version']}: {p['reason']}" for p in e.proposals) or "-",
             )
         )
     render.table(
         "Catalog",
-        ["model", "status", "owner", "SLA", "versions", "traffic", "last gate", "ghosts"],
+        [
+            "model",
+            "status",
+            "owner",
+            "SLA",
+            "versions",
+            "traffic",
+            "last gate",
+            "cost",
+            "ghosts",
+            "retirement proposed",
+        ],
         rows,
     )
 
@@ -321,3 +415,69 @@ def rollout_status_cmd(
             for i in items
         ],
     )
+
+
+shadow_app = typer.Typer(
+    help="Shadow deployments: compare a shadow with the champion.", no_args_is_help=True
+)
+app.add_typer(shadow_app, name="shadow")
+
+
+@shadow_app.command("report")
+def shadow_report_cmd(
+    endpoint: Annotated[str, typer.Argument(help="Endpoint name.")],
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="Shadow MODEL@VERSION (default: the routed one)."),
+    ] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write the HTML report.")] = None,
+    min_pairs: Annotated[int, typer.Option(help="Paired answers needed to judge.", min=1)] = 50,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Compare a shadow's logged answers with the champion's (joined by prediction id): label
+    agreement, score differences, latency, unanswered requests and a verdict; stored as a
+    report (kind shadow) with the shadow version. Exit code 1 when the verdict is "do not
+    promote", 0 for promote or hold.
+
+    Example: [bold]modelyard shadow report arrests --html shadow.html[/]
+    """
+    from modelyard.rollout.shadow_report import render_html, shadow_report
+
+    with open_registry(project) as reg:
+        report = shadow_report(reg, endpoint, version, min_pairs=min_pairs)
+    if html is not None:
+        html.write_text(render_html(report), encoding="utf-8")
+    if json_:
+        render.emit_json(report.to_dict())
+        if report.passed is False:
+            raise typer.Exit(1)
+        return
+    diff = report.score_diff or {}
+    lat = report.latency_ms
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f} ms"
+
+    render.table(
+        f"Shadow {report.shadow} vs {report.champion or '-'} on {endpoint}",
+        ["figure", "value"],
+        [
+            ("pairs compared", report.pairs),
+            ("label agreement", "-" if report.agreement is None else f"{report.agreement:.2%}"),
+            (
+                "|score diff| mean / p50 / p95 / max",
+                " / ".join(f"{diff[k]:.4g}" for k in ("mean", "p50", "p95", "max"))
+                if diff
+                else "-",
+            ),
+            ("champion p50 / p99", f"{ms(lat['champion']['p50'])} / {ms(lat['champion']['p99'])}"),
+            ("shadow p50 / p99", f"{ms(lat['shadow']['p50'])} / {ms(lat['shadow']['p99'])}"),
+            ("unanswered by the shadow", report.unanswered),
+            ("report", f"#{report.report_id}"),
+        ],
+    )
+    colour = {True: "green", False: "red", None: "yellow"}[report.passed]
+    render.console.print(f"[{colour}]{report.verdict}[/]")
+    if report.passed is False:
+        raise typer.Exit(1)

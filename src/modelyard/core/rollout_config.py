@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Strategy = Literal["direct", "blue-green", "canary", "shadow"]
+STRATEGIES: tuple[str, ...] = ("direct", "blue-green", "canary", "shadow")
 
 
 class RolloutPolicy(BaseModel):
-    """Canary steps and the analysis that decides at each one: promote, hold or roll back
-    (the thresholds and failure limit work as in Flagger / Argo Rollouts)."""
+    """How a model's versions reach traffic: the delivery strategy; for canaries the steps and
+    the analysis that decides at each one (promote, hold or roll back, as in Flagger / Argo
+    Rollouts); and when a serving version is proposed for retirement."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: Strategy = Field(
+        default="direct",
+        description="direct, blue-green (old champion kept warm as standby), canary "
+        "(steps with analysis) or shadow (mirror); `deploy --strategy` wins",
+    )
+    shadow_sample: float = Field(
+        default=1.0, gt=0, le=1, description="share of requests mirrored to a shadow version"
+    )
+    require_gate_report: bool = Field(
+        default=False,
+        description="deploy and servers refuse a version whose latest gate report is missing "
+        "or failed (a failed latest report is refused always)",
+    )
+    retire_after_idle_days: float = Field(
+        default=30.0, gt=0, description="no traffic for this long → retirement proposed"
+    )
+    retire_after_drift_days: float = Field(
+        default=14.0, gt=0, description="a drift alert firing this long → retirement proposed"
+    )
+    kpi_target: float | None = Field(
+        default=None, description="latest live quality.kpi below this → retirement proposed"
+    )
 
     steps: tuple[float, ...] = Field(
         default=(0.05, 0.25, 0.5, 1.0), description="canary traffic share per step; last is 1.0"

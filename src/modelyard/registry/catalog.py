@@ -1,5 +1,11 @@
 """The catalog: every model with its owner, SLA, versions, traffic and last gate result; ghosts
-(versions serving without an owner, or while deprecated or retired) flagged."""
+(versions serving without an owner, or while deprecated or retired) flagged; the cost of each
+version by stage; retirement proposals on record.
+
+Cost per version: training CPU-seconds (the run's ``cpu_seconds`` metric), stored bytes (the
+model artifact plus the datasets its run recorded) and inference CPU-seconds per 1,000
+predictions (from the monitoring windows' ``cpu_s`` and request counts).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelyard.core.lifecycle import State
-from modelyard.registry.registry import Registry
+from modelyard.registry.registry import ModelVersion, Registry
+from modelyard.store.windows import WindowStore
+
+PROPOSAL_ACTION = "lifecycle.retirement_proposed"
+CPU_METRIC = "cpu_seconds"
 
 
 @dataclass
@@ -19,6 +29,8 @@ class CatalogEntry:
     sla: dict[str, Any]
     versions: list[dict[str, Any]] = field(default_factory=list)
     ghosts: list[str] = field(default_factory=list)
+    cost: dict[str, Any] = field(default_factory=dict)  # totals over the versions
+    proposals: list[dict[str, Any]] = field(default_factory=list)  # retirement, on record
 
     @property
     def status(self) -> str:
@@ -32,7 +44,70 @@ class CatalogEntry:
         return "in development"
 
 
+def version_cost(
+    reg: Registry, mv: ModelVersion, sizes: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """Cost of one version by stage: training, storage, inference."""
+    if sizes is None:
+        sizes = {a["digest"]: int(a["size_bytes"]) for a in reg.store.artifact_rows()}
+    training = None
+    data_bytes = 0
+    if mv.run_id:
+        cpu = [m["value"] for m in reg.store.run_metrics(mv.run_id) if m["key"] == CPU_METRIC]
+        training = float(cpu[-1]) if cpu else None
+        for ds in reg.store.run_inputs(mv.run_id):
+            data_bytes += sizes.get(ds["artifact_digest"], 0)
+    usage = WindowStore(reg.store).usage(mv.id)
+    requests, cpu_s = int(usage["requests"] or 0), usage["cpu_s"]
+    per_1k = None
+    if cpu_s is not None and requests:
+        per_1k = float(cpu_s) / requests * 1000
+    return {
+        "training_cpu_s": training,
+        "model_bytes": int(mv.size_bytes),
+        "data_bytes": data_bytes,
+        "stored_bytes": int(mv.size_bytes) + data_bytes,
+        "requests": requests,
+        "inference_cpu_s": None if cpu_s is None else float(cpu_s),
+        "inference_cpu_s_per_1k": per_1k,
+    }
+
+
+def _totals(versions: list[dict[str, Any]]) -> dict[str, Any]:
+    costs = [v["cost"] for v in versions]
+    train = [c["training_cpu_s"] for c in costs if c["training_cpu_s"] is not None]
+    infer = [c["inference_cpu_s"] for c in costs if c["inference_cpu_s"] is not None]
+    requests = sum(c["requests"] for c in costs)
+    return {
+        "training_cpu_s": sum(train) if train else None,
+        "stored_bytes": sum(c["model_bytes"] for c in costs)
+        + max((c["data_bytes"] for c in costs), default=0),
+        "requests": requests,
+        "inference_cpu_s": sum(infer) if infer else None,
+        "inference_cpu_s_per_1k": sum(infer) / requests * 1000 if infer and requests else None,
+    }
+
+
+def recorded_proposals(reg: Registry) -> dict[str, list[dict[str, Any]]]:
+    """Retirement proposals on record (``lifecycle.retirement_proposed``) for versions that
+    still serve, newest per trigger, by version ref."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for e in reg.store.audit_entries(action=PROPOSAL_ACTION):
+        ref = e["target"].removeprefix("model:")
+        trigger = str(e["data"].get("trigger"))
+        out.setdefault(ref, {})[trigger] = {
+            "version": ref,
+            "trigger": trigger,
+            "reason": e["reason"],
+            "at": e["at"].isoformat(),
+            "by": e["actor"],
+        }
+    return {ref: list(by.values()) for ref, by in out.items()}
+
+
 def catalog(reg: Registry) -> list[CatalogEntry]:
+    sizes = {a["digest"]: int(a["size_bytes"]) for a in reg.store.artifact_rows()}
+    proposed = recorded_proposals(reg)
     routes: dict[int, list[dict[str, Any]]] = {}
     for r in reg.store.routes():
         routes.setdefault(r["model_version_id"], []).append(r)
@@ -62,10 +137,15 @@ def catalog(reg: Registry) -> list[CatalogEntry]:
                 ],
                 "last_gate": None if last_gate is None else bool(last_gate["passed"]),
                 "size_bytes": mv.size_bytes,
+                "cost": version_cost(reg, mv, sizes),
             }
         )
+        if mv.state in (State.DEPLOYED.value, State.DEPRECATED.value):
+            entry.proposals.extend(proposed.get(mv.ref, []))
         if served and not entry.owner:
             entry.ghosts.append(f"{mv.ref} serves without an owner")
         if served and mv.state in (State.DEPRECATED.value, State.RETIRED.value):
             entry.ghosts.append(f"{mv.ref} serves while {mv.state}")
+    for entry in out.values():
+        entry.cost = _totals(entry.versions)
     return sorted(out.values(), key=lambda e: e.model)

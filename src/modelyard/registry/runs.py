@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import time
 import traceback
 import uuid
 from types import TracebackType
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelyard.registry.registry import DatasetVersion, ModelVersion, Registry
+
+
+CPU_METRIC = "cpu_seconds"  # recorded on every run when it ends (training cost)
 
 
 def _clean_param(key: str, value: Any) -> Any:
@@ -47,9 +51,11 @@ class Run:
         self._initial_params = params or {}
         self.status = "created"
         self.model_versions: list[ModelVersion] = []
+        self._cpu_start: float | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> Run:
+        self._cpu_start = time.process_time()
         reg = self.registry
         cwd = reg.settings.project_dir
         git = environment.git_state(cwd)
@@ -101,6 +107,11 @@ class Run:
         else:
             self.status = "killed" if isinstance(exc, KeyboardInterrupt) else "failed"
             error = "".join(traceback.format_exception(exc_type, exc, tb))[-8000:]
+        if self._cpu_start is not None:
+            # training cost: the process's CPU time (all threads) from run start to end
+            cpu = time.process_time() - self._cpu_start
+            row = {"key": CPU_METRIC, "value": cpu, "step": 0, "at": dt.datetime.now(dt.UTC)}
+            self.registry.store.log_metrics(self.id, [row])
         self.registry.store.update_run(
             self.id, status=self.status, ended_at=dt.datetime.now(dt.UTC), error=error
         )

@@ -1,11 +1,18 @@
-"""Deploy, roll back, deprecate and retire: lifecycle operations over endpoint routes."""
+"""Deploy, roll back, deprecate and retire: lifecycle operations over endpoint routes.
+
+Delivery strategies: ``direct`` (the version replaces the champion), ``blue-green`` (it
+replaces the champion and the old one stays loaded as a zero-weight fallback route, so a
+rollback is instant), ``shadow`` (it gets a mirror of the traffic) and ``canary``
+(``rollout.canary``). Every one of them refuses a version the gates have not cleared.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelyard.core.errors import Conflict, InvalidInput, NotFound
+from modelyard.core.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from modelyard.core.lifecycle import DEPLOYABLE, Role, State
+from modelyard.core.rollout_config import STRATEGIES
 from modelyard.registry.registry import ModelVersion, Registry
 
 
@@ -14,6 +21,51 @@ class RollbackResult:
     endpoint: str
     from_version: str | None
     to_version: str
+
+
+@dataclass(frozen=True)
+class BlueGreenResult:
+    endpoint: str
+    live: str  # the new champion
+    standby: str | None  # the old champion, kept warm as the fallback route
+    released: tuple[str, ...]  # earlier standbys whose routes were removed
+
+
+def ensure_cleared(reg: Registry, mv: ModelVersion) -> None:
+    """Refuse a deployment the gates and governance have not cleared: the version must be
+    approved (or already deployed), its latest gate report must not have failed (and must
+    exist when the model's policy requires one), and the approvals the governance policy
+    requires must still be on record."""
+    from modelyard.core.errors import PermissionDenied
+    from modelyard.registry.gating import gate_clearance
+    from modelyard.store.governance import GovernanceStore
+
+    clearance = gate_clearance(reg, mv)
+    if not clearance.allowed:
+        raise IllegalTransition(
+            f"cannot deploy {mv.ref}: {clearance.reason}",
+            hint="gate it (`modelyard gate`), then approve it (`modelyard approve`)",
+            current=mv.state,
+        )
+    required = reg.config.governance.approvals.required
+    if required and mv.state == State.APPROVED.value:
+        approvers = GovernanceStore(reg.store).current_approvers(mv.id)
+        if len(approvers) < required:
+            raise PermissionDenied(
+                f"cannot deploy {mv.ref}: {len(approvers)} of {required} required approval(s)",
+                hint=f"a reviewer runs `modelyard approve {mv.ref} --comment ...`",
+            )
+
+
+def resolve_strategy(reg: Registry, ref: str, requested: str | None) -> str:
+    """The command line's strategy, else the model's ``rollout.strategy``, else direct."""
+    if requested is not None:
+        if requested not in STRATEGIES:
+            raise InvalidInput(
+                f"unknown strategy {requested!r}: expected one of {', '.join(STRATEGIES)}"
+            )
+        return requested
+    return str(reg.config.model(reg.model_version(ref).model_name).rollout.strategy)
 
 
 def deploy(
@@ -37,7 +89,72 @@ def deploy(
         weight = 1.0 if r is Role.PRODUCTION else 0.1 if r is Role.CANARY else 0.0
     if r is Role.CANARY and not 0.0 < weight < 1.0:
         raise InvalidInput(f"a canary weight must be between 0 and 1 (exclusive), got {weight}")
-    return reg.deploy(ref, endpoint, role=r, weight=weight, reason=reason, actor=actor)
+    mv = reg.model_version(ref)
+    ensure_cleared(reg, mv)
+    return reg.deploy(mv, endpoint, role=r, weight=weight, reason=reason, actor=actor)
+
+
+def blue_green(
+    reg: Registry, ref: str, endpoint: str, reason: str = "deployed", actor: str | None = None
+) -> BlueGreenResult:
+    """Make ``ref`` the champion at once and keep the old champion loaded as the endpoint's
+    fallback route (weight 0): it answers if the new one fails, and ``rollback`` returns to it
+    without loading anything. An earlier standby is released (its route removed; it stays
+    approved, a last-known-good candidate)."""
+    mv = reg.model_version(ref)
+    ensure_cleared(reg, mv)
+    old = champion(reg, endpoint)
+    if old is not None and old.id == mv.id:
+        raise Conflict(f"{mv.ref} is already the champion of {endpoint}")
+    who = actor or reg.settings.user
+    # the new champion first: the endpoint always has a production route
+    reg.deploy(mv, endpoint, Role.PRODUCTION, 1.0, f"blue-green: {reason}", actor)
+    standby = None
+    if old is not None:
+        old = reg.model_version(old.ref)
+        from modelyard.registry.gating import gate_clearance
+
+        if gate_clearance(reg, old).allowed:
+            reg.deploy(old, endpoint, Role.FALLBACK, 0.0, f"blue-green standby for {mv.ref}", actor)
+            standby = old.ref
+    released = []
+    for r in reg.store.routes(endpoint):
+        if r["role"] != Role.FALLBACK.value or r["model_version_id"] in (
+            mv.id,
+            old.id if old else None,
+        ):
+            continue
+        reg.store.remove_route(endpoint, r["model_version_id"], who, f"standby replaced: {reason}")
+        released.append(f"{r['model_name']}@{r['version']}")
+    return BlueGreenResult(endpoint, mv.ref, standby, tuple(released))
+
+
+def shadow(
+    reg: Registry,
+    ref: str,
+    endpoint: str,
+    sample: float | None = None,
+    reason: str = "shadow",
+    actor: str | None = None,
+) -> ModelVersion:
+    """Mirror (a ``sample`` share of) the endpoint's traffic to ``ref`` after each answer is
+    sent: callers only ever get the champion's answers; the shadow's are logged under the same
+    prediction id (compare them with ``shadow_report``)."""
+    mv = reg.model_version(ref)
+    if sample is None:
+        sample = reg.config.model(mv.model_name).rollout.shadow_sample
+    if not 0.0 < sample <= 1.0:
+        raise InvalidInput(f"--sample must be a share in (0, 1], got {sample}")
+    current = champion(reg, endpoint)
+    if current is None:
+        raise Conflict(
+            f"endpoint {endpoint!r} has no champion to mirror",
+            hint=f"deploy one first: `modelyard deploy MODEL@VERSION --to {endpoint}`",
+        )
+    if current.id == mv.id:
+        raise Conflict(f"{mv.ref} is the champion of {endpoint}; a shadow must be another version")
+    ensure_cleared(reg, mv)
+    return reg.deploy(mv, endpoint, Role.SHADOW, sample, reason, actor)
 
 
 def champion(reg: Registry, endpoint: str) -> ModelVersion | None:

@@ -2,7 +2,10 @@
 
 ``fetch`` is blocking (it reads the store) and runs on a worker thread; it returns only the
 endpoints whose generation moved since the last look, with their routes resolved to model
-versions the lifecycle allows to serve.
+versions the lifecycle allows to serve. A route to a version that may not serve (its state,
+or a failed or missing release-gate record: ``registry.gating``) is refused here even when it
+was written into the store by hand: it is skipped with an error naming the version and why,
+and the rest of the endpoint keeps serving.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class PlanSpec:
     generation: int
     routes: list[RouteEntry]
     extra: dict[str, ModelVersion] = field(default_factory=dict)  # config refs → versions
+    refused: list[dict[str, str]] = field(default_factory=list)  # {"version", "reason"}
 
 
 class PlanSource(abc.ABC):
@@ -85,6 +89,8 @@ class StoreRoutes(PlanSource):
     ) -> None:
         self.reg = reg
         self.configs = configs
+        self.declared = dict(configs)  # as in the project file, before per-route settings
+        self.sampled: set[str] = set()  # endpoints whose config carries a route's shadow share
         self.names = names
         self.discover_every = discover_every
         self.ticks = 0
@@ -107,20 +113,26 @@ class StoreRoutes(PlanSource):
         return changed or None
 
     def _spec(self, name: str, gen: int) -> PlanSpec:
+        from modelyard.registry.gating import gate_clearance
+
         routes = []
+        refused: list[dict[str, str]] = []
         for row in self.reg.store.routes(name):
             mv = ModelVersion.from_row(
                 self.reg.store.get_model_version_by_id(row["model_version_id"])
             )
-            if not _allowed(mv, ROUTABLE):
-                log.warning(
-                    "route skipped: version not routable",
+            clearance = gate_clearance(self.reg, mv, serving=True)
+            if not clearance.allowed:
+                log.error(
+                    f"route refused: {clearance.reason}",
                     extra={"endpoint": name, "model_version": mv.ref, "state": mv.state},
                 )
+                refused.append({"version": mv.ref, "reason": clearance.reason})
                 continue
             if mv.state == State.DEPRECATED:
                 log.warning("serving a deprecated version", extra={"model_version": mv.ref})
             routes.append(RouteEntry(mv, row["role"], float(row["weight"])))
+        self._shadow_sample(name, routes)
         extra: dict[str, ModelVersion] = {}
         config = self.configs.get(name) or EndpointConfig()
         refs = [config.fallback] if config.fallback else []
@@ -138,4 +150,23 @@ class StoreRoutes(PlanSource):
                     "config reference skipped: lifecycle does not allow traffic",
                     extra={"ref": ref, "state": mv.state},
                 )
-        return PlanSpec(name, gen, routes, extra)
+        return PlanSpec(name, gen, routes, extra, refused)
+
+    def _shadow_sample(self, name: str, routes: list[RouteEntry]) -> None:
+        """A shadow route's weight, when set, is the share of requests mirrored to it
+        (``deploy --strategy shadow --sample``); it overrides the endpoint's shadow.sample in
+        the configuration the plan is built with."""
+        declared = self.declared.get(name)
+        samples = [r.weight for r in routes if r.role == Role.SHADOW and r.weight > 0]
+        if not samples:
+            if name in self.sampled:  # back to the project file's settings
+                self.sampled.discard(name)
+                if declared is None:
+                    self.configs.pop(name, None)
+                else:
+                    self.configs[name] = declared
+            return
+        self.sampled.add(name)
+        base = declared or EndpointConfig()
+        shadow = base.shadow.model_copy(update={"sample": max(samples)})
+        self.configs[name] = base.model_copy(update={"shadow": shadow})
