@@ -8,6 +8,8 @@ user acts, as on the command line.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,14 +22,23 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from modelyard.core.errors import ModelyardError, NotFound, PermissionDenied
+from modelyard.core.errors import InvalidInput, ModelyardError, NotFound, PermissionDenied
 from modelyard.core.governance import Permission
 from modelyard.registry.registry import Registry
 from modelyard.security.access import Identity
 
 HERE = Path(__file__).parent
 COOKIE = "modelyard_token"
-NAV = (("/", "Catalog"), ("/endpoints", "Endpoints"), ("/audit", "Audit"))
+NAV = (
+    ("/", "Catalog"),
+    ("/endpoints", "Endpoints"),
+    ("/monitoring", "Monitoring"),
+    ("/alerts", "Alerts"),
+    ("/review", "Review"),
+    ("/audit", "Audit"),
+)
+LIVE_HOURS = 6.0  # the endpoint page's live charts cover this much
+REFRESH_S = 30  # monitoring pages reload themselves (meta refresh) this often
 
 _env = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -35,6 +46,19 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "—"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+_env.filters["bytes"] = human_bytes
 
 
 def dashboard_app(
@@ -93,8 +117,14 @@ def dashboard_app(
 
     def catalog(request: Request, who: Identity) -> dict[str, Any]:
         from modelyard.registry.catalog import catalog as build
+        from modelyard.web.monitoring_view import drift_status
 
-        return {"entries": [dataclasses.asdict(e) | {"status": e.status} for e in build(reg)]}
+        entries = [dataclasses.asdict(e) | {"status": e.status} for e in build(reg)]
+        return {
+            "entries": entries,
+            "drift": drift_status(reg),
+            "with_cost": any(e.get("cost") for e in entries),
+        }
 
     def version(request: Request, who: Identity) -> dict[str, Any]:
         from modelyard.registry.lineage import model_lineage
@@ -123,7 +153,98 @@ def dashboard_app(
                 for e in reg.store.audit_entries(target_prefix=f"endpoint:{name}")
                 if e["target"] == f"endpoint:{name}"
             ][::-1]
-        return {"plans": sorted(plans.items()), "name": name, "history": history}
+        live: list[str] = []
+        rollouts: list[dict[str, Any]] = []
+        if name:
+            live, rollouts = endpoint_live(name)
+        return {
+            "plans": sorted(plans.items()),
+            "name": name,
+            "history": history,
+            "live": live,
+            "live_hours": LIVE_HOURS,
+            "rollouts": rollouts,
+        }
+
+    def endpoint_live(name: str) -> tuple[list[str], list[dict[str, Any]]]:
+        """Live traffic/error/latency charts of the last hours and the rollout history."""
+        from modelyard.rollout.canary import rollout_status
+        from modelyard.web.monitoring_view import MonitoringView, markers_of, ops_charts
+
+        view = MonitoringView(reg)
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=LIVE_HOURS)
+        rows = view.results(name, since=since)
+        notes = view.annotations(name, rows[0]["start"], rows[-1]["end"]) if rows else []
+        try:
+            rollouts = rollout_status(reg, name)[::-1]
+        except NotFound:
+            rollouts = []
+        return ops_charts(rows, markers_of(notes)) if rows else [], rollouts
+
+    def monitoring(request: Request, who: Identity) -> dict[str, Any]:
+        from modelyard.web import monitoring_view as mv
+
+        name = request.path_params.get("name")
+        since = _since(request.query_params.get("hours"))
+        ctx = mv.overview(reg, since) if name is None else mv.endpoint_page(reg, name, since)
+        return ctx | {"hours": request.query_params.get("hours") or "", "refresh": REFRESH_S}
+
+    def alerts(request: Request, who: Identity) -> dict[str, Any]:
+        from modelyard.core.monitor_config import TIERS
+        from modelyard.monitoring.alerts import parse_state
+        from modelyard.web.monitoring_view import MonitoringView
+
+        q = request.query_params
+        filters = {
+            "state": q.get("state") or "open",
+            "tier": q.get("tier") or "",
+            "endpoint": q.get("endpoint") or "",
+        }
+        if filters["tier"] and filters["tier"] not in TIERS:
+            raise InvalidInput(
+                f"unknown alert tier {filters['tier']!r}",
+                hint=f"expected one of {', '.join(TIERS)}",
+            )
+        view = MonitoringView(reg)
+        rows = view.alerts.list(
+            parse_state(filters["state"]), filters["endpoint"] or None, limit=500
+        )
+        if filters["tier"]:
+            rows = [a for a in rows if a["tier"] == filters["tier"]]
+        return {
+            "alerts": rows,
+            "filters": filters,
+            "tiers": TIERS,
+            "states": ("open", "firing", "acknowledged", "resolved", "all"),
+            "endpoints": view.endpoint_names(),
+            "actions": view.playbook_actions(filters["endpoint"] or None, limit=50),
+        }
+
+    def review(request: Request, who: Identity) -> dict[str, Any]:
+        from modelyard.store.feedback import STATUSES, FeedbackStore
+        from modelyard.web.monitoring_view import MonitoringView
+
+        q = request.query_params
+        filters = {"endpoint": q.get("endpoint") or "", "status": q.get("status") or "pending"}
+        if filters["status"] not in STATUSES:
+            raise InvalidInput(
+                f"unknown review status {filters['status']!r}",
+                hint=f"expected one of {', '.join(STATUSES)}",
+            )
+        view = MonitoringView(reg)
+        items = FeedbackStore(reg.store).review_items(
+            filters["endpoint"] or None, filters["status"], limit=200
+        )
+        for item in items:
+            item["ref"] = view.ref(item["version_id"])
+            item["fields"] = _fields(item["input"])
+            item["predicted"] = _predicted(item["output"])
+        return {
+            "items": items,
+            "filters": filters,
+            "statuses": STATUSES,
+            "endpoints": view.endpoint_names(),
+        }
 
     def audit(request: Request, who: Identity) -> dict[str, Any]:
         from modelyard.security.audit import history, verify
@@ -211,8 +332,41 @@ def dashboard_app(
         do_rollback(reg, name, reason, actor=who.name)
         return f"/endpoints/{name}"
 
+    def acknowledge(request: Request, who: Identity, form: dict[str, str]) -> str:
+        from modelyard.monitoring.alerts import AlertBook
+        from modelyard.monitoring.sinks import Dispatcher, build_sinks
+
+        alert_id = _int_id(request.path_params["id"], "alert")
+        reason = form.get("reason", "").strip()
+        if not reason:
+            raise InvalidInput("acknowledging an alert needs a reason (who is on it, and why)")
+        event = AlertBook(reg.store).acknowledge(alert_id, who.name, reason)
+        # the sinks hear of it as they do from `modelyard alerts ack` (failures are recorded
+        # as deliveries, never raised)
+        Dispatcher(reg.store, build_sinks(reg.config.monitoring.sinks)).deliver([event])
+        return _back(form.get("next"), "/alerts")
+
+    def decide(request: Request, who: Identity, form: dict[str, str]) -> str:
+        from modelyard.store.feedback import FeedbackStore
+
+        item_id = _int_id(request.path_params["id"], "review item")
+        store = FeedbackStore(reg.store)
+        decision = form.get("decision", "")
+        label: Any = None
+        if decision == "correct":
+            item = store.review_item(item_id)
+            label = parse_label(form.get("label", ""), _predicted(item["output"]))
+        store.decide(item_id, decision, who.name, label)
+        return _back(form.get("next"), "/review")
+
     routes = [
         Route("/", view(catalog, "catalog.html", "/")),
+        Route("/monitoring", view(monitoring, "monitoring.html", "/monitoring")),
+        Route("/monitoring/{name}", view(monitoring, "monitoring_endpoint.html", "/monitoring")),
+        Route("/alerts", view(alerts, "alerts.html", "/alerts")),
+        Route("/alerts/{id}/ack", action(Permission.DEPLOY, acknowledge), methods=["POST"]),
+        Route("/review", view(review, "review.html", "/review")),
+        Route("/review/{id}", action(Permission.FEEDBACK, decide), methods=["POST"]),
         Route("/models/{ref}/approve", action(Permission.APPROVE, approve), methods=["POST"]),
         Route("/endpoints/{name}/rollback", action(Permission.DEPLOY, rollback), methods=["POST"]),
         Route("/models/{ref}", view(version, "version.html")),
@@ -224,3 +378,79 @@ def dashboard_app(
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     return Starlette(routes=routes)
+
+
+# ---- small parsers for the pages' query strings and forms -----------------------------------
+def _since(hours: str | None) -> dt.datetime | None:
+    if not hours:
+        return None
+    try:
+        value = float(hours)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value <= 24 * 366):
+        raise InvalidInput(
+            f"hours must be a number of hours between 0 and 8784, got {hours!r}",
+            hint="e.g. ?hours=6 for the last six hours; leave it out for the newest windows",
+        )
+    return dt.datetime.now(dt.UTC) - dt.timedelta(hours=value)
+
+
+def _int_id(raw: str, what: str) -> int:
+    if not raw.isdigit():
+        raise InvalidInput(f"{what} id must be a whole number, got {raw!r}")
+    return int(raw)
+
+
+def _back(target: str | None, default: str) -> str:
+    """Where a form returns: a dashboard path it names (never another site), else ``default``."""
+    if target and re.fullmatch(r"/(alerts|review|monitoring)(/[\w.@-]+)?(\?[\w=&%.@-]*)?", target):
+        return target
+    return default
+
+
+def _fields(value: Any) -> list[tuple[str, Any]]:
+    """A logged input as (field, value) pairs: the first record of a list, or a mapping."""
+    if isinstance(value, list):
+        value = value[0] if value else {}
+    if isinstance(value, dict):
+        return [(str(k), v) for k, v in value.items()]
+    return [("input", value)]
+
+
+def _predicted(output: Any) -> Any:
+    """The model's answer in a logged output (its first row), or None."""
+    if isinstance(output, dict):
+        pred = output.get("predict")
+        if isinstance(pred, list):
+            return pred[0] if len(pred) == 1 else (pred or None)
+        return pred
+    return output
+
+
+def parse_label(text: str, example: Any) -> Any:
+    """A corrected label typed in a form, as the type of the model's own answer (``1`` for an
+    integer class, ``true`` for a boolean one), so it compares equal to predictions."""
+    raw = text.strip()
+    if not raw:
+        raise InvalidInput("a correction needs the right label: the label field is empty")
+    sample = example[0] if isinstance(example, list) and example else example
+    try:
+        if isinstance(sample, bool):
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return raw.lower() in ("true", "1")
+        if isinstance(sample, int):
+            return int(raw)
+        if isinstance(sample, float):
+            value = float(raw)
+            if value != value:
+                raise ValueError
+            return value
+    except ValueError:
+        kind = {bool: "true or false", int: "a whole number", float: "a number"}[type(sample)]
+        raise InvalidInput(
+            f"label {raw!r} is not {kind}, as the model's answers are",
+            hint=f"the model answered {sample!r} for this item",
+        ) from None
+    return raw
