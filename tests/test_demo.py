@@ -5,29 +5,40 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from modelyard.registry.lineage import model_lineage
 from modelyard.registry.registry import Registry
 
 
-@pytest.mark.slow
-def test_demo_tells_the_story_gates_reject_the_biased_candidate_and_a_reviewer_approves(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One run of `modelyard demo` through the real entry point, shared by the tests below."""
+    root = tmp_path_factory.mktemp("demo") / "demo"
     exe = str(Path(sys.executable).with_name("modelyard"))
     out = subprocess.run(
-        [exe, "demo", "--path", str(tmp_path / "demo")],
+        [exe, "demo", "--path", str(root)],
         capture_output=True,
         text=True,
         timeout=600,
         env={**os.environ, "COLUMNS": "160"},
     )
-    assert out.returncode == 0, out.stderr
-    assert "Catalog" in out.stdout and "rejected" in out.stdout
-    with Registry.open(tmp_path / "demo", env={}) as reg:
+    assert out.returncode == 0, out.stderr + out.stdout[-3000:]
+    return root, out.stdout
+
+
+@pytest.mark.slow
+def test_demo_tells_the_story_gates_reject_the_biased_candidate_and_a_reviewer_approves(
+    demo: tuple[Path, str],
+) -> None:
+    root, stdout = demo
+    assert "Catalog" in stdout and "rejected" in stdout
+    with Registry.open(root, env={}) as reg:
         train, evaluation = reg.dataset("arrests-train@1"), reg.dataset("arrests-eval@1")
         assert train.n_rows + evaluation.n_rows == 5226
         states = {v.ref: v.state for v in reg.model_versions("arrests")}
@@ -36,32 +47,174 @@ def test_demo_tells_the_story_gates_reject_the_biased_candidate_and_a_reviewer_a
             "arrests@2": "rejected",
             "arrests@3": "approved",
             "arrests@4": "approved",
-            "arrests@5": "deployed",
-        }, "the fragile canary was rolled back, the retrained one promoted"
+            "arrests@5": "approved",
+            "arrests@6": "deployed",
+        }, "fragile canary rolled back, retrained promoted, then replaced by the drift retrain"
         rejected = reg.store.transitions_of(reg.model_version("arrests@2").id)[-1]
         assert "fairness" in rejected["reason"]
         approvals = reg.store.audit_entries(action="model.approve")
         assert {e["actor"] for e in approvals} == {"bob"}, "four eyes: the author never approves"
         from modelyard.store.rollouts import RolloutStore
 
-        fragile, retrained = RolloutStore(reg.store).list("arrests")
+        fragile, retrained, _drift_retrain = RolloutStore(reg.store).list("arrests")
         assert fragile["status"] == "rolled_back" and retrained["status"] == "promoted"
         failed = [h for h in fragile["history"] if h["kind"] == "analysis"]
         assert failed[-1]["decision"] == "fail" and failed[-1]["figures"]["canary_error_rate"] > 0
         steps = [h for h in retrained["history"] if h["kind"] == "analysis"]
         assert len(steps) >= 2 and steps[-1]["decision"] == "promote"
         assert all(h["figures"]["canary_error_rate"] in (0, None) for h in steps)
-        assert "rolled_back" in out.stdout and "promoted" in out.stdout
+        assert "rolled_back" in stdout and "promoted" in stdout
         graph = model_lineage(reg, "arrests@5")
         assert graph["datasets"][0]["digest"] == train.digest
         assert graph["reports"][0]["passed"] is True
-        assert graph["deployments"] == [
-            {"endpoint": "arrests", "role": "production", "weight": 1.0}
-        ]
         assert graph["model_version"]["owner"] == "risk-analytics@example.org"
         from modelyard.security.audit import verify
 
         assert verify(reg.store).ok
+
+
+@pytest.mark.slow
+def test_demo_drift_raises_warning_then_critical_and_the_playbook_retrains(
+    demo: tuple[Path, str],
+) -> None:
+    from modelyard.store.alerts import AlertStore
+    from modelyard.store.playbooks import PlaybookStore
+    from modelyard.store.rollouts import RolloutStore
+    from modelyard.store.windows import WindowStore
+
+    root, stdout = demo
+    with Registry.open(root, env={}) as reg:
+        windows = WindowStore(reg.store).windows(endpoint="arrests", with_sketch=False)
+        assert windows and sum(w["requests"] for w in windows) > 500, "the server fed windows"
+        alerts = sorted(AlertStore(reg.store).list(endpoint="arrests"), key=lambda a: a["id"])
+        drift = [a for a in alerts if a["rule"].startswith("drift-")]
+        assert [(a["rule"], a["tier"]) for a in drift][:2] == [
+            ("drift-warning", "warning"),
+            ("drift-critical", "critical"),
+        ], "warning first, then critical"
+        critical = drift[1]
+        assert critical["value"] >= 0.5
+        actions = PlaybookStore(reg.store).history(endpoint="arrests", limit=20)
+        done = {(a["action"], a["status"]) for a in actions}
+        assert {("notify", "done"), ("retrain", "done")} <= done
+        retrain = next(a for a in actions if a["action"] == "retrain")
+        assert retrain["alert_id"] == critical["id"], "the action names the alert that caused it"
+        assert retrain["details"]["candidate"] == "arrests@6"
+        audited = reg.store.audit_entries(action="playbook.retrain")
+        assert audited and audited[-1]["data"].get("alert") == critical["id"]
+        graph = model_lineage(reg, "arrests@6")
+        assert [d["ref"] for d in graph["datasets"]] == ["arrests-train@2"], "newest data"
+        assert graph["reports"][0]["passed"] is True, "the retrained candidate passed the gates"
+        last = RolloutStore(reg.store).list("arrests")[-1]
+        assert last["status"] == "promoted", "then canaried and promoted step by step"
+        assert "critical" in stdout and "retrain" in stdout
+
+
+@pytest.fixture(scope="module")
+def demo_site(demo: tuple[Path, str]) -> Iterator[tuple[str, dict[str, str]]]:
+    """The dashboard (`modelyard ui --tokens`) over the demo's store, on a free port."""
+    from modelyard.security import tokens
+    from tests.support.servers import free_port
+
+    root, _ = demo
+    with Registry.open(root, env={"MODELYARD_USER": "admin"}) as reg:
+        secrets = {
+            role: tokens.create(reg.store, f"{role}-browser", role, "admin").secret
+            for role in ("viewer", "reviewer", "admin")
+        }
+    port = free_port()
+    exe = str(Path(sys.executable).with_name("modelyard"))
+    log = (root.parent / "ui.log").open("wb")  # a file, never a pipe
+    proc = subprocess.Popen(
+        [exe, "ui", "--tokens", "--port", str(port), "-p", str(root)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ),
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/ui/login", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, (root.parent / "ui.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "the dashboard did not start"
+        time.sleep(0.2)
+    yield base, secrets
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+@pytest.mark.slow
+def test_after_the_demo_every_dashboard_page_renders_in_a_real_browser(
+    demo_site: tuple[str, dict[str, str]],
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.browser import FLAGS, ensure_chromium
+
+    base, secrets = demo_site
+    shots = Path(__file__).parents[1] / "docs" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
+        try:
+            for role in ("viewer", "admin"):
+                ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+                page = ctx.new_page()
+                errors: list[str] = []
+                page.on("console", _collect(errors))
+                page.on("pageerror", lambda e, seen=errors: seen.append(str(e)))
+                page.goto(f"{base}/ui/login")
+                page.fill("input[name=token]", secrets[role])
+                page.click("button[type=submit]")
+                page.wait_for_url(f"{base}/ui/")
+                catalog = page.locator("#catalog").inner_text()
+                assert all(f"arrests@{v}" in catalog for v in range(1, 7)), catalog
+                shoot = role == "viewer"
+                if shoot:
+                    page.screenshot(path=str(shots / "demo-catalog.png"), full_page=True)
+                page.goto(f"{base}/ui/models/arrests@6")
+                assert page.locator("svg.lineage-graph .node").count() >= 4
+                approve_forms = page.locator("form[action$='/approve']").count()
+                page.goto(f"{base}/ui/endpoints/arrests")
+                rollback_forms = page.locator("form[action$='/rollback']").count()
+                if shoot:
+                    page.screenshot(path=str(shots / "demo-endpoint.png"), full_page=True)
+                page.goto(f"{base}/ui/monitoring/arrests")
+                assert page.locator('svg[data-series="feature.age.effect"]').count() == 1
+                assert page.locator('svg[data-series="drift.share"]').count() >= 1
+                alerts = page.locator("table.alerts").inner_text()
+                assert "drift-warning" in alerts and "drift-critical" in alerts
+                assert "retrain" in page.locator("table.playbook-actions").inner_text()
+                if shoot:
+                    page.screenshot(path=str(shots / "demo-monitoring.png"), full_page=False)
+                page.goto(f"{base}/ui/alerts")
+                ack_forms = page.locator("form.ack-form").count()
+                page.goto(f"{base}/ui/review")
+                page.goto(f"{base}/ui/audit")
+                assert "Chain intact" in page.locator("#verification").inner_text()
+                if role == "viewer":
+                    assert approve_forms + rollback_forms + ack_forms == 0, (
+                        "a viewer sees no management actions"
+                    )
+                else:
+                    assert rollback_forms >= 1, "an admin does"
+                assert errors == [], errors
+                ctx.close()
+        finally:
+            browser.close()
+
+
+def _collect(errors: list[str]):  # type: ignore[no-untyped-def]
+    def on_console(message) -> None:  # type: ignore[no-untyped-def]
+        if message.type == "error":
+            errors.append(message.text)
+
+    return on_console
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:

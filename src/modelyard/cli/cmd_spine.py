@@ -529,11 +529,17 @@ def demo(
         Path | None,
         typer.Option("--path", help="Folder for the demo project (default: a new temp folder)."),
     ] = None,
+    keep_serving: Annotated[
+        bool,
+        typer.Option(
+            "--keep-serving", help="Leave the server (and its dashboard) up to explore; Ctrl-C."
+        ),
+    ] = False,
 ) -> None:
     """Run the end-to-end demo on real data shipped with an installed package.
 
-    Example: [bold]modelyard demo[/]
+    Example: [bold]modelyard demo --keep-serving[/]
     """
     from modelyard.demo.story import run_demo
 
-    run_demo(path, render.console)
+    run_demo(path, render.console, keep_serving=keep_serving)

@@ -6,9 +6,11 @@ candidate is rejected with its reason) → four-eyes approval → deployment →
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,11 +47,30 @@ models:
       schema:
       reproducibility: {metrics: [accuracy, roc_auc], tolerance: 1.0e-6}
       kpi: {matrix: {tp: 10, fp: -30, fn: -5, tn: 0}, max_drop_pct: 10}
+    rollout: {steps: [0.25, 0.5, 1.0], interval_s: 2, min_requests: 15, max_p99_ratio: 4.0}
 datasets:
   arrests-train: {target: released, protected: [colour, sex, age]}
   arrests-eval: {target: released, protected: [colour, sex, age]}
 governance:
   approvals: {required: 1, four_eyes: true}
+endpoints:
+  arrests: {prediction_log: {input_sample: 1.0}}
+monitoring:
+  window_s: 3
+  grace_s: 0.5
+  interval_s: 1
+  review: {confidence_below: 0.6, sample: 0.01}
+  alerts:
+    - {name: drift-warning, signal: drift.share, op: ">=", threshold: 0.25, tier: warning,
+       sustain: 2, recover: 3}
+    - {name: drift-critical, signal: drift.share, op: ">=", threshold: 0.5, tier: critical,
+       sustain: 2, recover: 3}
+    - {name: errors, signal: error_rate, threshold: 0.05, tier: emergency, sustain: 1}
+playbooks:
+  retrain-on-drift:
+    when: {rules: [drift-critical]}
+    actions: [{do: notify}, {do: retrain}]
+    endpoints: [arrests]
 """
 
 
@@ -64,6 +85,12 @@ class DemoResult:
     rollout: str | None = None  # outcome of the canary of the retrained candidate
     rollouts: dict[str, str] = field(default_factory=dict)  # ref -> rollout outcome
     rollout_steps: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)  # "tier rule event", in order
+    playbook_actions: list[str] = field(default_factory=list)  # "playbook action status"
+    retrained: str | None = None  # the candidate the drift playbook trained
+    retrain_rollout: str | None = None  # outcome of its canary
+    server_url: str | None = None
+    server: Any = field(default=None, repr=False)  # the server process, with --keep-serving
 
 
 def train(reg: Registry, params: dict[str, Any], seed: int = 0) -> ModelVersion:
@@ -92,7 +119,14 @@ def _as(reg: Registry, user: str) -> Registry:
     return Registry.open(reg.settings.project_dir, env={**os.environ, "MODELYARD_USER": user})
 
 
-def run_demo(path: Path | None, console: Console) -> DemoResult:
+def run_demo(path: Path | None, console: Console, keep_serving: bool = False) -> DemoResult:
+    root = Path(path) if path else Path(tempfile.mkdtemp(prefix="modelyard-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    with _logging_to(root / "demo.log"):  # alert and playbook records: a file, not the screen
+        return _run_demo(root, console, keep_serving)
+
+
+def _run_demo(root: Path, console: Console, keep_serving: bool) -> DemoResult:
     from sklearn.model_selection import train_test_split
 
     from modelyard.cli import render
@@ -105,8 +139,6 @@ def run_demo(path: Path | None, console: Console) -> DemoResult:
     from modelyard.security.approvals import approve
 
     started = time.perf_counter()
-    root = Path(path) if path else Path(tempfile.mkdtemp(prefix="modelyard-demo-"))
-    root.mkdir(parents=True, exist_ok=True)
     (root / "modelyard.yaml").write_text(PROJECT_YAML, encoding="utf-8")
     result = DemoResult(root)
     console.rule("[bold]modelyard demo[/]")
@@ -169,7 +201,7 @@ def run_demo(path: Path | None, console: Console) -> DemoResult:
             reviewer.close()
 
         if result.champion:
-            _canary_story(reg, root, result, console)
+            _canary_story(reg, root, result, console, keep_serving)
 
         console.print("\n[bold]lineage of the champion[/]")
         if result.champion:
@@ -191,15 +223,53 @@ def run_demo(path: Path | None, console: Console) -> DemoResult:
                     )
                 )
         render.table("Catalog", ["version", "state", "gates", "failed checks", "traffic"], rows)
+        render.table("The story", ["stage", "outcome"], _story_rows(result))
+        token = None
+        if result.server is not None:
+            from modelyard.security import tokens
+
+            token = tokens.create(reg.store, "demo-explorer", "admin", AUTHOR).secret
     console.print(
         f"\ndone in {time.perf_counter() - started:.1f}s. Explore: "
         f"[bold]modelyard -p {root} catalog[/] · [bold]modelyard -p {root} lineage "
-        f"{result.champion or 'arrests@1'}[/] · [bold]modelyard -p {root} ui[/]"
+        f"{result.champion or 'arrests@1'}[/] · [bold]modelyard -p {root} ui[/] (dashboard)"
     )
+    if result.server is not None:
+        console.print(
+            f"\nthe server keeps serving at [bold]{result.server_url}[/]: dashboard "
+            f"[bold]{result.server_url}/ui[/] (sign in with the admin token "
+            f"[bold]{token}[/]); Ctrl-C stops it"
+        )
+        try:
+            result.server.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            _stop(result.server)
     return result
 
 
-def _canary_story(reg: Registry, root: Path, result: DemoResult, console: Console) -> None:
+def _story_rows(result: DemoResult) -> list[tuple[str, str]]:
+    rows = []
+    for ref, passed in result.gates.items():
+        verdict = "passed" if passed else f"rejected ({result.reasons.get(ref, '')})"
+        rows.append(("release gates", f"{ref}: {verdict}"))
+    rows.append(("approval", f"four eyes: the author was refused, {REVIEWER} approved"))
+    for ref, outcome in result.rollouts.items():
+        rows.append(("canary on live traffic", f"{ref}: {outcome.replace('_', ' ')}"))
+    for alert in result.alerts:
+        rows.append(("drift alert", alert))
+    for action in result.playbook_actions:
+        rows.append(("playbook", action))
+    if result.retrained:
+        rows.append(("retrained by the playbook", result.retrained))
+    rows.append(("champion", result.champion or "-"))
+    return rows
+
+
+def _canary_story(
+    reg: Registry, root: Path, result: DemoResult, console: Console, keep_serving: bool = False
+) -> None:
     """A retrained candidate goes through the gates, then a canary under generated traffic on a
     real server, analysed step by step by the rollout controller."""
     import socket
@@ -209,7 +279,6 @@ def _canary_story(reg: Registry, root: Path, result: DemoResult, console: Consol
 
     import httpx
 
-    from modelyard.core.rollout_config import RolloutPolicy
     from modelyard.demo.training import FEATURES
     from modelyard.gates.runner import run_gate
     from modelyard.rollout.canary import Controller, start
@@ -254,15 +323,19 @@ def _canary_story(reg: Registry, root: Path, result: DemoResult, console: Consol
     stop = threading.Event()
     answered: dict[int, int] = {}
 
+    frame = reg.load_dataset("arrests-eval@1")[FEATURES].copy()
+    # live traffic has moved on in time: a third of the arrests happen after 2002
+    later = frame.sample(frac=1 / 3, random_state=0).index
+    frame.loc[later, "year"] = frame.loc[later, "year"] + 3
+    variants = [frame.to_dict(orient="records")]
+    variants += [shifted(frame, k).to_dict(orient="records") for k in (1, 2)]
+    mode = [0]  # which variant the generators send: 0 as trained, 1-2 the population shifts
+
     def traffic() -> None:
-        frame = reg.load_dataset("arrests-eval@1")[FEATURES].copy()
-        # live traffic has moved on in time: a third of the arrests happen after 2002
-        later = frame.sample(frac=1 / 3, random_state=0).index
-        frame.loc[later, "year"] = frame.loc[later, "year"] + 3
-        rows = frame.to_dict(orient="records")
         with httpx.Client(timeout=10) as client:
             i = 0
             while not stop.is_set():
+                rows = variants[mode[0]]
                 try:
                     r = client.post(
                         f"{base}/v1/models/arrests:predict",
@@ -286,11 +359,10 @@ def _canary_story(reg: Registry, root: Path, result: DemoResult, console: Consol
                     console.print("[red]✗[/] the server did not start; see demo-server.log")
                     return
                 time.sleep(0.3)
-        # a 2-core laptop under a load generator is noisy on latency: judge errors strictly,
-        # latency loosely (p99 within 4x the champion's)
-        policy = RolloutPolicy(
-            steps=(0.25, 0.5, 1.0), interval_s=2.0, min_requests=15, max_p99_ratio=4.0
-        )
+        # a 2-core laptop under a load generator is noisy on latency: the project's policy
+        # judges errors strictly, latency loosely (p99 within 4x the champion's)
+        policy = reg.config.model("arrests").rollout
+        result.server_url = base
         workers = [threading.Thread(target=traffic) for _ in range(2)]
         for w in workers:
             w.start()
@@ -307,6 +379,8 @@ def _canary_story(reg: Registry, root: Path, result: DemoResult, console: Consol
             if status == "promoted":
                 result.champion = candidate.ref
         result.rollout = result.rollouts.get(mv.ref)
+        if result.champion == mv.ref:
+            _drift_story(reg, ctl, mode, result, console)
         stop.set()
         for w in workers:
             w.join()
@@ -315,12 +389,21 @@ def _canary_story(reg: Registry, root: Path, result: DemoResult, console: Consol
         console.print(f"  {ok:,} requests answered, {failed} failed (all on the fragile canary)")
     finally:
         stop.set()
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        if keep_serving and server.poll() is None:
+            result.server = server  # run_demo stops it when the user is done exploring
+        else:
+            _stop(server)
         log.close()
+
+
+def _stop(server: Any) -> None:
+    import subprocess
+
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
 
 
 def _fragile_candidate(reg: Registry) -> ModelVersion:
@@ -360,3 +443,129 @@ def _follow(reg: Registry, ctl: Any, rid: int, result: DemoResult, console: Cons
         status = str(RolloutStore(reg.store).get(rid)["status"])
         time.sleep(0.5)
     return status
+
+
+def shifted(frame: Any, step: int) -> Any:
+    """The incoming population changes: older arrestees (step 1), then also fewer employed,
+    fewer citizens and more prior checks (step 2). Deterministic."""
+    import numpy as np
+
+    out = frame.copy()
+    rng = np.random.default_rng(step)
+    out["age"] = out["age"] + 12
+    if step >= 2:
+        n = len(out)
+        out.loc[rng.random(n) < 0.6, "employed"] = "No"
+        out.loc[rng.random(n) < 0.5, "citizen"] = "No"
+        out["checks"] = np.minimum(out["checks"] + 2, 6)
+    return out
+
+
+def _drift_story(
+    reg: Registry, ctl: Any, mode: list[int], result: DemoResult, console: Console
+) -> None:
+    """The incoming data shifts under the champion: warning, then critical drift alerts from
+    the live monitor; the critical one runs the playbook, which retrains on the newest data,
+    gates the candidate and leaves it for approval; once approved, it is canaried."""
+    from functools import partial
+
+    import pandas as pd
+
+    from modelyard.monitoring.evaluate import Monitor
+    from modelyard.monitoring.quality import window_quality
+    from modelyard.monitoring.sinks import Dispatcher
+    from modelyard.rollout.canary import start
+    from modelyard.rollout.monitor_pass import run_pass
+    from modelyard.rollout.playbooks import Playbooks
+    from modelyard.security.approvals import approve
+    from modelyard.store.playbooks import PlaybookStore
+
+    monitor = Monitor(reg, quality=partial(window_quality, reg))
+    dispatcher = Dispatcher(reg.store, [])  # the demo prints alerts itself
+    playbooks = Playbooks(reg, actor="monitor")
+    console.print(
+        "\n[bold]live monitoring[/]: the server writes 3-second windows; the monitor judges "
+        "them against the champion's training data"
+    )
+    mode[0] = 1
+    console.print("[yellow]![/] the incoming population shifts: arrestees are older (age +12)")
+    fired: set[str] = set()
+    deadline = time.monotonic() + 75
+    retrain: dict[str, Any] | None = None
+    while time.monotonic() < deadline and retrain is None:
+        time.sleep(1.0)
+        for e in run_pass(reg, monitor, dispatcher, playbooks):
+            result.alerts.append(f"{e.tier} {e.rule} {e.event}")
+            colour = {"warning": "yellow", "critical": "red"}.get(e.tier, "magenta")
+            console.print(f"  [{colour}]alert #{e.alert_id} {e.tier}[/] {e.event}: {e.message}")
+            fired.add(e.rule)
+        if "drift-warning" in fired and mode[0] == 1:
+            mode[0] = 2
+            console.print(
+                "[yellow]![/] the shift widens: fewer employed, fewer citizens, more prior "
+                "checks; labelled records of the new population arrive as a new data version"
+            )
+            train_v1 = reg.load_dataset("arrests-train@1")
+            cohort = shifted(train_v1, 2)
+            data = pd.concat([train_v1, cohort], ignore_index=True)
+            ds = reg.add_dataset(data, "arrests-train", "arrests-train@1 + the new population")
+            console.print(f"[green]✓[/] registered [bold]{ds.ref}[/] ({ds.n_rows:,} rows)")
+        for rec in reversed(PlaybookStore(reg.store).history(endpoint="arrests", limit=20)):
+            line = f"{rec['playbook']} {rec['action']} {rec['status']}"
+            if rec["action"] == "retrain" and rec["status"] in ("done", "failed"):
+                retrain = dict(rec)
+            if line not in result.playbook_actions:
+                result.playbook_actions.append(line)
+                console.print(
+                    f"  [cyan]playbook[/] {rec['playbook']}: {rec['action']} → "
+                    f"{rec['status']} {_outcome(rec)}"
+                )
+    if retrain is None or retrain["status"] != "done":
+        console.print("[red]✗[/] the playbook did not produce a retrained candidate")
+        return
+    candidate = str(retrain["details"]["candidate"])
+    result.retrained = candidate
+    reviewer = _as(reg, REVIEWER)
+    try:
+        approve(reviewer, candidate, REVIEWER, "retrained on the new population; gates passed")
+    finally:
+        reviewer.close()
+    console.print(
+        f"[green]✓[/] {REVIEWER} approved [bold]{candidate}[/] (retrained by the playbook)"
+    )
+    policy = reg.config.model("arrests").rollout
+    rid = start(reg, candidate, "arrests", policy, reason="retrained on drift")
+    console.print(f"[green]✓[/] canary rollout #{rid} of {candidate} at {policy.steps[0]:.0%}")
+    status = _follow(reg, ctl, rid, result, console)
+    result.rollouts[candidate] = status
+    result.retrain_rollout = status
+    if status == "promoted":
+        result.champion = candidate
+    colour = "green" if status == "promoted" else "yellow"
+    console.print(f"[{colour}]✓[/] rollout #{rid} of {candidate}: {status}")
+
+
+def _outcome(rec: dict[str, Any]) -> str:
+    d = rec.get("details") or {}
+    text = d.get("outcome") or d.get("error") or ""
+    return f"[dim]({text})[/]" if text else ""
+
+
+@contextlib.contextmanager
+def _logging_to(path: Path) -> Iterator[None]:
+    import logging
+
+    logger = logging.getLogger("modelyard")
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    before = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        logger.setLevel(before[0])
+        logger.propagate = before[1]
