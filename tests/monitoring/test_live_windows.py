@@ -301,3 +301,25 @@ def test_inference_cpu_is_measured_per_model_call_and_shared_by_rows() -> None:
     assert a > 0
     assert b == pytest.approx(a)  # one call, its CPU split 1:1:3 by rows
     assert c == pytest.approx(3 * a)
+
+
+def test_failed_requests_count_as_errors_and_never_as_missing_values_in_the_drift_verdict(
+    reg: Registry, project: dict[str, Any]
+) -> None:
+    from modelyard.monitoring.drift import compare_baseline
+
+    df, mv = project["df"], project["versions"]["champion"]
+    clock = Clock(2000.5)
+    monitor = LiveMonitor(reg, replica="pod-a", clock=clock)
+    rows = df.sample(400, random_state=1)  # the training population: no drift
+    monitor.observe("arrests", "ok", answer(project, "champion", rows), 0.003)
+    for k in range(80):  # a fifth of the requests fail (a broken canary, say)
+        monitor.observe("arrests", f"failed-{k}", None, 0.02, mv.ref)
+    clock.t = 2013.0
+    assert asyncio.run(monitor.flush()) == 1
+    [row] = stored(reg)
+    assert (row["requests"], row["errors"]) == (480, 80)
+    baseline = BaselineCache(reg).get(mv)
+    assert baseline is not None
+    verdict = compare_baseline(baseline, sketch_of(row))
+    assert verdict.drifted_features == [], [f.to_dict() for f in verdict.features if f.drifted]

@@ -291,7 +291,11 @@ def compare_baseline(
     if window.layout != baseline.layout:
         raise ValueError("the window sketch was not counted on this baseline's layout")
     t0 = time.perf_counter()
-    ref, n_ref, n_cur = baseline.reference, baseline.reference.requests, window.requests
+    ref, n_ref = baseline.reference, baseline.reference.requests
+    # rows counted in the features: a failed request is in ``requests`` (and ``errors``) but
+    # carries no row, so it must not read as a missing value of every feature
+    counted = [window.columns[s.name].n_total for s in baseline.layout.columns]
+    n_cur = max(counted) if counted else window.requests
     items: list[tuple[Any, Any, Any, str]] = [
         (ref.columns[s.name], window.columns[s.name], baseline.stats.get(s.name), "feature")
         for s in baseline.layout.columns
@@ -303,7 +307,8 @@ def compare_baseline(
 
     def build(item: tuple[Any, Any, Any, str]) -> FeatureResult:
         r, c, st, role = item
-        return _evaluate(pair_from_counts(r, c, n_ref, n_cur, st), settings, role)
+        n = c.n_total if role == "feature" else n_cur
+        return _evaluate(pair_from_counts(r, c, n_ref, n, st), settings, role)
 
     results = _map(build, items, settings)
     mv = None
