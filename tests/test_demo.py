@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from modelyard.registry.lineage import model_lineage
@@ -113,108 +111,58 @@ def test_demo_drift_raises_warning_then_critical_and_the_playbook_retrains(
 @pytest.fixture(scope="module")
 def demo_site(demo: tuple[Path, str]) -> Iterator[tuple[str, dict[str, str]]]:
     """The dashboard (`modelyard ui --tokens`) over the demo's store, on a free port."""
-    from modelyard.security import tokens
-    from tests.support.servers import free_port
+    from tests.support.browser import dashboard
 
     root, _ = demo
-    with Registry.open(root, env={"MODELYARD_USER": "admin"}) as reg:
-        secrets = {
-            role: tokens.create(reg.store, f"{role}-browser", role, "admin").secret
-            for role in ("viewer", "reviewer", "admin")
-        }
-    port = free_port()
-    exe = str(Path(sys.executable).with_name("modelyard"))
-    log = (root.parent / "ui.log").open("wb")  # a file, never a pipe
-    proc = subprocess.Popen(
-        [exe, "ui", "--tokens", "--port", str(port), "-p", str(root)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ),
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/ui/login", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, (root.parent / "ui.log").read_text()[-3000:]
-        assert time.monotonic() < deadline, "the dashboard did not start"
-        time.sleep(0.2)
-    yield base, secrets
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    with dashboard(root, ("viewer", "reviewer", "admin")) as site:
+        yield site
 
 
 @pytest.mark.slow
 def test_after_the_demo_every_dashboard_page_renders_in_a_real_browser(
     demo_site: tuple[str, dict[str, str]],
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
-    from tests.support.browser import FLAGS, ensure_chromium
+    from tests.support.browser import chromium, sign_in
 
     base, secrets = demo_site
     shots = Path(__file__).parents[1] / "docs" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=ensure_chromium(), args=FLAGS)
-        try:
-            for role in ("viewer", "admin"):
-                ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-                page = ctx.new_page()
-                errors: list[str] = []
-                page.on("console", _collect(errors))
-                page.on("pageerror", lambda e, seen=errors: seen.append(str(e)))
-                page.goto(f"{base}/ui/login")
-                page.fill("input[name=token]", secrets[role])
-                page.click("button[type=submit]")
-                page.wait_for_url(f"{base}/ui/")
-                catalog = page.locator("#catalog").inner_text()
-                assert all(f"arrests@{v}" in catalog for v in range(1, 7)), catalog
-                shoot = role == "viewer"
-                if shoot:
-                    page.screenshot(path=str(shots / "demo-catalog.png"), full_page=True)
-                page.goto(f"{base}/ui/models/arrests@6")
-                assert page.locator("svg.lineage-graph .node").count() >= 4
-                approve_forms = page.locator("form[action$='/approve']").count()
-                page.goto(f"{base}/ui/endpoints/arrests")
-                rollback_forms = page.locator("form[action$='/rollback']").count()
-                if shoot:
-                    page.screenshot(path=str(shots / "demo-endpoint.png"), full_page=True)
-                page.goto(f"{base}/ui/monitoring/arrests")
-                assert page.locator('svg[data-series="feature.age.effect"]').count() == 1
-                assert page.locator('svg[data-series="drift.share"]').count() >= 1
-                alerts = page.locator("table.alerts").inner_text()
-                assert "drift-warning" in alerts and "drift-critical" in alerts
-                assert "retrain" in page.locator("table.playbook-actions").inner_text()
-                if shoot:
-                    page.screenshot(path=str(shots / "demo-monitoring.png"), full_page=False)
-                page.goto(f"{base}/ui/alerts")
-                ack_forms = page.locator("form.ack-form").count()
-                page.goto(f"{base}/ui/review")
-                page.goto(f"{base}/ui/audit")
-                assert "Chain intact" in page.locator("#verification").inner_text()
-                if role == "viewer":
-                    assert approve_forms + rollback_forms + ack_forms == 0, (
-                        "a viewer sees no management actions"
-                    )
-                else:
-                    assert rollback_forms >= 1, "an admin does"
-                assert errors == [], errors
-                ctx.close()
-        finally:
-            browser.close()
-
-
-def _collect(errors: list[str]):  # type: ignore[no-untyped-def]
-    def on_console(message) -> None:  # type: ignore[no-untyped-def]
-        if message.type == "error":
-            errors.append(message.text)
-
-    return on_console
+    with chromium() as browser:
+        for role in ("viewer", "admin"):
+            page, errors = sign_in(browser, base, secrets[role])
+            catalog = page.locator("#catalog").inner_text()
+            assert all(f"arrests@{v}" in catalog for v in range(1, 7)), catalog
+            shoot = role == "viewer"
+            if shoot:
+                page.screenshot(path=str(shots / "demo-catalog.png"), full_page=True)
+            page.goto(f"{base}/ui/models/arrests@6")
+            assert page.locator("svg.lineage-graph .node").count() >= 4
+            approve_forms = page.locator("form[action$='/approve']").count()
+            page.goto(f"{base}/ui/endpoints/arrests")
+            rollback_forms = page.locator("form[action$='/rollback']").count()
+            if shoot:
+                page.screenshot(path=str(shots / "demo-endpoint.png"), full_page=True)
+            page.goto(f"{base}/ui/monitoring/arrests")
+            assert page.locator('svg[data-series="feature.age.effect"]').count() == 1
+            assert page.locator('svg[data-series="drift.share"]').count() >= 1
+            alerts = page.locator("table.alerts").inner_text()
+            assert "drift-warning" in alerts and "drift-critical" in alerts
+            assert "retrain" in page.locator("table.playbook-actions").inner_text()
+            if shoot:
+                page.screenshot(path=str(shots / "demo-monitoring.png"), full_page=False)
+            page.goto(f"{base}/ui/alerts")
+            ack_forms = page.locator("form.ack-form").count()
+            page.goto(f"{base}/ui/review")
+            page.goto(f"{base}/ui/audit")
+            assert "Chain intact" in page.locator("#verification").inner_text()
+            if role == "viewer":
+                assert approve_forms + rollback_forms + ack_forms == 0, (
+                    "a viewer sees no management actions"
+                )
+            else:
+                assert rollback_forms >= 1, "an admin does"
+            assert errors == [], errors
+            page.context.close()
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:

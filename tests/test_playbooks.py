@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
 
 from modelyard.core.governance import ApprovalPolicy, GovernanceConfig
 from modelyard.core.monitor_config import PlaybookConfig
@@ -25,9 +24,10 @@ from modelyard.registry.registry import Registry
 from modelyard.rollout.continuous import check_triggers
 from modelyard.rollout.operations import champion
 from modelyard.rollout.playbooks import Playbooks, run_synthetic
-from modelyard.store import schema as t
+from modelyard.store.alerts import AlertStore
 from modelyard.store.playbooks import PlaybookStore
 from modelyard.store.rollouts import RUNNING, RolloutStore
+from tests.support.cli import run_main
 
 PROJECT = """\
 name: playbooks-test
@@ -150,21 +150,8 @@ def fire(
     reg: Registry, rule: str, tier: str = "critical", endpoint: str = "arrests"
 ) -> dict[str, Any]:
     """A real alerts row (as the monitor writes it) and its ``fired`` event."""
-    now = dt.datetime.now(dt.UTC)
     with reg.store.tx() as conn:
-        aid = conn.execute(
-            insert(t.alerts).values(
-                endpoint=endpoint,
-                rule=rule,
-                tier=tier,
-                state="firing",
-                value=0.4,
-                message=f"{rule} breached",
-                details={},
-                started_at=now,
-                updated_at=now,
-            )
-        ).inserted_primary_key[0]  # type: ignore[index]
+        aid = AlertStore.open_alert(conn, endpoint, rule, tier, 0.4, f"{rule} breached", {})
     return {
         "alert_id": int(aid),
         "event": "fired",
@@ -571,19 +558,10 @@ def cli(
     project: Path, *args: str, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[int, str, str]:
     """The console-script entry point in-process (exit code, stdout, stderr)."""
-    from modelyard.cli.main import main
-
-    monkeypatch.setenv("MODELYARD_USER", "carol")
-    monkeypatch.delenv("MODELYARD_SERVER", raising=False)
-    monkeypatch.setattr(sys, "argv", ["modelyard", "playbook", *args, "-p", str(project)])
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    ran = run_main(
+        capsys, monkeypatch, "playbook", *args, "-p", str(project), env={"MODELYARD_USER": "carol"}
+    )
+    return ran.returncode, ran.stdout, ran.stderr
 
 
 def test_cli_rehearse_prints_each_outcome_and_history_shows_it(

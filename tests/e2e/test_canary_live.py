@@ -3,17 +3,11 @@ its inputs is rolled back by the controller; a healthy one is promoted to 100 % 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -22,11 +16,10 @@ from modelyard.registry.registry import Registry
 from modelyard.rollout.canary import Controller, start
 from modelyard.rollout.signals import PrometheusScrape
 from modelyard.store.rollouts import RolloutStore
-from tests.support.servers import free_port, wait_ready
+from tests.support import servers
+from tests.support.load import FEATURES, Load
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).parents[2]
-FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 POLICY = RolloutPolicy(steps=(0.3, 0.6, 1.0), interval_s=2.0, min_requests=15, failure_limit=2)
 
 
@@ -53,61 +46,15 @@ def served(tmp_path: Path) -> Iterator[tuple[Registry, str, pd.DataFrame, dict[s
         reg.transition(mv, "validated", reason="gates")
         reg.transition(mv, "approved", reason="review")
     reg.deploy(versions["champion"], "arrests", reason="first release")
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELYARD_USER": "ops"}
-    log = (tmp_path / "server.log").open("wb")  # never a pipe: a full pipe blocks the server
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("modelyard")),
-            "serve",
-            "--port",
-            str(port),
-            "--refresh",
-            "0.2",
-            "-p",
-            str(tmp_path / "p"),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_ready(base, proc, log=tmp_path / "server.log")
-    yield reg, base, df, versions
-    proc.terminate()
-    proc.wait(timeout=15)
-    log.close()
+    with servers.served(
+        tmp_path / "p",
+        "--refresh",
+        "0.2",
+        log=tmp_path / "server.log",
+        env={"MODELYARD_USER": "ops"},
+    ) as (base, _):
+        yield reg, base, df, versions
     reg.close()
-
-
-class Load:
-    """Two client threads posting single rows until stopped; counts answers by status."""
-
-    def __init__(self, base: str, df: pd.DataFrame) -> None:
-        rows = df[FEATURES].head(400).to_dict(orient="records")
-        self.rows = rows
-        self.url = f"{base}/v1/models/arrests:predict"
-        self.status: Counter[int] = Counter()
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(2)]
-
-    def _run(self, k: int) -> None:
-        with httpx.Client(timeout=10) as c:
-            i = k
-            while not self.stop.is_set():
-                r = c.post(self.url, json={"instances": [self.rows[i % len(self.rows)]]})
-                self.status[r.status_code] += 1
-                i += 2
-
-    def __enter__(self) -> Load:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join()
 
 
 def _drive(reg: Registry, base: str, rid: int) -> str:

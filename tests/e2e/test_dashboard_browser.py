@@ -4,20 +4,14 @@ no management actions while a reviewer can approve. Screenshots go to docs/scree
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from modelyard.registry.registry import Registry
-from modelyard.security import tokens
-from tests.support.browser import FLAGS, ensure_chromium
-from tests.support.servers import free_port
+from tests.support.browser import chromium, dashboard, sign_in
 
 pytestmark = pytest.mark.slow
 SHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
@@ -45,64 +39,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
                     DecisionTreeClassifier(max_depth=depth).fit(X, y), sample_input=X.head()
                 )
             reg.transition(mv, "validated", reason="gates passed")
-        secrets = {
-            role: tokens.create(reg.store, f"{role}-1", role, "admin").secret
-            for role in ("viewer", "reviewer", "deployer")
-        }
-    port = free_port()
-    exe = str(Path(sys.executable).with_name("modelyard"))
-    log_path = project.parent / "ui.log"
-    log = log_path.open("wb")  # a file, never a pipe: a full pipe would block the server
-    proc = subprocess.Popen(
-        [exe, "ui", "--tokens", "--port", str(port), "-p", str(project)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ),
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(log_path.read_text()[-3000:]) from None
-            time.sleep(0.2)
-    yield base, secrets
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    with dashboard(project, ("viewer", "reviewer", "deployer")) as site:
+        yield site
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    exe = ensure_chromium()
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=exe, args=FLAGS)
+def browser() -> Iterator[Any]:
+    with chromium() as b:
         yield b
-        b.close()
-
-
-def _sign_in(browser: object, base: str, token: str) -> tuple[object, list[str]]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/ui/")
-    assert page.url.endswith("/ui/login")
-    page.fill("input[name=token]", token)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/ui/")
-    return page, errors
 
 
 def test_viewer_reads_every_page_without_errors_and_sees_no_actions(browser, site) -> None:  # type: ignore[no-untyped-def]
     base, secrets = site
-    page, errors = _sign_in(browser, base, secrets["viewer"])
+    page, errors = sign_in(browser, base, secrets["viewer"], height=800)
     SHOTS.mkdir(parents=True, exist_ok=True)
     assert page.locator("#catalog").inner_text().count("wine@") == 2
     page.screenshot(path=str(SHOTS / "catalog.png"), full_page=True)
@@ -119,7 +68,7 @@ def test_viewer_reads_every_page_without_errors_and_sees_no_actions(browser, sit
 
 def test_reviewer_approves_in_one_click(browser, site) -> None:  # type: ignore[no-untyped-def]
     base, secrets = site
-    page, errors = _sign_in(browser, base, secrets["reviewer"])
+    page, errors = sign_in(browser, base, secrets["reviewer"], height=800)
     page.goto(f"{base}/ui/models/wine@1")
     page.fill("#approve-form input[name=comment]", "reviewed the gate report")
     page.click("#approve-form button")

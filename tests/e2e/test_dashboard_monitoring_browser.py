@@ -8,10 +8,6 @@ reviewer confirms a prediction in one click. Screenshots go to docs/screenshots/
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +18,7 @@ import pandas as pd
 import pytest
 
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.security import tokens
-from tests.support.browser import FLAGS, ensure_chromium
-from tests.support.servers import free_port
+from tests.support.browser import chromium, dashboard, sign_in
 
 pytestmark = pytest.mark.slow
 SHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
@@ -184,65 +178,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
     project.mkdir()
     (project / "modelyard.yaml").write_text(PROJECT)
     _story(project)
-    with Registry.open(project, env={"MODELYARD_USER": "alice"}) as reg:
-        secrets = {
-            role: tokens.create(reg.store, f"{role}-1", role, "admin").secret
-            for role in ("viewer", "reviewer")
-        }
-    port = free_port()
-    exe = str(Path(sys.executable).with_name("modelyard"))
-    log_path = project.parent / "ui.log"
-    log = log_path.open("wb")  # a file, never a pipe: a full pipe would block the server
-    proc = subprocess.Popen(
-        [exe, "ui", "--tokens", "--port", str(port), "-p", str(project)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ),
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the dashboard did not listen in 60 s"
-            time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}", secrets
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    with dashboard(project, ("viewer", "reviewer")) as site:
+        yield site
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    exe = ensure_chromium()
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=exe, args=FLAGS)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-def _sign_in(browser: Any, base: str, token: str) -> tuple[Any, list[str]]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/ui/login")
-    page.fill("input[name=token]", token)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/ui/")
-    return page, errors
 
 
 def test_viewer_reads_every_page_without_forms_and_a_reviewer_confirms_in_one_click(
     browser: Any, site: tuple[str, dict[str, str]]
 ) -> None:
     base, secrets = site
-    page, errors = _sign_in(browser, base, secrets["viewer"])
+    page, errors = sign_in(browser, base, secrets["viewer"])
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     page.goto(f"{base}/ui/monitoring")
@@ -279,7 +229,7 @@ def test_viewer_reads_every_page_without_forms_and_a_reviewer_confirms_in_one_cl
     assert errors == []
 
     # the same site (one story per module, whichever worker runs it): a reviewer decides
-    page, errors = _sign_in(browser, base, secrets["reviewer"])
+    page, errors = sign_in(browser, base, secrets["reviewer"])
     page.goto(f"{base}/ui/review")
     assert page.locator("form.confirm-form").count() == 6
     page.screenshot(path=str(SHOTS / "review.png"), full_page=True)

@@ -9,9 +9,6 @@ counted under the shadow version."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -27,10 +24,9 @@ from modelyard.monitoring.sketch import WindowSketch
 from modelyard.monitoring.window import merge_windows
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.windows import WindowStore
-from tests.support.servers import free_port, wait_ready
+from tests.support.servers import served
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).parents[2]
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 PROJECT = """\
 name: live
@@ -69,33 +65,20 @@ class Project:
         self.reg.deploy(self.healthy, "arrests", role="shadow", reason="shadow")
 
     def serve(self, stack: ExitStack, replicas: list[str]) -> list[str]:
-        """Start one `modelyard serve` process per replica id (together), wait until ready."""
-        started = []
-        for replica in replicas:
-            port = free_port()
-            env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT), "MODELYARD_REPLICA": replica}
-            log_path = self.root.parent / f"server-{replica}.log"
-            log = stack.enter_context(log_path.open("wb"))  # never a pipe: it can fill and block
-            proc = subprocess.Popen(
-                [
-                    str(Path(sys.executable).with_name("modelyard")),
-                    "serve",
-                    "--port",
-                    str(port),
+        """Start one `modelyard serve` process per replica id, each ready before the next; the
+        stack stops them with SIGTERM (a graceful stop, which writes the open windows)."""
+        return [
+            stack.enter_context(
+                served(
+                    self.root,
                     "--refresh",
                     "0.2",
-                    "-p",
-                    str(self.root),
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-            stack.callback(_shut, proc)
-            started.append((f"http://127.0.0.1:{port}", proc, log_path))
-        for base, proc, log_path in started:
-            wait_ready(base, proc, log=log_path)
-        return [base for base, _, _ in started]
+                    log=self.root.parent / f"server-{replica}.log",
+                    env={**self.env, "MODELYARD_REPLICA": replica},
+                )
+            )[0]
+            for replica in replicas
+        ]
 
     def direct_sketch(self, mv: ModelVersion, rows: pd.DataFrame) -> WindowSketch:
         """The version's baseline window filled row by row from the rows themselves."""
@@ -121,11 +104,6 @@ class Project:
                 return
             assert time.monotonic() < deadline, f"windows hold {got}, expected {counts}"
             time.sleep(0.5)
-
-
-def _shut(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()  # SIGTERM: a graceful stop, which writes the open windows
-    proc.wait(timeout=30)
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ logged, no stored byte anywhere in the project holds a clear value of a PII-tagg
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,7 +12,7 @@ import pytest
 
 from modelyard.registry.registry import Registry
 from modelyard.store.crypto import generate_key
-from tests.support.servers import free_port, wait_ready
+from tests.support.servers import served
 
 pytestmark = pytest.mark.slow
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
@@ -65,32 +62,12 @@ def test_no_stored_byte_holds_a_clear_pii_value(tmp_path: Path) -> None:
         (project / "modelyard.yaml").read_text()
         + "endpoints:\n  arrests:\n    prediction_log: {input_sample: 1.0}\n"
     )
-    port = free_port()
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("modelyard")),
-            "serve",
-            "--port",
-            str(port),
-            "-p",
-            str(project),
-        ],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
     sent = df[inputs].head(40)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base, proc, log=tmp_path / "server.log")
+    with served(project, log=tmp_path / "server.log", env=env) as (base, _):
         for row in sent.to_dict(orient="records"):
             r = httpx.post(f"{base}/v1/models/arrests:predict", json={"instances": [row]})
             assert r.status_code == 200, r.text
-    finally:
-        proc.terminate()  # a clean stop flushes the prediction log
-        proc.wait(timeout=30)
-        log.close()
+    # leaving the block stopped the server cleanly, which flushes the prediction log
     from modelyard.serving.predlog import read_log
 
     folder = project / ".modelyard" / "predictions"

@@ -4,9 +4,6 @@ the running server answers with the last-known-good version; then an emergency t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +13,10 @@ import pytest
 
 from modelyard.registry.registry import Registry
 from modelyard.rollout.playbooks import Playbooks
-from tests.support.servers import free_port, wait_ready
+from tests.support import servers
 from tests.test_playbooks import FEATURES_ROW, Fitted, fire, fit_models, make_project
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -31,33 +27,14 @@ def fitted() -> Fitted:
 @pytest.fixture
 def served(tmp_path: Path, fitted: Fitted) -> Iterator[tuple[Registry, str]]:
     reg = make_project(tmp_path / "p", {"MODELYARD_USER": "ops"}, fitted)
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELYARD_USER": "server"}
-    env.pop("MODELYARD_SERVER", None)
-    log = (tmp_path / "server.log").open("wb")  # never a pipe: a full pipe blocks the server
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("modelyard")),
-            "serve",
-            "--port",
-            str(port),
-            "--refresh",
-            "0.2",
-            "-p",
-            str(tmp_path / "p"),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, proc, log=tmp_path / "server.log")
+    with servers.served(
+        tmp_path / "p",
+        "--refresh",
+        "0.2",
+        log=tmp_path / "server.log",
+        env={"MODELYARD_USER": "server", "MODELYARD_SERVER": None},
+    ) as (base, _):
         yield reg, base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
         reg.close()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +19,8 @@ import yaml
 from modelyard.core.project import ProjectConfig
 from modelyard.packaging.prometheus_rules import alert_rules, prometheus_rule_resource
 from modelyard.registry.registry import Registry
-from tests.support.servers import free_port, wait_ready
+from tests.support.servers import MODELYARD, Children, free_port, wait_ready
 
-ROOT = Path(__file__).parents[2]
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 PROJECT = """\
 name: prom
@@ -43,10 +41,6 @@ monitoring:
 """
 
 
-def _modelyard() -> str:
-    return str(Path(sys.executable).with_name("modelyard"))
-
-
 def _prometheus() -> tuple[str, str]:
     """Paths of prometheus and promtool, installing Debian's package when missing."""
     required = bool(os.environ.get("CI") or os.environ.get("MODELYARD_REQUIRE_PROMETHEUS"))
@@ -56,22 +50,11 @@ def _prometheus() -> tuple[str, str]:
                 pytest.fail("prometheus is required (CI) but missing and apt-get is unavailable")
             pytest.skip("prometheus is not installed and apt-get is unavailable")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        done = subprocess.run(
-            ["apt-get", "install", "-y", "--no-install-recommends", "prometheus"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        install = ["apt-get", "install", "-y", "--no-install-recommends", "prometheus"]
+        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
             subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
-            done = subprocess.run(
-                ["apt-get", "install", "-y", "--no-install-recommends", "prometheus"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
+            done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
             message = f"could not install prometheus: {done.stderr[-2000:]}"
             if required:
@@ -139,23 +122,13 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
     reg.transition(mv, "approved", reason="review")
     reg.deploy(mv, "arrests", reason="release")
 
-    procs: list[subprocess.Popen[bytes]] = []
-    logs: list[Any] = []
+    children = Children(env)
 
     def start(cmd: list[str], name: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{name}.log").open("wb")  # a file, never a pipe
-        logs.append(log)
-        p = subprocess.Popen(
-            cmd,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        procs.append(p)
-        return p
+        return children.start(cmd, tmp_path / f"{name}.log")
 
     port = free_port()
-    server = start([_modelyard(), "serve", "--port", str(port), "-p", str(proj)], "serve")
+    server = start([MODELYARD, "serve", "--port", str(port), "-p", str(proj)], "serve")
     signals_port = free_port()
     http, _thread = serve_metrics(reg, signals_port)
     try:
@@ -163,7 +136,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
         rules = tmp_path / "rules.yml"
         subprocess.run(
             [
-                _modelyard(),
+                MODELYARD,
                 "export",
                 "prometheus-rules",
                 *["-o", str(rules), "-p", str(proj)],
@@ -218,16 +191,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
         }
     finally:
         http.shutdown()
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        for log in logs:
-            log.close()
+        children.stop()
         reg.close()
 
 

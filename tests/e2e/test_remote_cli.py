@@ -13,7 +13,7 @@ import pytest
 
 from modelyard.registry.registry import Registry
 from modelyard.security import tokens
-from tests.support.servers import free_port, wait_ready
+from tests.support.servers import served
 
 pytestmark = pytest.mark.slow
 EXE = str(Path(sys.executable).with_name("modelyard"))
@@ -37,15 +37,6 @@ def test_management_verbs_through_a_server_obey_the_role_table(tmp_path: Path) -
             r: tokens.create(reg.store, f"{r}-1", r, "admin").secret
             for r in ("viewer", "reviewer", "deployer")
         }
-    port = free_port()
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [EXE, "serve", "--port", str(port), "-p", str(project)],
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    server = f"http://127.0.0.1:{port}"
     elsewhere = tmp_path / "elsewhere"  # the CLI needs no local project in remote mode
     elsewhere.mkdir()
 
@@ -58,8 +49,7 @@ def test_management_verbs_through_a_server_obey_the_role_table(tmp_path: Path) -
             [EXE, *args], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
         )
 
-    try:
-        wait_ready(server, proc, log=tmp_path / "server.log")
+    with served(project, log=tmp_path / "server.log") as (server, _):
         anonymous = my(None, "approve", "wine@2", "-m", "hi")
         assert anonymous.returncode == 1 and "Bearer" in anonymous.stderr
         viewer = my("viewer", "approve", "wine@2", "-m", "looks fine")
@@ -81,7 +71,3 @@ def test_management_verbs_through_a_server_obey_the_role_table(tmp_path: Path) -
         assert mint.returncode == 1 and "needs the 'admin' permission" in mint.stderr
         local_only = my("viewer", "data", "list")
         assert local_only.returncode == 2 and "local project only" in local_only.stderr
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()

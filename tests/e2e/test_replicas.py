@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,11 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from modelyard.registry.registry import Registry
+from tests.support.pg import fresh_schema
 from tests.support.s3server import S3Endpoint, s3_endpoint  # noqa: F401
-from tests.support.servers import free_port, wait_ready
+from tests.support.servers import MODELYARD, Children, free_port, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.s3]
-ROOT = Path(__file__).parents[2]
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 REFRESH_S = 0.2
 PROJECT = """\
@@ -39,22 +36,11 @@ monitoring:
 """
 
 
-def _modelyard() -> str:
-    return str(Path(sys.executable).with_name("modelyard"))
-
-
 @pytest.fixture(scope="module")
 def module_pg_url(postgres_url: str) -> Iterator[str]:
     """One fresh PostgreSQL schema for the module's cluster (dropped afterwards)."""
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in postgres_url else "?"
-    yield f"{postgres_url}{sep}options=-csearch_path%3D{schema}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with fresh_schema(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -92,20 +78,10 @@ def cluster(
         reg.transition(mv, "validated", reason="gates")
         versions.append(reg.transition(mv, "approved", reason="review", actor="reviewer"))
     reg.deploy(versions[0], "arrests", reason="release")
-    procs: list[subprocess.Popen[bytes]] = []
-    logs: list[Any] = []
+    children = Children(env)
 
     def start(args: list[str], name: str, extra: dict[str, str] | None = None) -> Any:
-        log = (tmp_path / f"{name}.log").open("wb")  # a file, never a pipe
-        logs.append(log)
-        p = subprocess.Popen(
-            [_modelyard(), *args, "-p", str(proj)],
-            env={**os.environ, "PYTHONPATH": str(ROOT), **env, **(extra or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        procs.append(p)
-        return p
+        return children.start([MODELYARD, *args, "-p", str(proj)], tmp_path / f"{name}.log", extra)
 
     bases = []
     for i in range(3):
@@ -128,17 +104,7 @@ def cluster(
             "tmp": tmp_path,
         }
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        for log in logs:
-            log.close()
+        children.stop(timeout_s=20)
         reg.close()
 
 

@@ -4,9 +4,6 @@ the other endpoint serves, and once the artifact is repaired the refresher's ret
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.servers import free_port, wait_ready
+from tests.support import servers
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).parents[2]
 
 
 def _artifact_file(root: Path, digest: str) -> Path:
@@ -55,28 +51,10 @@ def served(tmp_path: Path) -> Iterator[dict[str, Any]]:
     artifact = _artifact_file(root, versions["broken"].artifact_digest)
     original = artifact.read_bytes()
     artifact.write_bytes(b"not a model" + original[11:])  # corrupt on disk, same size
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELYARD_USER": "tester"}
     log_path = tmp_path / "server.log"
-    log = log_path.open("wb")  # never a pipe
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("modelyard")),
-            "serve",
-            "--port",
-            str(port),
-            "--refresh",
-            "0.2",
-            "-p",
-            str(root),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, proc, log=log_path)
+    with servers.served(
+        root, "--refresh", "0.2", log=log_path, env={"MODELYARD_USER": "tester"}
+    ) as (base, _):
         yield {
             "base": base,
             "row": [float(v) for v in X.iloc[0]],
@@ -84,10 +62,6 @@ def served(tmp_path: Path) -> Iterator[dict[str, Any]]:
             "original": original,
             "log": log_path,
         }
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
 
 
 def test_a_corrupt_artifact_marks_only_its_endpoint_not_ready_until_it_loads(

@@ -5,9 +5,6 @@ other process involved."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,10 +14,9 @@ import pandas as pd
 import pytest
 
 from modelyard.registry.registry import ModelVersion, Registry
-from tests.support.servers import free_port, wait_ready
+from tests.support.servers import served
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).parents[2]
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 PROJECT = """\
 models:
@@ -75,20 +71,15 @@ def test_a_failing_champion_is_rolled_back_by_the_monitor_inside_the_server(
     reg.deploy(safe, "arrests", reason="first release")
     reg.deploy(flaky, "arrests", reason="the release that breaks")
 
-    port = free_port()
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("modelyard")),
-            *("serve", "--port", str(port), "--refresh", "0.2", "--monitor", "-p", str(project)),
-        ],
-        env={**os.environ, "PYTHONPATH": str(ROOT), "MODELYARD_USER": "server"},
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, proc, log=tmp_path / "server.log")
+    with (
+        reg,
+        served(
+            project,
+            *("--refresh", "0.2", "--monitor"),
+            log=tmp_path / "server.log",
+            env={"MODELYARD_USER": "server"},
+        ) as (base, _),
+    ):
         rows = df[FEATURES].head(300).to_dict(orient="records")
         status: Counter[int] = Counter()
         deadline = time.monotonic() + 90
@@ -135,8 +126,3 @@ def test_a_failing_champion_is_rolled_back_by_the_monitor_inside_the_server(
             (tmp_path / "server.log").read_text()[-3000:],
         )
         assert {r.headers["x-model-version"] for r in after} == {safe.ref}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
-        reg.close()

@@ -6,13 +6,8 @@ an ungated version is refused while the rest keeps serving."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import subprocess
-import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,11 +22,10 @@ from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.rollout.operations import blue_green, rollback, shadow
 from modelyard.rollout.shadow_report import read_entries, shadow_report
 from modelyard.store import schema as t
-from tests.support.servers import free_port, wait_ready
+from tests.support import servers
+from tests.support.load import FEATURES, Load
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).parents[2]
-FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 ID = re.compile(rb'"id":"[^"]*"')
 
 
@@ -54,73 +48,12 @@ def served(tmp_path: Path) -> Iterator[tuple[Registry, str, pd.DataFrame, dict[s
             mv = reg.transition(mv, "approved", reason="review")
         versions[name] = mv
     reg.deploy(versions["blue"], "arrests", reason="first release")
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELYARD_USER": "ops"}
     log_path = tmp_path / "server.log"
-    log = log_path.open("wb")  # never a pipe: a full pipe blocks the server
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("modelyard")),
-            "serve",
-            "--port",
-            str(port),
-            "--refresh",
-            "0.2",
-            "-p",
-            str(tmp_path / "p"),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_ready(base, proc, log=log_path)
-    yield reg, base, df, versions, log_path
-    proc.terminate()
-    proc.wait(timeout=15)
-    log.close()
+    with servers.served(
+        tmp_path / "p", "--refresh", "0.2", log=log_path, env={"MODELYARD_USER": "ops"}
+    ) as (base, _):
+        yield reg, base, df, versions, log_path
     reg.close()
-
-
-class Load:
-    """Two client threads posting single rows until stopped; counts statuses and versions."""
-
-    def __init__(self, base: str, df: pd.DataFrame) -> None:
-        self.rows = df[FEATURES].head(400).to_dict(orient="records")
-        self.url = f"{base}/v1/models/arrests:predict"
-        self.status: Counter[int] = Counter()
-        self.versions: Counter[str] = Counter()
-        self.last = ""
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(2)]
-
-    def _run(self, k: int) -> None:
-        with httpx.Client(timeout=10) as c:
-            i = k
-            while not self.stop.is_set():
-                r = c.post(self.url, json={"instances": [self.rows[i % len(self.rows)]]})
-                self.status[r.status_code] += 1
-                if r.status_code == 200:
-                    self.last = r.json()["model_version"]
-                    self.versions[self.last] += 1
-                i += 2
-
-    def wait_for(self, version: str, timeout_s: float = 30) -> None:
-        deadline = time.monotonic() + timeout_s
-        seen = self.versions[version]
-        while self.versions[version] < seen + 20:
-            assert time.monotonic() < deadline, f"{version} never answered: {self.versions}"
-            time.sleep(0.05)
-
-    def __enter__(self) -> Load:
-        for th in self.threads:
-            th.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for th in self.threads:
-            th.join()
 
 
 def test_blue_green_switch_and_rollback_under_load_lose_no_request(served) -> None:  # type: ignore[no-untyped-def]

@@ -4,10 +4,8 @@ the serving app in-process (real prediction log files)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from modelyard.registry.registry import ModelVersion, Registry
+from tests.support.cli import Ran, run_main
+
+__all__ = ["Ran", "arrests_project", "predict", "records", "run_cli", "serving"]
 
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 
@@ -97,26 +98,7 @@ def predict(client: TestClient, rows: list[dict[str, Any]]) -> str:
     return pid
 
 
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> Ran:
-    """The console entry point in-process (same argument parsing and exit codes)."""
-    from modelyard.cli.main import main
-
-    monkeypatch.setenv("MODELYARD_USER", "labeller")
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.delenv("MODELYARD_SERVER", raising=False)
-    monkeypatch.setattr(sys, "argv", ["modelyard", *args])
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return Ran(code, out.out, out.err)
+    """The console entry point in-process, as user ``labeller`` on a 200-column terminal."""
+    env = {"MODELYARD_USER": "labeller", "COLUMNS": "200"}
+    return run_main(capsys, monkeypatch, *args, env=env)

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,19 +31,7 @@ from tests.monitoring.feedback_support import (
     run_cli,
     serving,
 )
-from tests.support.servers import free_port, wait_ready
-
-ROOT = Path(__file__).parents[2]
-MODELYARD = str(Path(sys.executable).with_name("modelyard"))
-
-
-@pytest.fixture
-def arrests(
-    tmp_path: Path, store_url: str
-) -> Iterator[tuple[Registry, ModelVersion, pd.DataFrame]]:
-    reg, mv, ev = arrests_project(tmp_path / "p", store_url)
-    yield reg, mv, ev
-    reg.close()
+from tests.support.servers import MODELYARD, ROOT, served
 
 
 def test_labels_before_and_after_the_prediction_is_logged_join_to_its_version_and_window(
@@ -231,28 +218,10 @@ def test_a_real_server_predict_then_feedback_then_join_then_quality(tmp_path: Pa
 
     reg, mv, ev = arrests_project(tmp_path / "p", flush_s=0.2)
     secret = tokens.create(reg.store, "labeller", "reviewer", "admin").secret
-    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELYARD_USER": "ops"}
-    log = (tmp_path / "server.log").open("wb")  # never a pipe: a full pipe blocks the server
-    proc = subprocess.Popen(
-        [
-            MODELYARD,
-            "serve",
-            mv.ref,
-            "--port",
-            str(port),
-            "--refresh",
-            "0.2",
-            "-p",
-            str(tmp_path / "p"),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, proc, log=tmp_path / "server.log")
+    with served(
+        tmp_path / "p", mv.ref, "--refresh", "0.2", log=tmp_path / "server.log", env=env
+    ) as (base, proc):
         rows = records(ev.head(60))
         with httpx.Client(base_url=base, timeout=30) as c:
             answers = []
@@ -300,10 +269,6 @@ def test_a_real_server_predict_then_feedback_then_join_then_quality(tmp_path: Pa
             assert all(q["prediction_id"] in answered_ids for q in queued), queued
             assert all(q["status"] == "pending" and q["score"] < 0.6 for q in queued), queued
             truth[0] = flip
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
     q = window_quality(reg, "arrests", mv.id, None, None)
     predicted = [a["predictions"][0] for a in answers]
     expected = accuracy_score([int(y == "Yes") for y in truth], predicted)

@@ -49,9 +49,15 @@ def _arrests() -> pd.DataFrame:
 
 
 def _log(folder: Path, df: pd.DataFrame, preds: list[Any], versions: list[VersionInfo]) -> None:
-    """Write ``df`` through the real prediction log: requests of 1-3 rows, 40 s apart from
-    22:00 on 1 March (so the log spans two days), alternating versions."""
-    log = PredictionLog(folder / "jsonl", parquet_url=str(folder / "pq"))
+    """Write ``df`` through the real prediction log into ``folder`` (JSONL and Parquet)."""
+    _write(PredictionLog(folder / "jsonl", parquet_url=str(folder / "pq")), df, preds, versions)
+
+
+def _write(
+    log: PredictionLog, df: pd.DataFrame, preds: list[Any], versions: list[VersionInfo]
+) -> None:
+    """Requests of 1-3 rows of ``df``, 40 s apart from 22:00 on 1 March (so the log spans two
+    days), alternating ``versions``, through the real prediction log; then its flush."""
     i, k = 0, 0
     while i < len(df):
         n = 1 + k % 3
@@ -235,19 +241,7 @@ def test_outofcore_scans_a_log_on_s3_through_fsspec(s3_endpoint: S3Endpoint) -> 
     log = PredictionLog(
         Path("/nonexistent"), parquet_url=url, storage_options=s3_endpoint.storage_options()
     )
-    i, k = 0, 0
-    while i < len(df):
-        n = 1 + k % 3
-        part = df.iloc[i : i + n]
-        frame = Frame(
-            n=len(part),
-            names=tuple(FEATURES),
-            columns=tuple(np.asarray(part[c].tolist(), dtype=object) for c in FEATURES),
-        )
-        answer = Answer({"predict": np.asarray(preds[i : i + n])}, versions[0], frame)
-        log.record("arrests", CONFIG, frozenset(), f"p{k}", 0.001 * (k % 40), answer, T0 + 40 * k)
-        i, k = i + n, k + 1
-    asyncio.run(log.flush())
+    _write(log, df, preds, versions)
     base = Baseline.from_frame(
         df.iloc[100:].reset_index(drop=True), categorical=CATEGORICAL, prediction=preds[100:]
     )

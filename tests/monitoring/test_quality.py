@@ -4,8 +4,6 @@ rows, per protected group too, with the business KPI from the gate policy's matr
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +13,7 @@ import pytest
 from modelyard.monitoring.quality import window_quality
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.feedback import FeedbackStore, Label
-from tests.monitoring.feedback_support import FEATURES, arrests_project
+from tests.monitoring.feedback_support import FEATURES
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 WINDOW = dt.timedelta(minutes=5)
@@ -45,15 +43,6 @@ def _log(
         }
         for p, out, inp, at in zip(ids, outputs, inputs, times, strict=True)
     )
-
-
-@pytest.fixture
-def arrests(
-    tmp_path: Path, store_url: str
-) -> Iterator[tuple[Registry, ModelVersion, pd.DataFrame]]:
-    reg, mv, ev = arrests_project(tmp_path / "p", store_url)
-    yield reg, mv, ev
-    reg.close()
 
 
 def test_classification_figures_agree_with_scikit_learn_on_the_rows_of_the_window(

@@ -31,15 +31,6 @@ from tests.monitoring.feedback_support import (
 BELOW = 0.6
 
 
-@pytest.fixture
-def arrests(
-    tmp_path: Path, store_url: str
-) -> Iterator[tuple[Registry, ModelVersion, pd.DataFrame]]:
-    reg, mv, ev = arrests_project(tmp_path / "p", store_url, below=BELOW)
-    yield reg, mv, ev
-    reg.close()
-
-
 def test_low_confidence_predictions_of_a_real_model_are_queued_and_confident_ones_are_not(
     arrests: tuple[Registry, ModelVersion, pd.DataFrame],
 ) -> None:

@@ -5,9 +5,7 @@ wait and the model call, and an incoming W3C traceparent continued."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,31 +13,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.servers import free_port, wait_ready
+from tests.support.projects import breast_cancer_endpoint
+from tests.support.servers import served
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).parents[2]
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[float]]:
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from modelyard.registry.registry import Registry
-
     root = tmp_path_factory.mktemp("tracing") / "proj"
-    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    with Registry.init(root, env={"MODELYARD_USER": "tester"}) as reg:
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
-        mv = reg.register_model(model, "bc", X.head())
-        reg.transition(mv, "validated", reason="gates")
-        reg.transition(mv, "approved", reason="review", actor="reviewer")
-        reg.deploy(mv.ref, "bc", reason="test")
+    X = breast_cancer_endpoint(root)
     return root, [float(v) for v in X.iloc[0]]
 
 
@@ -49,38 +34,13 @@ def traced_server(
 ) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
     root, _ = project
     spans = tmp_path / "spans.jsonl"
-    port = free_port()
     env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
         "MODELYARD_USER": "tester",
         "MODELYARD_TRACES": "console",
         "MODELYARD_TRACES_FILE": str(spans),
     }
-    log_path = tmp_path / "server.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("modelyard")),
-            "serve",
-            "--port",
-            str(port),
-            "-p",
-            str(root),
-        ],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, proc, log=log_path)
+    with served(root, log=tmp_path / "server.log", env=env) as (base, proc):
         yield base, spans, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
-        log.close()
 
 
 def _spans(path: Path) -> list[dict[str, Any]]:

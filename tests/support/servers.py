@@ -1,13 +1,22 @@
-"""Starting real servers in tests: a free port on 127.0.0.1, and waiting until one is ready."""
+"""Starting real servers in tests: a free port on 127.0.0.1, waiting until one is ready, and
+`served` which does both for a `modelyard serve` (or `modelyard ui`) process."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
-from typing import Any
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
 
 import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELYARD = str(Path(sys.executable).with_name("modelyard"))
 
 
 def free_port() -> int:
@@ -22,13 +31,14 @@ def wait_ready(
     client: httpx.Client | None = None,
     timeout_s: float = 120.0,
     log: Any = None,
+    path: str = "/v2/health/ready",
 ) -> None:
-    """Poll ``/v2/health/ready`` until 200; fail at once (with the log tail) if the server dies."""
+    """Poll ``path`` until 200; fail at once (with the log tail) if the server dies."""
     get = client.get if client is not None else httpx.get
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            if get(f"{base}/v2/health/ready", timeout=1).status_code == 200:
+            if get(f"{base}{path}", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -36,3 +46,74 @@ def wait_ready(
         assert proc.poll() is None, f"the server exited: {tail}"
         assert time.monotonic() < deadline, f"the server was not ready in {timeout_s:.0f} s"
         time.sleep(0.3)
+
+
+@contextmanager
+def served(
+    project: Path,
+    *args: str,
+    log: Path,
+    env: Mapping[str, str | None] | None = None,
+    command: str = "serve",
+    ready: str = "/v2/health/ready",
+    stop_timeout_s: float = 30.0,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run ``modelyard <command> --port <free> -p <project> *args`` until the block ends.
+
+    The child gets this environment plus ``PYTHONPATH`` (so it can import ``tests.support``) and
+    ``env`` (a ``None`` value removes a variable); its output goes to the FILE ``log`` (a full
+    pipe would block the server). Yields ``(base_url, process)`` once ``ready`` answers 200;
+    at the end the process is terminated (a clean stop flushes its buffers) and waited for.
+    """
+    port = free_port()
+    child = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for key, value in (env or {}).items():
+        if value is None:
+            child.pop(key, None)
+        else:
+            child[key] = value
+    cmd = [MODELYARD, command, "--port", str(port), "-p", str(project), *args]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=child, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base, proc, log=log, path=ready)
+            yield base, proc
+        finally:
+            proc.terminate()
+            proc.wait(timeout=stop_timeout_s)
+
+
+class Children:
+    """The child processes a fixture starts, each with its output to its own log FILE (this
+    environment plus ``PYTHONPATH`` and ``env``); ``stop`` terminates them all, then waits for
+    each, killing any that outlives ``timeout_s``."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._logs: list[IO[bytes]] = []
+
+    def start(
+        self, cmd: list[str], log: Path, env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        out = log.open("wb")
+        self._logs.append(out)
+        proc = subprocess.Popen(
+            cmd, env={**self.env, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
+        )
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for out in self._logs:
+            out.close()

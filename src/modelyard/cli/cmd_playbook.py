@@ -18,6 +18,7 @@ playbook_app = typer.Typer(
 app.add_typer(playbook_app, name="playbook")
 
 EndpointOpt = Annotated[str, typer.Option("--endpoint", "-e", help="Endpoint name.")]
+PlaybookArg = Annotated[str, typer.Argument(help="Playbook name (modelyard.yaml playbooks:).")]
 STATUS_STYLE = {"done": "green", "failed": "red", "dry-run": "cyan", "skipped": "yellow"}
 
 
@@ -156,7 +157,7 @@ def _run(name: str, endpoint: str, project: Path, json_: bool, rehearsal: bool, 
 
 @playbook_app.command()
 def run(
-    name: Annotated[str, typer.Argument(help="Playbook name (modelyard.yaml playbooks:).")],
+    name: PlaybookArg,
     endpoint: EndpointOpt,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Record what would be done; change nothing.")
@@ -177,7 +178,7 @@ def run(
 
 @playbook_app.command()
 def rehearse(
-    name: Annotated[str, typer.Argument(help="Playbook name (modelyard.yaml playbooks:).")],
+    name: PlaybookArg,
     endpoint: EndpointOpt,
     force: Annotated[
         bool, typer.Option("--force", help="Rehearse on an endpoint the playbook does not name.")

@@ -29,6 +29,7 @@ from typing import Any
 from modelyard.monitoring.baseline import Baseline
 from modelyard.monitoring.layout import CategoricalSpec, ColumnSpec, NumericSpec
 from modelyard.monitoring.sketch import LATENCY_BUCKETS_MS, ColumnCounts, WindowSketch, _label
+from modelyard.store.parquet_log import parquet_files
 
 BaselineFor = Callable[[int, str], Baseline | None]  # (version_id, MODEL@VERSION) -> baseline
 
@@ -280,46 +281,6 @@ class LogScan:
                     col.note_unseen(label, n)
                 else:
                     col.cells[j] += n
-
-
-def parquet_files(
-    url: str,
-    endpoint: str,
-    options: Mapping[str, Any] | None = None,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
-) -> tuple[Any, list[str]]:
-    """(fsspec filesystem or None for a folder, the endpoint's Parquet files in partition
-    order), pruned on the ``date=`` folders (``since`` inclusive, ``until`` exclusive) before
-    any file is listed or opened. (The layout is written by ``serving.predlog``.)"""
-    import glob
-
-    fs = None
-    base = url.removeprefix("file://").rstrip("/")
-    if "://" in base:
-        import fsspec
-
-        fs, base = fsspec.core.url_to_fs(url, **dict(options or {}))
-        base = str(base).rstrip("/")
-    root = f"{base}/endpoint={endpoint}"
-    if fs is None:
-        days = sorted(p.rsplit("/", 1)[-1] for p in glob.glob(f"{glob.escape(root)}/date=*"))
-    elif fs.exists(root):
-        days = sorted(str(p).rsplit("/", 1)[-1] for p in fs.ls(root, detail=False))
-    else:
-        days = []
-    files: list[str] = []
-    for day in days:
-        try:
-            d = dt.date.fromisoformat(day.removeprefix("date="))
-        except ValueError:
-            continue
-        if (since is not None and d < since) or (until is not None and d >= until):
-            continue
-        pattern = f"{root}/{day}/hour=*/part-*.parquet"
-        found = glob.glob(pattern) if fs is None else fs.glob(pattern)
-        files.extend(sorted(str(f) for f in found))
-    return fs, files
 
 
 def backfill_windows(

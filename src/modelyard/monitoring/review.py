@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
-import hmac
 import logging
 import random
 import time
@@ -25,6 +23,7 @@ import numpy as np
 
 from modelyard.core.monitor_config import ReviewConfig
 from modelyard.registry.registry import Registry
+from modelyard.security.pii import private_record
 from modelyard.store.feedback import FeedbackStore
 from modelyard.store.metadata import Row
 
@@ -158,23 +157,11 @@ class ReviewQueue:
             "endpoint": seen.endpoint,
             "version_id": a.version.id,
             "predicted_at": dt.datetime.fromtimestamp(seen.at, dt.UTC),
-            "input": [_jsonable(self._private(r, pii, mode)) for r in records],
+            "input": [_jsonable(private_record(r, pii, mode, self.pii_key)) for r in records],
             "output": {k: np.asarray(v).tolist() for k, v in a.outputs.items()},
             "score": score,
             "reason": reason,
         }
-
-    def _private(self, record: dict[str, Any], pii: frozenset[str], mode: str) -> dict[str, Any]:
-        if not pii:
-            return record
-        out: dict[str, Any] = {}
-        for k, v in record.items():
-            if k not in pii:
-                out[k] = v
-            elif mode == "hash":
-                digest = hmac.new(self.pii_key, str(v).encode(), hashlib.sha256).hexdigest()
-                out[k] = f"sha256:{digest[:32]}"
-        return out
 
 
 def _jsonable(record: dict[str, Any]) -> dict[str, Any]:

@@ -26,9 +26,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-import glob
-import hashlib
-import hmac
 import itertools
 import logging
 import os
@@ -43,8 +40,10 @@ import orjson
 
 from modelyard.core.endpoint_config import EndpointConfig, PredictionLogConfig
 from modelyard.core.errors import ConfigError, EncryptionError
+from modelyard.security.pii import private_record
 from modelyard.serving.predictor import Answer
 from modelyard.store.crypto import Keyring
+from modelyard.store.parquet_log import filesystem, parquet_files
 
 if TYPE_CHECKING:
     from modelyard.core.settings import Settings
@@ -198,7 +197,7 @@ class PredictionLog:
             stamp = dt.datetime.fromtimestamp(e.at, dt.UTC)
             key = (e.endpoint, stamp.strftime("%Y-%m-%d"), stamp.strftime("%H"))
             parts.setdefault(key, []).append(e)
-        fs, base = _filesystem(self.parquet_url, self.storage_options)
+        fs, base = filesystem(self.parquet_url, self.storage_options)
         pid = os.getpid()
         for (endpoint, day, hour), entries in parts.items():
             table = self._table(entries)
@@ -228,7 +227,9 @@ class PredictionLog:
             rows = max((len(v) for v in outputs.values()), default=0)
             records = None
             if e.with_input and a.frame is not None:
-                records = [self._private(r, e.pii, e.config.pii) for r in a.frame.records()]
+                records = [
+                    private_record(r, e.pii, e.config.pii, self.pii_key) for r in a.frame.records()
+                ]
                 rows = max(rows, len(records))
             at = dt.datetime.fromtimestamp(e.at, dt.UTC)
             predict = outputs.get("predict")
@@ -277,23 +278,13 @@ class PredictionLog:
         if a.fallback_reason:
             row["fallback_reason"] = a.fallback_reason
         if e.with_input and a.frame is not None:
-            row["input"] = [self._private(r, e.pii, e.config.pii) for r in a.frame.records()]
+            row["input"] = [
+                private_record(r, e.pii, e.config.pii, self.pii_key) for r in a.frame.records()
+            ]
         line = orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY, default=str)
         if self.keyring is not None:
             line = SEALED + base64.b64encode(self.keyring.encrypt(line, b"predlog"))
         return line + b"\n"
-
-    def _private(self, record: dict[str, Any], pii: frozenset[str], mode: str) -> dict[str, Any]:
-        if not pii:
-            return record
-        out = {}
-        for k, v in record.items():
-            if k not in pii:
-                out[k] = v
-            elif mode == "hash":
-                digest = hmac.new(self.pii_key, str(v).encode(), hashlib.sha256).hexdigest()
-                out[k] = f"sha256:{digest[:32]}"
-        return out
 
 
 def read_log(
@@ -395,48 +386,6 @@ def storage_options(settings: Settings, url: str) -> dict[str, Any]:
     if settings.s3_endpoint_url:
         opts["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
     return opts
-
-
-def _filesystem(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
-    """(fsspec filesystem or None for a local folder, base path without a trailing slash)."""
-    if "://" not in url or url.startswith("file://"):
-        return None, url.removeprefix("file://").rstrip("/")
-    import fsspec
-
-    fs, base = fsspec.core.url_to_fs(url, **dict(options))
-    return fs, str(base).rstrip("/")
-
-
-def parquet_files(
-    url: str,
-    endpoint: str,
-    options: Mapping[str, Any] | None = None,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
-) -> tuple[Any, list[str]]:
-    """(filesystem or None, the Parquet files of an endpoint, in partition order), pruned on
-    the date partition (``since`` inclusive, ``until`` exclusive) before any file is opened."""
-    fs, base = _filesystem(url, options or {})
-    root = f"{base}/endpoint={endpoint}"
-    if fs is None:
-        if not Path(root).is_dir():
-            return None, []
-        days = sorted(p.name for p in Path(root).iterdir() if p.name.startswith("date="))
-    else:
-        if not fs.exists(root):
-            return fs, []
-        days = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False))
-    files: list[str] = []
-    for day in days:
-        try:
-            d = dt.date.fromisoformat(day.removeprefix("date="))
-        except ValueError:
-            continue
-        if (since is not None and d < since) or (until is not None and d >= until):
-            continue
-        pattern = f"{root}/{day}/hour=*/part-*.parquet"
-        files.extend(sorted(glob.glob(pattern) if fs is None else fs.glob(pattern)))
-    return fs, files
 
 
 def _read_parquet(

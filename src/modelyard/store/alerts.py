@@ -150,14 +150,7 @@ class AlertStore:
                 .where(t.alerts.c.id == alert_id)
                 .values(state="acknowledged", acknowledged_by=actor, updated_at=now())
             )
-            self.store.audit(
-                conn,
-                actor,
-                "alert.acknowledge",
-                f"endpoint:{row['endpoint']}",
-                reason,
-                {"alert": alert_id, "rule": row["rule"], "tier": row["tier"]},
-            )
+            self._audit(conn, actor, "alert.acknowledge", row, reason)
             return self._get(conn, alert_id)
 
     def resolve(self, alert_id: int, actor: str, reason: str) -> Row:
@@ -174,15 +167,19 @@ class AlertStore:
                 .where(and_(s.c.endpoint == row["endpoint"], s.c.rule == row["rule"]))
                 .values(breaches=0, clears=0, updated_at=now())
             )
-            self.store.audit(
-                conn,
-                actor,
-                "alert.resolve",
-                f"endpoint:{row['endpoint']}",
-                reason,
-                {"alert": alert_id, "rule": row["rule"], "tier": row["tier"]},
-            )
+            self._audit(conn, actor, "alert.resolve", row, reason)
             return self._get(conn, alert_id)
+
+    def _audit(self, conn: Connection, actor: str, action: str, row: Row, reason: str) -> None:
+        """A person's action on the alert ``row``, on the audit chain of its endpoint."""
+        self.store.audit(
+            conn,
+            actor,
+            action,
+            f"endpoint:{row['endpoint']}",
+            reason,
+            {"alert": row["id"], "rule": row["rule"], "tier": row["tier"]},
+        )
 
     # ---- reading -------------------------------------------------------------------------
     @staticmethod

@@ -12,6 +12,7 @@ from sqlalchemy import and_, insert, select, update
 
 from modelyard.core.errors import NotFound
 from modelyard.store import schema as t
+from modelyard.store.alerts import AlertStore
 from modelyard.store.metadata import MetadataStore, Row, now
 
 STATUSES = ("done", "failed", "dry-run", "skipped")
@@ -122,21 +123,10 @@ class PlaybookStore:
         actor: str,
     ) -> int:
         """A real ``alerts`` row, marked ``synthetic`` in its details, firing."""
-        at = now()
         with self.store.tx() as conn:
-            aid = conn.execute(
-                insert(t.alerts).values(
-                    endpoint=endpoint,
-                    rule=rule,
-                    tier=tier,
-                    state="firing",
-                    value=None,
-                    message=message,
-                    details={"synthetic": True, **details},
-                    started_at=at,
-                    updated_at=at,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
+            aid = AlertStore.open_alert(
+                conn, endpoint, rule, tier, None, message, {"synthetic": True, **details}
+            )
             self.store.audit(
                 conn,
                 actor,
