@@ -11,7 +11,13 @@ import pytest
 from sqlalchemy import insert
 
 from modelyard.core.endpoint_config import EndpointConfig
-from modelyard.core.errors import Conflict, IllegalTransition, InvalidInput, PermissionDenied
+from modelyard.core.errors import (
+    Conflict,
+    IllegalTransition,
+    InvalidInput,
+    ModelyardError,
+    PermissionDenied,
+)
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.rollout.operations import (
     blue_green,
@@ -232,6 +238,35 @@ def test_a_route_written_by_hand_to_an_ungated_version_is_refused_by_the_server_
             "reason": "wine@2 is validated; traffic needs one of: deployed, deprecated",
         }
     ]
+
+
+def test_a_state_written_by_hand_is_not_trusted_by_deploy_or_by_the_server(
+    registry: Registry,
+) -> None:
+    from sqlalchemy import update
+
+    (v1,) = _versions(registry, 1)
+    (v2,) = _versions(registry, 1, approve=False)  # proposed: never gated, never approved
+    deploy(registry, v1.ref, "wine")
+    with registry.store.tx() as conn:  # promote it and route it behind every check's back
+        conn.execute(
+            update(t.model_versions).where(t.model_versions.c.id == v2.id).values(state="deployed")
+        )
+        conn.execute(
+            insert(t.routes).values(
+                endpoint="wine",
+                model_version_id=v2.id,
+                role="canary",
+                weight=0.5,
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )
+    spec = StoreRoutes(registry, {}).fetch({})["wine"]  # type: ignore[index]
+    assert [r.version.ref for r in spec.routes] == ["wine@1"]
+    [refused] = spec.refused
+    assert refused["version"] == "wine@2" and "edited by hand" in refused["reason"]
+    with pytest.raises(ModelyardError, match="edited by hand"):
+        deploy(registry, "wine@2", "wine", "canary", weight=0.2)
 
 
 # ---- the shadow comparison, on its own -------------------------------------------------------
