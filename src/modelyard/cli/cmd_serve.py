@@ -332,10 +332,8 @@ def replay(
     """
     from modelyard.serving.replay import replay as run_replay
 
-    with open_registry(project) as reg:
-        folder = reg.settings.state_dir / "predictions"
-        with render.console.status(f"replaying {endpoint} on {on}…"):
-            report = run_replay(reg, endpoint, on, folder, limit)
+    with open_registry(project) as reg, render.console.status(f"replaying {endpoint} on {on}…"):
+        report = run_replay(reg, endpoint, on, limit)
     if json_:
         render.emit_json(report.to_dict())
         return

@@ -24,17 +24,9 @@ from modelyard.store.metadata import Row
 
 
 def _log_sources(reg: Registry) -> list[tuple[Path | str, dict[str, Any]]]:
-    """Where predictions are logged: JSONL under the project state, and the Parquet location
-    (a folder or ``s3://``) when one is configured."""
-    from modelyard.serving.predlog import storage_options
+    from modelyard.serving.predlog import log_sources
 
-    sources: list[tuple[Path | str, dict[str, Any]]] = [
-        (reg.settings.state_dir / "predictions", {})
-    ]
-    url = reg.settings.prediction_log_url
-    if url and Path(url.removeprefix("file://")) != sources[0][0]:
-        sources.append((url, storage_options(reg.settings, url)))
-    return sources
+    return log_sources(reg.settings)
 
 
 def _endpoints_known(reg: Registry) -> set[str]:

@@ -16,7 +16,6 @@ import html
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,22 +53,11 @@ class ShadowReport:
         return asdict(self)
 
 
-def _log_folders(reg: Registry) -> list[Path | str]:
-    folders: list[Path | str] = [reg.settings.state_dir / "predictions"]
-    url = getattr(reg.settings, "prediction_log_url", None)
-    if isinstance(url, str) and "://" in url and not url.startswith("file://"):
-        folders.append(url)
-    return folders
-
-
 def read_entries(reg: Registry, endpoint: str) -> list[dict[str, Any]]:
     """Every logged prediction of an endpoint (JSONL and Parquet logs)."""
-    from modelyard.serving.predlog import read_log
+    from modelyard.serving.predlog import read_logs
 
-    out: list[dict[str, Any]] = []
-    for folder in _log_folders(reg):
-        out.extend(read_log(folder, endpoint, reg.artifacts.keyring))
-    return out
+    return list(read_logs(reg.settings, endpoint, reg.artifacts.keyring))
 
 
 def _pct(values: list[float], q: float) -> float | None:

@@ -422,3 +422,21 @@ def _read_parquet(
                 current["input"].append({c[3:]: rec[c] for c in inputs})
         if current is not None:
             yield current
+
+
+def log_sources(settings: Settings) -> list[tuple[Path | str, dict[str, Any]]]:
+    """Where predictions are logged: JSONL under the project state, and the Parquet location
+    (a folder or ``s3://``, with its storage options) when it is somewhere else."""
+    sources: list[tuple[Path | str, dict[str, Any]]] = [(settings.state_dir / "predictions", {})]
+    url = settings.prediction_log_url
+    if url and Path(url.removeprefix("file://")) != sources[0][0]:
+        sources.append((url, storage_options(settings, url)))
+    return sources
+
+
+def read_logs(
+    settings: Settings, endpoint: str, keyring: Keyring | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every logged prediction of an endpoint from every place the project logs to."""
+    for folder, options in log_sources(settings):
+        yield from read_log(folder, endpoint, keyring, options or None)

@@ -1,15 +1,15 @@
 """Replay: re-score an endpoint's logged inputs on another version and report differences.
 
-Reads the prediction log (``predlog.read_log``), validates each logged input against the
-target version's signature, predicts in batches through the target's runtime and compares the
-``predict`` output with what was answered at the time. Inputs whose PII fields were hashed or
-dropped are reported as such (a model that reads them sees the hash, not the value).
+Reads the prediction log (``predlog.read_logs``: JSONL and Parquet), validates each logged
+input against the target version's signature, predicts in batches through the target's runtime
+and compares the ``predict`` output with what was answered at the time. Inputs whose PII
+fields were hashed or dropped are reported as such (a model that reads them sees the hash, not
+the value).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from modelyard.core.errors import InvalidInput
 from modelyard.registry.registry import Registry
 from modelyard.serving.loading import ModelPool
-from modelyard.serving.predlog import read_log
+from modelyard.serving.predlog import read_logs
 from modelyard.serving.schema import Payload
 
 BATCH = 512
@@ -44,9 +44,9 @@ class ReplayReport:
         return {**self.__dict__, "agreement": self.agreement}
 
 
-def replay(
-    reg: Registry, endpoint: str, target_ref: str, folder: Path, limit: int | None = None
-) -> ReplayReport:
+def replay(reg: Registry, endpoint: str, target_ref: str, limit: int | None = None) -> ReplayReport:
+    """Re-score the endpoint's logged inputs (every log location: JSONL and Parquet) on
+    ``target_ref`` and compare with what was answered."""
     mv = reg.model_version(target_ref)
     loaded = ModelPool(reg, max_rows=BATCH).load(mv)
     schema, runtime = loaded.schema, loaded.runtime
@@ -80,7 +80,7 @@ def replay(
                     )
         pending.clear()
 
-    for entry in read_log(folder, endpoint, reg.artifacts.keyring):
+    for entry in read_logs(reg.settings, endpoint, reg.artifacts.keyring):
         if entry.get("role") == "shadow":
             continue
         report.logged += 1
