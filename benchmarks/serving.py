@@ -818,8 +818,12 @@ def prepare_modelyard(ctx: Context, models: list[BenchModel]) -> None:
         project = modelyard.Project.init(project_dir, env=env)
         try:
             sample = ctx.data.frame.head()
+            # registered with its training data, so the server's live monitoring (on by
+            # default) has a baseline and is part of what is measured
+            data = project.add_dataset(ctx.data.frame, "breast-cancer")
             for m in models:
                 with project.start_run(model=m.name) as run:
+                    run.use_dataset(data, role="train")
                     run.log_model(m.estimator, sample_input=sample)
         finally:
             project.close()
