@@ -1,12 +1,17 @@
-"""Generated Kubernetes/KServe manifests validate against the real schemas; build contexts run
-as non-root with a health check."""
+"""Generated Kubernetes/KServe manifests validate against the real schemas (Kubernetes core/v1 via
+``kubernetes_validate``, KServe's CRD via the models of its SDK wheel); build contexts run as
+non-root with a health check."""
 
 from __future__ import annotations
 
+import copy
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -15,6 +20,14 @@ import yaml
 from modelyard.core.project import parse_project
 from modelyard.packaging.buildctx import write_build_context
 from modelyard.packaging.manifests import kserve_inference_service, kubernetes_manifests
+from tests.support.kserve_schema import (
+    KSERVE_VERSION,
+    KServeSchema,
+    KServeSchemaError,
+    SchemaUnavailable,
+    fetch_wheel,
+    load_models,
+)
 
 PROJECT = """\
 name: credit
@@ -29,6 +42,20 @@ kubernetes:
       autoscaling: {min_replicas: 3, max_replicas: 12, target_cpu_percent: 60}
 """
 K8S = "1.30.0"
+
+
+@pytest.fixture(scope="session")
+def kserve(pytestconfig: pytest.Config) -> KServeSchema:
+    """KServe's v1beta1 schema from its SDK wheel, downloaded once into the pytest cache."""
+    assert pytestconfig.cache is not None
+    try:
+        wheel = fetch_wheel(pytestconfig.cache.mkdir("kserve-sdk"))
+    except SchemaUnavailable as exc:
+        reason = f"the KServe {KSERVE_VERSION} SDK wheel (its CRD schema) is unavailable: {exc}"
+        if os.environ.get("CI") or os.environ.get("MODELYARD_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return KServeSchema(load_models(wheel), K8S)
 
 
 def test_manifests_validate_against_the_kubernetes_schemas() -> None:
@@ -77,6 +104,84 @@ def test_kserve_inference_service_uses_the_server_as_a_v2_predictor() -> None:
     kubernetes_validate.validate(pod, K8S, strict=True)
 
 
+def test_kserve_inference_service_validates_against_the_kserve_crd_schema(
+    kserve: KServeSchema,
+) -> None:
+    isvc = kserve_inference_service(parse_project(PROJECT), "arrests")
+    assert kserve.errors(isvc) == []
+    # the fields we rely on are the CRD's own, not ones the validator lets through
+    predictor = kserve.models["V1beta1PredictorSpec"].fields
+    assert predictor["minReplicas"] == "int" and predictor["containers"] == "list[V1Container]"
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(doc: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = doc
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node[int(last) if last.isdigit() else last] = value
+
+    return mutate
+
+
+def _drop_predictor(doc: dict[str, Any]) -> None:
+    del doc["spec"]["predictor"]
+
+
+BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "unknown key under spec.predictor": (
+        _set("spec.predictor.replicas", 3),
+        "spec.predictor.replicas: unknown field of V1beta1PredictorSpec",
+    ),
+    "minReplicas as a word": (
+        _set("spec.predictor.minReplicas", "two"),
+        "spec.predictor.minReplicas: expected int, got str 'two'",
+    ),
+    "scaleTarget as a bool": (
+        _set("spec.predictor.scaleTarget", True),
+        "spec.predictor.scaleTarget: expected int, got bool",
+    ),
+    "non-string predictor label": (
+        _set("spec.predictor.labels", {"team": 7}),
+        "spec.predictor.labels['team']: expected str",
+    ),
+    "predictor missing": (_drop_predictor, "spec: missing required field 'predictor'"),
+    "unknown key in the container": (
+        _set("spec.predictor.containers.0.gpus", 1),
+        "spec.predictor.containers[0]: Additional properties are not allowed ('gpus'",
+    ),
+    "container port as a name": (
+        _set("spec.predictor.containers.0.ports.0.containerPort", "http"),
+        "spec.predictor.containers[0].ports[0].containerPort: 'http' is not of type 'integer'",
+    ),
+    "volume without a name": (
+        _set("spec.predictor.volumes.0", {"configMap": {"name": "x"}}),
+        "spec.predictor.volumes[0]: 'name' is a required property",
+    ),
+    "unknown metadata field": (
+        _set("metadata.label", {}),
+        "metadata: Additional properties are not allowed ('label'",
+    ),
+    "wrong kind": (_set("kind", "InferenceServices"), "kind: expected 'InferenceService'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_a_broken_inference_service_is_rejected_naming_the_path(
+    kserve: KServeSchema, case: str
+) -> None:
+    mutate, expected = BROKEN[case]
+    isvc = kserve_inference_service(parse_project(PROJECT), "arrests")
+    broken = copy.deepcopy(isvc)
+    mutate(broken)
+    errors = kserve.errors(broken)
+    assert len(errors) == 1 and errors[0].startswith(expected), errors
+    with pytest.raises(KServeSchemaError, match=re.escape(expected)):
+        kserve.validate(broken)
+    assert kserve.errors(isvc) == []
+
+
 def test_build_context_is_non_root_pinned_and_health_checked(tmp_path: Path) -> None:
     ctx = write_build_context(tmp_path / "ctx", "arrests", PROJECT)
     dockerfile = (ctx.path / "Dockerfile").read_text()
@@ -101,6 +206,8 @@ def test_cli_writes_manifests_that_parse(tmp_path: Path) -> None:
     )
     docs = list(yaml.safe_load_all(out.stdout))
     assert [d["kind"] for d in docs][-1] == "InferenceService"
+    for doc in docs[:-1]:
+        kubernetes_validate.validate(doc, K8S, strict=True)
     bad = subprocess.run(
         [exe, "k8s", "bad name", "-p", str(tmp_path)],
         capture_output=True,
