@@ -231,8 +231,9 @@ def _run_demo(root: Path, console: Console, keep_serving: bool) -> DemoResult:
             token = tokens.create(reg.store, "demo-explorer", "admin", AUTHOR).secret
     console.print(
         f"\ndone in {time.perf_counter() - started:.1f}s. Explore: "
-        f"[bold]modelyard -p {root} catalog[/] · [bold]modelyard -p {root} lineage "
-        f"{result.champion or 'arrests@1'}[/] · [bold]modelyard -p {root} ui[/] (dashboard)"
+        f"[bold]modelyard catalog -p {root}[/] · [bold]modelyard lineage "
+        f"{result.champion or 'arrests@1'} -p {root}[/] · [bold]modelyard ui -p {root}[/] "
+        "(dashboard)"
     )
     if result.server is not None:
         console.print(

@@ -16,7 +16,8 @@ ROUTES: tuple[tuple[str, str, str, str | None], ...] = (
     (
         "POST",
         "/v1/models/{name}:explain",
-        "Per-feature contributions from the champion (exact for linear models)",
+        "Per-feature contributions from the champion (exact for linear models, TreeSHAP for "
+        "tree ensembles with the explain extra)",
         "V1Request",
     ),
     ("POST", "/v2/models/{name}/infer", "Open Inference Protocol V2 inference", "V2Request"),
