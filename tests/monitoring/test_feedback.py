@@ -275,3 +275,36 @@ def test_a_real_server_predict_then_feedback_then_join_then_quality(tmp_path: Pa
     assert q["labels"] == 60 and q["accuracy"] == pytest.approx(expected)
     assert q["accuracy.sex=Male"] > 0 and "kpi" in q and "f1" in q
     reg.close()
+
+
+def test_a_delayed_label_updates_the_live_quality_of_its_predictions_window(
+    arrests: tuple[Registry, ModelVersion, pd.DataFrame],
+) -> None:
+    from functools import partial
+
+    from modelyard.monitoring.evaluate import Monitor
+    from modelyard.monitoring.live import LiveMonitor
+    from modelyard.monitoring.sinks import Dispatcher
+    from modelyard.rollout.monitor_pass import run_pass
+    from modelyard.store.windows import WindowStore
+
+    reg, mv, ev = arrests
+    live = LiveMonitor(reg, replica="pod-a")
+    rows = records(ev.head(40))
+    with serving(reg, mv, observers=[live]) as client:  # the open window is written at stop
+        ids = [predict(client, [row]) for row in rows]
+    monitor = Monitor(reg, quality=partial(window_quality, reg), clock=lambda: time.time() + 3600)
+    dispatcher = Dispatcher(reg.store, [])
+    run_pass(reg, monitor, dispatcher)  # judged before any label arrived
+    [before] = WindowStore(reg.store).results(endpoint="arrests", version_id=mv.id)
+    assert "quality.labels" not in before["summary"]["signals"]
+
+    truth = ev.head(40)["released"].tolist()
+    FeedbackStore(reg.store).add(
+        [Label(pid, y) for pid, y in zip(ids, truth, strict=True)], "file", "tester"
+    )  # days later, say
+    run_pass(reg, monitor, dispatcher)
+    [after] = WindowStore(reg.store).results(endpoint="arrests", version_id=mv.id)
+    assert after["start"] == before["start"], "the same window, re-judged"
+    assert after["summary"]["signals"]["quality.labels"] == 40
+    assert 0.5 < after["summary"]["signals"]["quality.accuracy"] <= 1.0

@@ -41,8 +41,9 @@ def _endpoints_known(reg: Registry) -> set[str]:
     return names
 
 
-def join_feedback(reg: Registry, limit: int | None = None) -> int:
-    """Join every label whose prediction is in the log now; returns how many were joined."""
+def join_feedback(reg: Registry, limit: int | None = None, joined: list[Row] | None = None) -> int:
+    """Join every label whose prediction is in the log now; returns how many were joined
+    (and appends each join — endpoint, version_id, predicted_at, … — to ``joined``)."""
     fb = FeedbackStore(reg.store)
     waiting = fb.unjoined(limit)
     if not waiting:
@@ -85,7 +86,10 @@ def join_feedback(reg: Registry, limit: int | None = None) -> int:
         }
         for pid, e in found.items()
     ]
-    return fb.mark_joined(joins)
+    count = fb.mark_joined(joins)
+    if joined is not None:
+        joined.extend(joins)
+    return count
 
 
 def _when(value: Any) -> dt.datetime:

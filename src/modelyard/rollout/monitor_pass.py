@@ -5,6 +5,7 @@ both call it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -15,6 +16,7 @@ from modelyard.rollout.continuous import check_triggers
 from modelyard.rollout.feedback import join_feedback
 
 log = logging.getLogger("modelyard.monitoring")
+_WIDEST = dt.timedelta(days=1)  # no live window is wider than this
 
 
 def run_pass(
@@ -26,9 +28,10 @@ def run_pass(
 ) -> list[AlertEvent]:
     """One pass of the leader, each step committed before the next:
 
-    1. join feedback labels that arrived since the last pass to their logged predictions
-       (so the windows judged next carry live quality);
-    2. judge closed windows and apply the alert rules;
+    1. join feedback labels that arrived since the last pass to their logged predictions;
+    2. judge closed windows and apply the alert rules, and re-judge windows already judged
+       whose predictions just received labels (a delayed label counts in its prediction's
+       window: its live quality is recomputed);
     3. deliver alert events to the sinks;
     4. run the playbooks the fired alerts match (each action audited with its alert);
     5. check continuous-training triggers (new data versions, schedules);
@@ -36,11 +39,17 @@ def run_pass(
 
     A failing step is logged and the others still run: a broken webhook or a failed retrain
     must not stop alerting."""
+    joined: list[dict[str, Any]] = []
     try:
-        join_feedback(reg)
+        join_feedback(reg, joined=joined)
     except Exception:
         log.exception("monitor: joining feedback labels failed")
     events: list[AlertEvent] = monitor.tick()
+    if joined:
+        try:
+            rejudge_labelled(reg, monitor, joined)
+        except Exception:
+            log.exception("monitor: re-judging windows that received labels failed")
     if events:
         dispatcher.deliver(events)
     if playbooks is not None and events:
@@ -74,3 +83,22 @@ def run_pass(
         except Exception:
             log.exception("monitor hook %r failed", hook)
     return events
+
+
+def rejudge_labelled(reg: Registry, monitor: Any, joined: list[dict[str, Any]]) -> int:
+    """Re-judge the stored verdicts whose windows hold the predictions just labelled; returns
+    how many windows were re-judged."""
+    from modelyard.store.windows import WindowStore
+
+    store = WindowStore(reg.store)
+    todo: set[tuple[str, int, Any]] = set()
+    for j in joined:
+        at = j["predicted_at"]
+        for r in store.results(
+            endpoint=j["endpoint"], version_id=j["version_id"], since=at - _WIDEST
+        ):
+            if r["start"] <= at < r["end"]:
+                todo.add((r["endpoint"], r["version_id"], r["start"]))
+    for endpoint, version_id, start in sorted(todo):
+        monitor.judge_window(endpoint, version_id, start)
+    return len(todo)
