@@ -106,6 +106,7 @@ def test_demo_drift_raises_warning_then_critical_and_the_playbook_retrains(
         last = RolloutStore(reg.store).list("arrests")[-1]
         assert last["status"] == "promoted", "then canaried and promoted step by step"
         assert "critical" in stdout and "retrain" in stdout
+        assert "arrests@6: passed" in stdout, "the story table shows the retrain's gate verdict"
 
 
 @pytest.fixture(scope="module")
