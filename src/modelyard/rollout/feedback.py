@@ -18,21 +18,15 @@ from typing import Any
 
 from modelyard.core.errors import InvalidInput
 from modelyard.registry.registry import DatasetVersion, Registry
-from modelyard.serving.predlog import read_log
+from modelyard.serving.predlog import log_sources, read_log
 from modelyard.store.feedback import FeedbackStore
 from modelyard.store.metadata import Row
-
-
-def _log_sources(reg: Registry) -> list[tuple[Path | str, dict[str, Any]]]:
-    from modelyard.serving.predlog import log_sources
-
-    return log_sources(reg.settings)
 
 
 def _endpoints_known(reg: Registry) -> set[str]:
     """Endpoints with routes, and every endpoint with a local log folder."""
     names = {r["endpoint"] for r in reg.store.routes()}
-    for folder, _ in _log_sources(reg):
+    for folder, _ in log_sources(reg.settings):
         path = Path(str(folder).removeprefix("file://"))
         if "://" in str(folder) and not str(folder).startswith("file://"):
             continue
@@ -54,7 +48,7 @@ def join_feedback(reg: Registry, limit: int | None = None, joined: list[Row] | N
     wanted: dict[str, Row] = {r["prediction_id"]: r for r in waiting}
     found: dict[str, dict[str, Any]] = {}
     settled = 0  # labels matched to the answer the caller got (nothing better can come)
-    for folder, options in _log_sources(reg):
+    for folder, options in log_sources(reg.settings):
         for endpoint in sorted(endpoints):
             if settled == len(wanted):
                 break

@@ -1,4 +1,5 @@
-"""Assemble the serving stack and run it under uvicorn.
+"""Assemble the serving stack and the uvicorn options it runs under (``cli.serve_app`` runs
+it, composed with monitoring, the management API and the dashboard).
 
 The stack: uvicorn with uvloop and httptools (the fastest loop and HTTP parser it offers), no
 access log (it cost 16-19 % throughput in the anchors' measurements), one hand-written ASGI
@@ -14,19 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
-import os
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from modelyard.core.endpoint_config import EndpointConfig
 from modelyard.registry.registry import Registry
-from modelyard.serving import logs
 from modelyard.serving.app import ServingApp
 from modelyard.serving.loading import ModelPool
-from modelyard.serving.metrics import ServingMetrics, shared_metrics_dir
+from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.plan import ServingState, Telemetry
 from modelyard.serving.predictor import Observer
 from modelyard.serving.predlog import PredictionLog
@@ -122,32 +119,3 @@ def uvicorn_options(host: str, port: int, log_level: str) -> dict[str, Any]:
         "date_header": False,
         "timeout_keep_alive": 30,
     }
-
-
-def serve(spec: ServeSpec, host: str, port: int, workers: int = 1) -> None:
-    import uvicorn
-
-    logs.configure(spec.log_level)
-    options = uvicorn_options(host, port, "warning")
-    if workers <= 1:
-        reg = Registry.open(spec.project, dict(os.environ))
-        app = build_app(reg, spec, close_registry=True)
-        uvicorn.Server(uvicorn.Config(app, **options)).run()
-        return
-    with shared_metrics_dir() as metrics_dir:
-        spec = replace(spec, metrics_dir=metrics_dir)
-        os.environ[SPEC_ENV] = json.dumps(asdict(spec))
-        uvicorn.run(
-            "modelyard.serving.server:app_from_env", factory=True, workers=workers, **options
-        )
-
-
-def app_from_env() -> ServingApp:
-    """uvicorn worker factory: the spec comes from the parent process's environment."""
-    raw = json.loads(os.environ[SPEC_ENV])
-    if raw.get("endpoints") is not None:
-        raw["endpoints"] = tuple(raw["endpoints"])
-    spec = ServeSpec(**raw)
-    logs.configure(spec.log_level)
-    reg = Registry.open(Path(spec.project), dict(os.environ))
-    return build_app(reg, spec, close_registry=True)
