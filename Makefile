@@ -6,7 +6,7 @@ export UV_PYTHON_DOWNLOADS := never
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest venv clean bench-registry
+.PHONY: deps demo test lint typecheck pytest venv clean bench-registry
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -17,6 +17,10 @@ $(BIN)/modelyard: uv.lock pyproject.toml | $(UV)
 	@touch $@
 
 venv: $(BIN)/modelyard
+
+# System packages the suite starts (Chromium, Prometheus), from Debian's packages; idempotent.
+deps:
+	bash tests/support/system_deps.sh
 
 demo: venv
 	$(BIN)/modelyard demo
@@ -30,7 +34,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 pytest: venv
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -1,6 +1,6 @@
 """Generated Kubernetes/KServe manifests validate against the real schemas (Kubernetes core/v1 via
-``kubernetes_validate``, KServe's CRD via the models of its SDK wheel); build contexts run as
-non-root with a health check."""
+``kubernetes_validate``, KServe's CRD via the models of its SDK wheel, extracted into
+``tests/support/data``); build contexts run as non-root with a health check."""
 
 from __future__ import annotations
 
@@ -20,14 +20,7 @@ import yaml
 from modelyard.core.project import parse_project
 from modelyard.packaging.buildctx import write_build_context
 from modelyard.packaging.manifests import kserve_inference_service, kubernetes_manifests
-from tests.support.kserve_schema import (
-    KSERVE_VERSION,
-    KServeSchema,
-    KServeSchemaError,
-    SchemaUnavailable,
-    fetch_wheel,
-    load_models,
-)
+from tests.support.kserve_schema import KServeSchema, KServeSchemaError, read_extract
 
 PROJECT = """\
 name: credit
@@ -45,17 +38,9 @@ K8S = "1.30.0"
 
 
 @pytest.fixture(scope="session")
-def kserve(pytestconfig: pytest.Config) -> KServeSchema:
-    """KServe's v1beta1 schema from its SDK wheel, downloaded once into the pytest cache."""
-    assert pytestconfig.cache is not None
-    try:
-        wheel = fetch_wheel(pytestconfig.cache.mkdir("kserve-sdk"))
-    except SchemaUnavailable as exc:
-        reason = f"the KServe {KSERVE_VERSION} SDK wheel (its CRD schema) is unavailable: {exc}"
-        if os.environ.get("CI") or os.environ.get("MODELYARD_REQUIRE_POSTGRES"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return KServeSchema(load_models(wheel), K8S)
+def kserve() -> KServeSchema:
+    """KServe's v1beta1 schema, from the SDK wheel's models extracted into the repository."""
+    return KServeSchema(read_extract(), K8S)
 
 
 def test_manifests_validate_against_the_kubernetes_schemas() -> None:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from modelyard.core.project import ProjectConfig
 from modelyard.packaging.prometheus_rules import alert_rules, prometheus_rule_resource
 from modelyard.registry.registry import Registry
 from tests.support.servers import MODELYARD, Children, free_port, wait_ready
+from tests.support.system_tools import require_program
 
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 PROJECT = """\
@@ -42,25 +42,12 @@ monitoring:
 
 
 def _prometheus() -> tuple[str, str]:
-    """Paths of prometheus and promtool, installing Debian's package when missing."""
-    required = bool(os.environ.get("CI") or os.environ.get("MODELYARD_REQUIRE_PROMETHEUS"))
-    if not Path("/usr/bin/prometheus").exists():
-        if shutil.which("apt-get") is None:
-            if required:
-                pytest.fail("prometheus is required (CI) but missing and apt-get is unavailable")
-            pytest.skip("prometheus is not installed and apt-get is unavailable")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "--no-install-recommends", "prometheus"]
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
-            done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            message = f"could not install prometheus: {done.stderr[-2000:]}"
-            if required:
-                pytest.fail(message)
-            pytest.skip(message)
-    return "/usr/bin/prometheus", "/usr/bin/promtool"
+    """Paths of prometheus and promtool (Debian's package, installed by system_deps.sh)."""
+    env_var = "MODELYARD_REQUIRE_PROMETHEUS"
+    return (
+        require_program("/usr/bin/prometheus", "prometheus", env_var),
+        require_program("/usr/bin/promtool", "prometheus", env_var),
+    )
 
 
 # ---- the rules themselves (fast) ----------------------------------------------------------

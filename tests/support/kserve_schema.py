@@ -1,22 +1,31 @@
-"""A structural schema of KServe's ``serving.kserve.io/v1beta1`` resources, read from the KServe
-Python SDK wheel, and a validator for our generated ``InferenceService``.
+"""A structural schema of KServe's ``serving.kserve.io/v1beta1`` resources, extracted from the
+KServe Python SDK wheel, and a validator for our generated ``InferenceService``.
 
 The SDK's ``kserve/models/*.py`` are generated from the KServe CRD OpenAPI: every model class
 holds ``openapi_types`` (attribute -> type string such as ``'V1beta1PredictorSpec'``,
 ``'list[V1Container]'``, ``'dict(str, str)'``, ``'int'``) and ``attribute_map`` (attribute ->
 JSON key), and its setters raise when a required attribute is ``None``. We read those with
-``ast`` straight from the wheel: the SDK is neither installed nor imported. Kubernetes types that
-KServe embeds (``V1Container``, ``V1Volume``, ``V1ObjectMeta``, ...) are checked against the strict
-core/v1 JSON schema bundled with ``kubernetes_validate``.
+``ast`` from the wheel (the SDK is neither installed nor imported) and keep the result in the
+repository, ``tests/support/data/kserve-<version>-v1beta1.json``, with the wheel's SHA-256: the
+tests never download anything. The SDK cannot be a dev dependency instead: its pins would
+downgrade pandas and protobuf for the whole environment. To move to another KServe release:
+
+    python -m tests.support.kserve_schema --regenerate 0.22.0   # downloads the wheel with pip
+
+Kubernetes types that KServe embeds (``V1Container``, ``V1Volume``, ``V1ObjectMeta``, ...) are
+checked against the strict core/v1 JSON schema bundled with ``kubernetes_validate``.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
+import hashlib
+import json
 import os
 import re
-import shutil
 import subprocess
+import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -29,7 +38,7 @@ import kubernetes_validate.utils as kv
 from referencing import Registry, Resource
 
 KSERVE_VERSION = "0.21.0"
-WHEEL = f"kserve-{KSERVE_VERSION}-py3-none-any.whl"
+DATA_DIR = Path(__file__).parent / "data"
 API_VERSION = "serving.kserve.io/v1beta1"
 _DEFS_URI = "https://kubernetes.io/api/_definitions.json"
 # SDK names of Kubernetes types that do not follow ``V1<Kind>`` -> ``io.k8s.*.v1.<Kind>``.
@@ -47,39 +56,10 @@ _SCALARS: dict[str, tuple[type, ...]] = {
 }
 
 
-class SchemaUnavailable(RuntimeError):
-    """The KServe SDK wheel could not be fetched."""
-
-
 class KServeSchemaError(ValueError):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
-
-
-def fetch_wheel(cache_dir: Path) -> Path:
-    """The KServe SDK wheel in ``cache_dir``, downloaded with the system pip when absent."""
-    wheel = cache_dir / WHEEL
-    if wheel.exists():
-        return wheel
-    python = shutil.which("python3")
-    if python is None:
-        raise SchemaUnavailable("no python3 on PATH to run `pip download`")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    # download beside the cache and move into place: concurrent workers never see half a wheel
-    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
-        cmd = [python, "-m", "pip", "download", f"kserve=={KSERVE_VERSION}", "--no-deps"]
-        try:
-            done = subprocess.run(
-                [*cmd, "-d", tmp], capture_output=True, text=True, timeout=300, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise SchemaUnavailable(f"`{' '.join(cmd)}` failed: {exc}") from exc
-        got = Path(tmp) / WHEEL
-        if done.returncode != 0 or not got.exists():
-            raise SchemaUnavailable(f"`{' '.join(cmd)}` failed: {done.stderr[-2000:]}")
-        os.replace(got, wheel)
-    return wheel
 
 
 @dataclass(frozen=True)
@@ -146,6 +126,51 @@ def load_models(wheel: Path) -> dict[str, Model]:
     if "V1beta1InferenceService" not in models:
         raise ValueError(f"{wheel.name} holds no V1beta1InferenceService model")
     return models
+
+
+def extract_path(version: str = KSERVE_VERSION) -> Path:
+    return DATA_DIR / f"kserve-{version}-v1beta1.json"
+
+
+def write_extract(wheel: Path, version: str) -> Path:
+    """The models of ``wheel`` as JSON in the repository (sorted, so a diff shows what changed)."""
+    models = load_models(wheel)
+    doc = {
+        "source": f"kserve/models/*.py of {wheel.name} (PyPI), read with ast",
+        "kserve_version": version,
+        "wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
+        "models": {
+            name: {"fields": dict(sorted(m.fields.items())), "required": sorted(m.required)}
+            for name, m in sorted(models.items())
+        },
+    }
+    out = extract_path(version)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, out)
+    return out
+
+
+def read_extract(version: str = KSERVE_VERSION) -> dict[str, Model]:
+    """The SDK's models for ``version`` from the extract kept in the repository."""
+    doc = json.loads(extract_path(version).read_text())
+    if doc["kserve_version"] != version:
+        raise ValueError(f"{extract_path(version)} is for KServe {doc['kserve_version']}")
+    return {
+        name: Model(name, dict(m["fields"]), frozenset(m["required"]))
+        for name, m in doc["models"].items()
+    }
+
+
+def _regenerate(version: str) -> None:
+    """Download the SDK wheel of ``version`` with pip (a developer's step, never a test's) and
+    write its extract."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", f"kserve=={version}", "--no-deps"]
+        subprocess.run([*cmd, "-d", tmp], check=True)
+        (wheel,) = Path(tmp).glob(f"kserve-{version}-*.whl")
+        print(write_extract(wheel, version))
 
 
 @cache
@@ -256,3 +281,9 @@ class KServeSchema:
             for part in err.absolute_path:
                 sub += f"[{part}]" if isinstance(part, int) else f".{part}"
             out.append(f"{sub or '<root>'}: {err.message} (Kubernetes {definition})")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--regenerate", metavar="VERSION", required=True)
+    _regenerate(parser.parse_args().regenerate)

