@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from modelyard.core.errors import Conflict, IntegrityError, UnsafeArtifact
+from modelyard.core.errors import Conflict, IntegrityError, InvalidInput, UnsafeArtifact
 
 
 def _data() -> tuple[pd.DataFrame, pd.Series]:
@@ -87,6 +89,56 @@ def test_params_are_immutable_within_a_run(registry) -> None:  # type: ignore[no
         run.log_params({"C": 1.0})  # same value: fine
         with pytest.raises(Conflict, match="immutable"):
             run.log_params({"C": 2.0})
+
+
+_JSON_LEAF = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+_JSON = st.recursive(
+    _JSON_LEAF,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _typed(value: object) -> object:
+    """``value`` with every leaf paired with its type, so 1 and 1.0 and True differ."""
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    return (type(value).__name__, value)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(params=st.dictionaries(st.text(min_size=1, max_size=6), _JSON, max_size=4))
+def test_params_come_back_with_the_json_types_they_were_logged_with(registry, params) -> None:  # type: ignore[no-untyped-def]
+    with registry.start_run(model="bc", params=params) as run:
+        pass
+    stored = registry.store.get_run(run.id)["params"]
+    assert _typed(stored) == _typed(params) and _typed(run.params) == _typed(params)
+
+
+def test_numpy_params_and_tuples_become_plain_json_and_nan_is_refused(registry) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    with registry.start_run(model="bc") as run:
+        run.log_params({"drop": ("a", "b"), "n": np.int64(3), "w": np.array([0.5, 1.5])})
+        with pytest.raises(InvalidInput, match="finite number"):
+            run.log_params({"alpha": float("nan")})
+        with pytest.raises(InvalidInput, match="string keys"):
+            run.log_params({"grid": {1: "a"}})
+    stored = registry.store.get_run(run.id)["params"]
+    assert stored == {"drop": ["a", "b"], "n": 3, "w": [0.5, 1.5]}
+    assert isinstance(stored["n"], int)
 
 
 def test_model_versions_carry_signature_and_card(project_dir: Path) -> None:

@@ -154,3 +154,29 @@ def test_filter_masks_match_pandas(arrests) -> None:  # type: ignore[no-untyped-
     }
     for text, expected in cases.items():
         assert (parse_filter(text).mask(arrests) == expected.to_numpy()).all(), text
+
+
+def test_backticks_name_columns_with_hyphens_spaces_and_dots(arrests) -> None:  # type: ignore[no-untyped-def]
+    awkward = arrests.rename(
+        columns={"age": "age-at-arrest", "sex": "Sex Code", "checks": "n.checks"}
+    )
+    text = '`age-at-arrest` < 25 and `Sex Code` == "Female" or `n.checks` >= 3'
+    flt = parse_filter(text)
+    assert flt.columns == {"age-at-arrest", "Sex Code", "n.checks"}
+    expected = ((arrests["age"] < 25) & (arrests["sex"] == "Female")) | (arrests["checks"] >= 3)
+    assert (flt.mask(awkward) == expected.to_numpy()).all()
+    # a backtick inside a string constant is text, not a column
+    assert parse_filter('`Sex Code` == "a`b"').columns == {"Sex Code"}
+    assert not parse_filter('`Sex Code` == "a`b"').mask(awkward).any()
+
+
+@pytest.mark.parametrize("text", ["hours-per-week > 40", "income.total > 1"])
+def test_an_unquoted_awkward_column_name_is_refused_with_the_backtick_hint(text: str) -> None:
+    with pytest.raises(FilterSyntaxError, match="backticks"):
+        parse_filter(text)
+
+
+@pytest.mark.parametrize("text", ["`hours > 40", "`` > 1"])
+def test_an_unclosed_or_empty_backtick_is_refused(text: str) -> None:
+    with pytest.raises(FilterSyntaxError, match="never closed or is empty"):
+        parse_filter(text)

@@ -5,6 +5,11 @@ small whitelist of node types is accepted: column names, constants, lists of con
 comparisons (``== != < <= > >= in not in``, chains like ``18 <= age < 25``) and ``and`` /
 ``or`` / ``not``. Anything else is refused with the position and what is allowed, so a policy
 is validated when the project file loads and evaluated later as a vectorised pandas mask.
+
+A column whose name is not a Python identifier (``hours-per-week``, ``Home Owner``,
+``income.total``) is written in backticks, as in pandas' ``query``:
+``\`hours-per-week\` > 40``. Backticks are swapped for placeholder names before parsing (outside
+string constants only), so the grammar above stays the whole grammar.
 """
 
 from __future__ import annotations
@@ -36,7 +41,11 @@ _CMP: dict[str, Any] = {
     ">": operator.gt,
     ">=": operator.ge,
 }
-ALLOWED = "column names, constants, lists, == != < <= > >= in / not in, and / or / not"
+ALLOWED = (
+    "column names (in `backticks` when they hold spaces, hyphens or dots), constants, lists, "
+    "== != < <= > >= in / not in, and / or / not"
+)
+_PLACEHOLDER = "__modelyard_col_{}__"
 
 
 class FilterSyntaxError(ValueError):
@@ -49,10 +58,17 @@ class Filter:
 
     text: str
     tree: ast.Expression = field(repr=False, compare=False)
+    quoted: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def column(self, name: str) -> str:
+        """The column a name in the tree stands for (a placeholder for a backticked name)."""
+        return self.quoted.get(name, name)
 
     @property
     def columns(self) -> frozenset[str]:
-        return frozenset(n.id for n in ast.walk(self.tree) if isinstance(n, ast.Name))
+        return frozenset(
+            self.column(n.id) for n in ast.walk(self.tree) if isinstance(n, ast.Name)
+        )
 
     def mask(self, df: pd.DataFrame) -> np.ndarray:
         import numpy as np
@@ -60,6 +76,8 @@ class Filter:
         missing = sorted(self.columns - {str(c) for c in df.columns})
         if missing:
             raise KeyError(", ".join(missing))
+        if self.quoted:  # the tree names placeholders: give the frame those names
+            df = df.rename(columns={v: k for k, v in self.quoted.items()})
         out = _eval(self.tree.body, df)
         if isinstance(out, bool):  # a constant expression
             return np.full(len(df), out)
@@ -70,14 +88,49 @@ def parse_filter(text: str) -> Filter:
     """Parse ``text`` or raise :class:`FilterSyntaxError` naming the offending part."""
     if not isinstance(text, str) or not text.strip():
         raise FilterSyntaxError("a filter must be a non-empty expression such as `age < 25`")
+    source, quoted = _unquote_columns(text.strip())
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise FilterSyntaxError(
             f"cannot parse filter {text!r} at column {exc.offset}: {exc.msg}; allowed: {ALLOWED}"
         ) from None
     _check(tree.body, text)
-    return Filter(text.strip(), tree)
+    return Filter(text.strip(), tree, quoted)
+
+
+def _unquote_columns(text: str) -> tuple[str, dict[str, str]]:
+    """``text`` with each `backticked` column name replaced by a placeholder identifier, and
+    the map placeholder -> column name. Backticks inside string constants are left alone."""
+    out: list[str] = []
+    quoted: dict[str, str] = {}
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "'\"":  # copy a string constant through, escapes included
+            j = i + 1
+            while j < n and text[j] != ch:
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i : j + 1])
+            i = j + 1
+        elif ch == "`":
+            end = text.find("`", i + 1)
+            name = text[i + 1 : end] if end != -1 else ""
+            if end == -1 or not name:
+                raise FilterSyntaxError(
+                    f"filter {text!r}: a backtick at column {i + 1} opens a column name that "
+                    "is never closed or is empty; write it as `hours-per-week`"
+                )
+            key = next((k for k, v in quoted.items() if v == name), None)
+            if key is None:
+                key = _PLACEHOLDER.format(len(quoted))
+                quoted[key] = name
+            out.append(f" {key} ")
+            i = end + 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out).strip(), quoted
 
 
 def _check(node: ast.AST, text: str) -> None:
@@ -95,7 +148,10 @@ def _check(node: ast.AST, text: str) -> None:
                 )
         operands = [node.left, *node.comparators]
         if not any(isinstance(o, ast.Name) for o in operands):
-            raise FilterSyntaxError(f"filter {text!r}: a comparison must name a column")
+            raise FilterSyntaxError(
+                f"filter {text!r}: a comparison must name a column; a name with spaces, "
+                "hyphens or dots goes in backticks: `hours-per-week` > 40"
+            )
         for o in operands:
             _check_operand(o, text)
     else:
@@ -117,8 +173,12 @@ def _check_operand(node: ast.AST, text: str) -> None:
                     f"filter {text!r}: list items must be constants, got {_describe(elt)}"
                 )
         return
+    hint = ""
+    if isinstance(node, ast.BinOp | ast.Attribute):
+        hint = "; a column name with hyphens or dots goes in backticks: `hours-per-week`"
     raise FilterSyntaxError(
         f"filter {text!r}: {_describe(node)} is not allowed; use column names and constants"
+        + hint
     )
 
 

@@ -26,10 +26,37 @@ CPU_METRIC = "cpu_seconds"  # recorded on every run when it ends (training cost)
 def _clean_param(key: str, value: Any) -> Any:
     if not isinstance(key, str) or not key or len(key) > 250:
         raise InvalidInput(f"invalid param name {key!r}: expected a non-empty string ≤ 250 chars")
-    if value is None or isinstance(value, bool | int | float | str):
+    return _json_value(value, key)
+
+
+def _json_value(value: Any, where: str) -> Any:
+    """``value`` as JSON keeps it: lists stay lists, dicts dicts, ints ints and floats floats, so
+    training code reads back what it logged. NumPy scalars and arrays become their Python
+    values; anything else JSON has no type for is recorded as its text."""
+    if value is None or isinstance(value, bool | int | str):
         return value
-    if hasattr(value, "item"):  # NumPy scalars
-        return value.item()
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput(
+                f"param {where!r} is {value!r}: expected a finite number (JSON has no NaN or "
+                "infinity)",
+                hint="log it as a string if the run really used it",
+            )
+        return value
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # NumPy scalars and arrays
+        return _json_value(value.tolist(), where)
+    if isinstance(value, list | tuple):
+        return [_json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidInput(
+                    f"param {where!r} has the key {k!r} ({type(k).__name__}): expected string "
+                    "keys, as JSON objects have"
+                )
+            out[k] = _json_value(v, f"{where}.{k}")
+        return out
     return str(value)
 
 
