@@ -8,7 +8,7 @@ is validated when the project file loads and evaluated later as a vectorised pan
 
 A column whose name is not a Python identifier (``hours-per-week``, ``Home Owner``,
 ``income.total``) is written in backticks, as in pandas' ``query``:
-``\`hours-per-week\` > 40``. Backticks are swapped for placeholder names before parsing (outside
+``` `hours-per-week` > 40 ```. Backticks are swapped for placeholder names before parsing (outside
 string constants only), so the grammar above stays the whole grammar.
 """
 
@@ -66,9 +66,7 @@ class Filter:
 
     @property
     def columns(self) -> frozenset[str]:
-        return frozenset(
-            self.column(n.id) for n in ast.walk(self.tree) if isinstance(n, ast.Name)
-        )
+        return frozenset(self.column(n.id) for n in ast.walk(self.tree) if isinstance(n, ast.Name))
 
     def mask(self, df: pd.DataFrame) -> np.ndarray:
         import numpy as np
@@ -177,8 +175,7 @@ def _check_operand(node: ast.AST, text: str) -> None:
     if isinstance(node, ast.BinOp | ast.Attribute):
         hint = "; a column name with hyphens or dots goes in backticks: `hours-per-week`"
     raise FilterSyntaxError(
-        f"filter {text!r}: {_describe(node)} is not allowed; use column names and constants"
-        + hint
+        f"filter {text!r}: {_describe(node)} is not allowed; use column names and constants" + hint
     )
 
 
