@@ -174,6 +174,11 @@ class FairnessPolicy(_Section):
     counterfactual_max_rows: int = Field(
         default=20_000, ge=100, description="seeded row sample for the counterfactual test"
     )
+    min_group_rows: int = Field(
+        default=30,
+        ge=1,
+        description="groups with fewer rows are shown but not judged (the check warns)",
+    )
 
     _check_metric = field_validator("metric")(check_metric)
 

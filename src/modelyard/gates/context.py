@@ -31,6 +31,9 @@ class Side:
     model: Any
     ref: str | None = None
     size_bytes: int | None = None
+    signature: dict[str, Any] | None = None
+    #: the columns this model reads, in its order (set by the context)
+    features: list[str] = field(default_factory=list)
     _cache: Predictions | None = field(default=None, repr=False)
 
 
@@ -72,6 +75,23 @@ class GateContext:
                 f"the evaluation data lacks model input columns: {', '.join(missing)}",
                 hint="gate on a dataset with the same columns as the training data",
             )
+        self.candidate.features = list(self.features)
+        if self.champion is not None:
+            # The champion may read other columns than the candidate (one that drops two
+            # protected attributes, say): each model is scored on its own signature's columns.
+            champ = self.champion
+            champ.features = [
+                c
+                for c in _features_of(champ.model, champ.signature, self.frame)
+                if c != self.target
+            ]
+            lacking = [c for c in champ.features if c not in self.frame.columns]
+            if lacking:
+                raise InvalidInput(
+                    f"the evaluation data lacks the champion {champ.ref or ''}'s input columns: "
+                    f"{', '.join(lacking)}, so the candidate cannot be compared with it",
+                    hint="gate on a dataset holding the columns of both models",
+                )
         classes = getattr(self.candidate.model, "classes_", None)
         if not self.task:
             self.task = "classification" if classes is not None else "regression"
@@ -143,7 +163,28 @@ class GateContext:
             side._cache = out
         return out
 
+    def inputs_for(self, model: Any, X: pd.DataFrame) -> pd.DataFrame:
+        """``X`` (rows of the evaluation frame, possibly corrupted, in the candidate's columns)
+        as ``model`` reads it: its own columns, those ``X`` lacks taken from the same rows of
+        the evaluation frame."""
+        side = next(
+            (s for s in (self.candidate, self.champion) if s is not None and s.model is model),
+            None,
+        )
+        if side is None or not side.features or list(X.columns) == side.features:
+            return X
+        lacking = [c for c in side.features if c not in X.columns]
+        if lacking:
+            if not self.frame.index.is_unique or not X.index.isin(self.frame.index).all():
+                raise InvalidInput(
+                    f"{side.label} reads columns these rows lack: {', '.join(lacking)}"
+                )
+            extra = self.frame.loc[X.index, lacking]  # by label: rows may repeat (cost batches)
+            X = X.assign(**{c: extra[c].to_numpy() for c in lacking})
+        return X[side.features]
+
     def predict_raw(self, model: Any, X: pd.DataFrame) -> Predictions:
+        X = self.inputs_for(model, X)
         if self.task != "classification":
             return Predictions(np.asarray(model.predict(X), dtype=float))
         if hasattr(model, "predict_proba"):

@@ -106,7 +106,7 @@ def build_context(reg: Registry, mv: ModelVersion, policy: GatePolicy) -> tuple[
     champ_side = None
     if champion is not None:
         c = champion.version
-        champ_side = Side("champion", reg.load_model(c), c.ref, c.size_bytes)
+        champ_side = Side("champion", reg.load_model(c), c.ref, c.size_bytes, c.signature or None)
     mc = reg.config.model(name)
 
     def put(data: bytes, kind: str) -> str:

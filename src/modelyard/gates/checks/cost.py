@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from modelyard.core.gate_policy import CostPolicy
@@ -39,18 +40,23 @@ class CostCheck:
         self.config = config or CostPolicy()
 
     def _batch(self, ctx: GateContext) -> pd.DataFrame:
+        """``rows`` evaluation rows (repeated when the set is smaller), keeping their index
+        so each side reads its own columns of the same rows."""
         X = ctx.X()
-        if len(X) >= self.config.rows:
-            return X.iloc[: self.config.rows]
-        reps = -(-self.config.rows // max(len(X), 1))
-        return pd.concat([X] * reps, ignore_index=True).iloc[: self.config.rows]
+        return X.iloc[np.resize(np.arange(len(X)), self.config.rows)] if len(X) else X
 
     def run(self, ctx: GateContext) -> CheckResult:
         cfg = self.config
         X = self._batch(ctx)
-        cpu = cpu_ms_per_1k(ctx, ctx.candidate.model, X, cfg.repeats)
+        cpu = cpu_ms_per_1k(
+            ctx, ctx.candidate.model, ctx.inputs_for(ctx.candidate.model, X), cfg.repeats
+        )
         champ: Side | None = ctx.champion
-        champ_cpu = cpu_ms_per_1k(ctx, champ.model, X, cfg.repeats) if champ else None
+        champ_cpu = (
+            cpu_ms_per_1k(ctx, champ.model, ctx.inputs_for(champ.model, X), cfg.repeats)
+            if champ
+            else None
+        )
         size = ctx.candidate.size_bytes
         champ_size = champ.size_bytes if champ else None
         mb = None if size is None else size / 1e6

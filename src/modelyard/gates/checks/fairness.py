@@ -6,7 +6,9 @@ them (``demographic_parity_difference``, ``equalized_odds_difference``, ``Metric
 the tests hold every figure to Fairlearn's own functions to 1e-9.
 Numeric attributes (age) are cut into groups at the policy's ``bins`` (default: quartiles).
 The counterfactual test replaces the attribute, where the model sees it, by every other group
-value and counts the predictions that change.
+value and counts the predictions that change, overall and per group of the rows moved.
+Groups with fewer than ``min_group_rows`` rows are shown but not judged: a group of four rows
+would set the parity difference by itself. The check warns when it leaves one out.
 """
 
 from __future__ import annotations
@@ -125,43 +127,67 @@ class FairnessCheck:
         figures: list[Figure] = []
         per_attr: dict[str, Any] = {}
         charts: list[str] = []
+        thin: list[str] = []
         for attr in attrs:
             groups, cuts = groups_of(ctx, attr, cfg.bins.get(attr))
+            counts = groups.value_counts()
+            small = [str(g) for g in groups.cat.categories if counts.get(g, 0) < cfg.min_group_rows]
+            big = len(groups.cat.categories) - len(small)
+            note = None
+            if small:
+                thin.append(f"{attr}: {', '.join(small)}")
+                note = f"groups under {cfg.min_group_rows} rows not judged: {', '.join(small)}"
+            if big < 2:
+                note = f"fewer than two groups with {cfg.min_group_rows}+ rows: not judged" + (
+                    f" ({note})" if note else ""
+                )
+
+            def limit(value: float | None, big: int = big) -> float | None:
+                return value if big >= 2 else None
+
             rates, dp, eo, ratio = self._frame(ctx, cand, groups, cfg.metric)
             champ_figs = self._frame(ctx, champ, groups, cfg.metric)[1:] if champ else None
             figures += [
                 at_most(
                     f"{attr}: demographic parity difference",
                     dp,
-                    cfg.demographic_parity_difference,
+                    limit(cfg.demographic_parity_difference),
                     champ_figs[0] if champ_figs else None,
+                    note=note,
                 ),
                 at_most(
                     f"{attr}: equalized odds difference",
                     eo,
-                    cfg.equalized_odds_difference,
+                    limit(cfg.equalized_odds_difference),
                     champ_figs[1] if champ_figs else None,
+                    note=note,
                 ),
                 at_least(
                     f"{attr}: {cfg.metric} ratio (min/max group)",
                     ratio,
-                    cfg.min_metric_ratio,
+                    limit(cfg.min_metric_ratio),
                     champ_figs[2] if champ_figs else None,
+                    note=note,
                 ),
             ]
-            counts = groups.value_counts()
+            flip, flips = (
+                self._counterfactual(ctx, attr, groups, cand)
+                if attr in ctx.features
+                else (None, {})
+            )
             table = [
                 {
                     "group": str(g),
                     "rows": int(counts.get(g, 0)),
+                    "judged": int(counts.get(g, 0)) >= cfg.min_group_rows,
                     **{k: clean(rates.loc[g, k]) for k in rates.columns},
+                    "counterfactual_flip_rate": clean(flips.get(str(g))),
                 }
                 for g in rates.index
             ]
-            flip = self._counterfactual(ctx, attr, groups, cand) if attr in ctx.features else None
             if flip is not None:
                 champ_flip = (
-                    self._counterfactual(ctx, attr, groups, champ, ctx.champion.model)
+                    self._counterfactual(ctx, attr, groups, champ, ctx.champion.model)[0]
                     if champ is not None and ctx.champion is not None
                     else None
                 )
@@ -187,30 +213,47 @@ class FairnessCheck:
                     value_max=1.0,
                 )
             )
-        return verdict(
+        result = verdict(
             self.name,
             figures,
             cfg.severity,
             passed_message=f"fair within limits across {', '.join(attrs)}",
-            details={"attributes": per_attr, "metric": cfg.metric},
+            details={
+                "attributes": per_attr,
+                "metric": cfg.metric,
+                "min_group_rows": cfg.min_group_rows,
+            },
             charts=charts,
         )
+        if result.status == "pass" and thin:
+            result.status = "warn"
+            result.message = (
+                f"groups with fewer than {cfg.min_group_rows} rows shown, not judged: "
+                + "; ".join(thin)
+            )
+        return result
 
-    @staticmethod
     def _frame(
-        ctx: GateContext, p: Predictions, groups: pd.Series, metric: str
+        self, ctx: GateContext, p: Predictions, groups: pd.Series, metric: str
     ) -> tuple[pd.DataFrame, float, float, float]:
-        """Per-group rates and the three figures, exactly as Fairlearn defines them."""
+        """Per-group rates (every group) and the three figures over the groups with at least
+        ``min_group_rows`` rows, exactly as Fairlearn defines them (NaN: fewer than two)."""
         table = group_rates(ctx.y, p.labels, groups)
         codes = pd.Categorical(groups, categories=table.index).codes
-        table.insert(
-            0,
-            metric,
-            [M.compute(metric, ctx.y[codes == i], p.take(codes == i)) for i in range(len(table))],
-        )
-        dp = _between(table["selection_rate"])
-        eo = max(_between(table["true_positive_rate"]), _between(table["false_positive_rate"]))
-        values = table[metric].to_numpy(float)
+        per_group = [
+            M.compute(metric, ctx.y[codes == i], p.take(codes == i)) for i in range(len(table))
+        ]
+        if metric in table.columns:  # e.g. selection_rate: the ratio is of that column
+            table[metric] = per_group
+        else:
+            table.insert(0, metric, per_group)
+        rows = np.bincount(codes[codes >= 0], minlength=len(table))
+        judged = table[rows >= self.config.min_group_rows]
+        if len(judged) < 2:
+            return table, float("nan"), float("nan"), float("nan")
+        dp = _between(judged["selection_rate"])
+        eo = max(_between(judged["true_positive_rate"]), _between(judged["false_positive_rate"]))
+        values = judged[metric].to_numpy(float)
         ratio = float(values.min() / values.max()) if values.max() else float("nan")
         return table, dp, eo, ratio
 
@@ -221,8 +264,9 @@ class FairnessCheck:
         groups: pd.Series,
         base: Predictions,
         model: Any = None,
-    ) -> float:
-        """Share of rows whose predicted label changes when ``attr`` takes another group's value."""
+    ) -> tuple[float, dict[str, float]]:
+        """Share of rows whose predicted label changes when ``attr`` takes another group's
+        value: overall, and among the rows of each group (which group the flips come from)."""
         model = ctx.candidate.model if model is None else model
         n = len(ctx.frame)
         rng = np.random.default_rng(0)
@@ -249,4 +293,7 @@ class FairnessCheck:
             other[attr] = pd.Series([value] * len(X), index=X.index, dtype=s.dtype)
             labels = ctx.predict_raw(model, other).labels
             changed |= moved & (labels != base_labels)
-        return float(changed.mean()) if len(X) else float("nan")
+        if not len(X):
+            return float("nan"), {}
+        per_group = pd.Series(changed, index=groups.index).groupby(groups, observed=True).mean()
+        return float(changed.mean()), {str(g): float(v) for g, v in per_group.items()}
