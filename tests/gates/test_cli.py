@@ -71,3 +71,59 @@ def test_gate_usage_errors_exit_2(gate_project) -> None:  # type: ignore[no-unty
     assert bad_config.returncode == 2
     assert "calibration.max_ecee: unknown key" in bad_config.stderr
     assert "did you mean 'max_ece'" in bad_config.stderr
+
+
+KPI_MODULE = """\
+from pathlib import Path
+
+
+def value(y, labels, proba):
+    if (Path(__file__).parent / "broken").exists():
+        raise ZeroDivisionError("the KPI service is down")
+    return float((labels == y).mean())
+"""
+
+
+def test_an_errored_gate_is_no_verdict_and_a_rejection_is_reconsidered_only_explicitly(
+    gate_project,
+) -> None:  # type: ignore[no-untyped-def]
+    from modelyard.registry.registry import Registry
+    from tests.gates.conftest import DEFAULT_GATES, PROJECT_YAML
+
+    reg = gate_project(DEFAULT_GATES + "kpi: {function: kpi_fn:value}\n")
+    root = reg.settings.project_dir
+    (root / "kpi_fn.py").write_text(KPI_MODULE)
+    (root / "broken").touch()
+    fair = train_version(reg)
+    unfair = train_version(reg, biased=True)
+    reg.close()
+
+    errored = gate(root, fair.ref)
+    assert errored.returncode == 3, errored.stdout + errored.stderr
+    assert "NO VERDICT" in errored.stdout and "state unchanged" in errored.stdout
+    (root / "broken").unlink()
+    fixed = gate(root, fair.ref)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr  # proposed → validated
+
+    assert gate(root, unfair.ref).returncode == 1  # a real verdict: rejected
+    # the policy drops the fairness section: a pass no longer undoes the rejection silently
+    lenient = 'dataset: arrests-eval@1\npositive_label: "Yes"\ncalibration: {max_ece: 0.5}\n'
+    body = "\n".join("      " + line for line in lenient.splitlines())
+    (root / "modelyard.yaml").write_text(PROJECT_YAML.format(gates=body))
+    stays = gate(root, unfair.ref)
+    assert stays.returncode == 4 and "stays rejected" in stays.stderr, stays.stdout
+    assert gate(root, unfair.ref, "--reconsider").returncode == 2  # a reason is required
+    again = gate(root, unfair.ref, "--reconsider", "--reason", "fairness owned by a later gate")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    with Registry.open(root, env={"MODELYARD_USER": "ci"}) as reg:
+        states = {v: reg.model_version(v).state for v in (fair.ref, unfair.ref)}
+        history = reg.store.transitions_of(reg.model_version(unfair.ref).id)
+    assert states == {fair.ref: "validated", unfair.ref: "validated"}
+    moves = [(h["from_state"], h["to_state"]) for h in history]
+    assert moves[-3:] == [
+        ("proposed", "rejected"),
+        ("rejected", "proposed"),
+        ("proposed", "validated"),
+    ]
+    assert "fairness owned by a later gate" in history[-2]["reason"]

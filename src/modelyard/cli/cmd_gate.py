@@ -92,17 +92,36 @@ def gate(
         Path | None,
         typer.Option("--html", help="Also write the HTML report here (e.g. for CI artifacts)."),
     ] = None,
+    reconsider: Annotated[
+        bool,
+        typer.Option(
+            "--reconsider",
+            help="Move a rejected version back to proposed first (needs --reason; audited).",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why a rejected version is reconsidered.")
+    ] = None,
 ) -> None:
     """Run the model's release-gate policy (modelyard.yaml → models.NAME.gates).
 
-    Stores the JSON and HTML report with the version, moves it to validated (pass) or
-    rejected (fail) and exits 0 on pass, 1 on failure, 2 on bad usage or configuration.
+    Stores the JSON and HTML report with the version and moves it to validated (pass) or
+    rejected (fail). Exit codes: 0 passed; 1 failed; 2 bad usage or configuration; 3 a check
+    raised and none failed (no verdict: the version stays where it was); 4 passed, but the
+    version is rejected and stays so (re-gate with --reconsider --reason TEXT).
 
     Example: [bold]modelyard gate arrests@2 --html gate-report.html[/]
     """
     from modelyard.gates.runner import run_gate
 
     _register_load_runner()
+    if reconsider and not (reason or "").strip():
+        raise InvalidInput(
+            "--reconsider needs --reason TEXT: why the rejected version deserves another look",
+            hint="e.g. --reason 'evaluation set fixed (duplicate rows removed)'",
+        )
+    if reason is not None and not reconsider:
+        raise InvalidInput("--reason goes with --reconsider")
 
     with open_registry(project) as reg:
         try:
@@ -116,8 +135,14 @@ def gate(
                     status.update(f"gating {ref}: {step}…")
 
             report, report_id = run_gate(
-                reg, ref, only=check or None, transition=not no_transition, progress=progress
+                reg,
+                ref,
+                only=check or None,
+                transition=not no_transition,
+                progress=progress,
+                reconsider=reason if reconsider else None,
             )
+        state = reg.model_version(ref).state
         row = next(
             r for r in reg.store.reports_of(report.model_version_id or 0) if r["id"] == report_id
         )
@@ -134,8 +159,18 @@ def gate(
             )
         else:
             _print(report, report_id, row, html, moved=not no_transition)
+            if report.passed and state == "rejected":
+                render.err_console.print(
+                    f"[bold yellow]{report.model} stays rejected[/]: a pass does not undo an "
+                    f"earlier rejection. To let it through: modelyard gate {report.model} "
+                    "--reconsider --reason TEXT"
+                )
+    if report.outcome == "errored":
+        raise typer.Exit(3)
     if not report.passed:
         raise typer.Exit(1)
+    if state == "rejected":
+        raise typer.Exit(4)
 
 
 def _print(
@@ -150,6 +185,11 @@ def _print(
     counts = ", ".join(f"{n} {s}" for s, n in report.status_counts.items())
     if report.passed:
         console.print(f"[bold green]PASSED[/] {report.model}: {counts}")
+    elif report.outcome == "errored":
+        console.print(
+            f"[bold yellow]NO VERDICT[/] {report.model}: {counts}; raised: "
+            f"{', '.join(report.failed_checks)} (state unchanged; fix and gate again)"
+        )
     else:
         console.print(
             f"[bold red]FAILED[/] {report.model}: {counts}; failing: "

@@ -30,6 +30,10 @@ class GateReport(BaseModel):
     champion: str | None = Field(default=None, description="the champion, NAME@VERSION")
     champion_rule: str | None = Field(default=None, description="how the champion was chosen")
     passed: bool
+    outcome: str = Field(
+        default="",
+        description="passed | failed | errored (a check raised and none failed: no verdict)",
+    )
     status_counts: dict[str, int] = Field(default_factory=dict)
     failed_checks: list[str] = Field(default_factory=list)
     checks: list[CheckResult]
@@ -49,6 +53,7 @@ class GateReport(BaseModel):
             "dataset": self.dataset,
             "champion": self.champion,
             "passed": self.passed,
+            "outcome": self.outcome,
             "status_counts": self.status_counts,
             "failed_checks": self.failed_checks,
             "checks": {c.name: c.status for c in self.checks},
@@ -60,7 +65,12 @@ class GateReport(BaseModel):
             extra = f" (warnings: {', '.join(warned)})" if warned else ""
             return f"passed the gates on {self.dataset}{extra}"
         parts = [f"{c.name}: {c.message}" for c in self.checks if c.failed]
-        text = "failed the gates — " + " | ".join(parts)
+        head = (
+            "the gates reached no verdict (a check raised)"
+            if self.outcome == "errored"
+            else "failed the gates"
+        )
+        text = head + " — " + " | ".join(parts)
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from modelyard.core.errors import ConfigError, ModelyardError
+from modelyard.core.errors import ConfigError, InvalidInput, ModelyardError
 from modelyard.core.gate_policy import GatePolicy
 from modelyard.core.lifecycle import State
 from modelyard.gates import plugins
@@ -76,10 +76,21 @@ def run_checks(
     return results
 
 
-def _target_state(passed: bool, state: str) -> State | None:
-    if passed and state == State.PROPOSED.value:
+def outcome_of(results: list[CheckResult]) -> str:
+    """``failed`` when a check judged the model and found it wanting; ``errored`` when checks
+    only raised (the gate reached no verdict); otherwise ``passed``."""
+    if any(r.status == "fail" for r in results):
+        return "failed"
+    if any(r.status == "error" for r in results):
+        return "errored"
+    return "passed"
+
+
+def _target_state(outcome: str, state: str) -> State | None:
+    """The lifecycle move a verdict makes. An errored gate is no verdict: nothing moves."""
+    if outcome == "passed" and state == State.PROPOSED.value:
         return State.VALIDATED
-    if not passed and state in (State.PROPOSED.value, State.VALIDATED.value):
+    if outcome == "failed" and state in (State.PROPOSED.value, State.VALIDATED.value):
         return State.REJECTED
     return None
 
@@ -150,11 +161,26 @@ def run_gate(
     only: list[str] | None = None,
     transition: bool = True,
     progress: Progress | None = None,
+    reconsider: str | None = None,
 ) -> tuple[GateReport, int]:
-    """Gate ``ref``; return the report and the id of its row in the reports table."""
+    """Gate ``ref``; return the report and the id of its row in the reports table.
+
+    ``reconsider`` (a reason) first moves a rejected version back to proposed (audited), so a
+    fixed policy or evaluation set can validate it; without it a rejected version stays
+    rejected whatever the verdict."""
     started_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     mv = reg.model_version(ref)
+    if reconsider is not None:
+        if mv.state != State.REJECTED.value:
+            raise InvalidInput(
+                f"{mv.ref} is {mv.state}, not rejected: --reconsider applies to rejected "
+                "versions only"
+            )
+        if not reconsider.strip():
+            raise InvalidInput("--reconsider needs a reason (--reason TEXT), kept in the audit log")
+        reg.transition(mv, State.PROPOSED, reason=f"reconsidered: {reconsider.strip()}")
+        mv = reg.model_version(ref)
     policy = policy or reg.config.model(mv.model_name).gates
     names = policy.enabled()
     if only:
@@ -173,8 +199,9 @@ def run_gate(
         )
     ctx, (ds, champion) = build_context(reg, mv, policy)
     results = run_checks(ctx, names, progress)
-    passed = not any(r.failed for r in results)
-    target = _target_state(passed, mv.state) if transition else None
+    outcome = outcome_of(results)
+    passed = outcome == "passed"
+    target = _target_state(outcome, mv.state) if transition else None
     report = GateReport(
         model=mv.ref,
         model_version_id=mv.id,
@@ -185,6 +212,7 @@ def run_gate(
         champion=champion.version.ref if champion else None,
         champion_rule=champion.rule if champion else None,
         passed=passed,
+        outcome=outcome,
         status_counts=dict(Counter(r.status for r in results)),
         failed_checks=[r.name for r in results if r.failed],
         checks=results,
