@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -125,3 +127,76 @@ def test_bad_files_are_clear_errors(local_registry, tmp_path: Path) -> None:  # 
         local_registry.add_dataset(tmp_path / "missing.csv", name="x")
     with pytest.raises(NotFound, match="no dataset nope"):
         local_registry.dataset("nope@3")
+
+
+def test_the_readme_tour_order_tags_data_after_registration_without_changing_its_content(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """init → data add → write the tags into modelyard.yaml → tag: the tags apply, the digest
+    stays, the change is audited; the README's `datasets: arrests:` entry covers arrests-eval."""
+    from sklego.datasets import load_arrests
+
+    from modelyard.registry.registry import Registry
+    from tests.support.cli import run_main
+
+    env = {"MODELYARD_USER": "alice"}
+    arrests = pd.DataFrame(load_arrests(as_frame=True))
+    train, evaluation = tmp_path / "arrests-train.csv", tmp_path / "arrests-eval.csv"
+    arrests.iloc[:4000].to_csv(train, index=False)
+    arrests.iloc[4000:].to_csv(evaluation, index=False)
+    root = tmp_path / "proj"
+
+    def cli(*args: str) -> Any:
+        return run_main(capsys, monkeypatch, *args, env=env)
+
+    assert cli("init", str(root)).returncode == 0
+    added = cli("data", "add", str(train), "--name", "arrests-train", "-p", str(root), "--json")
+    assert added.returncode == 0, added.stderr
+    digest = json.loads(added.stdout)["digest"]
+    with (root / "modelyard.yaml").open("a") as f:  # the README's entry, after the fact
+        f.write("datasets:\n  arrests:\n    target: released\n    protected: [colour, sex, age]\n")
+    text = (root / "modelyard.yaml").read_text().replace("datasets: {}\n", "")
+    (root / "modelyard.yaml").write_text(text)
+
+    again = cli("data", "add", str(train), "--name", "arrests-train", "-p", str(root))
+    assert again.returncode == 0 and "data tag arrests-train@1 --from-project" in again.stderr
+    tagged = cli("data", "tag", "arrests-train@1", "--from-project", "-p", str(root), "--json")
+    assert tagged.returncode == 0, tagged.stderr
+    doc = json.loads(tagged.stdout)
+    assert doc["digest"] == digest and doc["schema"]["target"] == "released"
+    protected = {c["name"] for c in doc["schema"]["columns"] if c["protected"]}
+    assert protected == {"colour", "sex", "age"}
+    # a new dataset in the family gets the entry's tags when it is added
+    ev = cli("data", "add", str(evaluation), "--name", "arrests-eval", "-p", str(root), "--json")
+    assert json.loads(ev.stdout)["created"] is True
+    overridden = cli(
+        "data", "tag", "arrests-eval@1", "--protected", "sex", "-p", str(root), "--json"
+    )
+    schema = json.loads(overridden.stdout)["schema"]
+    assert schema["target"] == "released"
+    assert [c["name"] for c in schema["columns"] if c["protected"]] == ["sex"]
+    bad = cli("data", "tag", "arrests-eval@1", "--protected", "colr", "-p", str(root))
+    assert bad.returncode == 2 and "colr" in bad.stderr
+    assert cli("data", "tag", "arrests-eval@1", "-p", str(root)).returncode == 2
+
+    with Registry.open(root, env=env) as reg:
+        entries = reg.store.audit_entries(action="dataset.tag")
+        assert reg.dataset("arrests-train@1").digest == digest
+    assert [e["target"] for e in entries] == ["dataset:arrests-train@1", "dataset:arrests-eval@1"]
+    assert all(e["actor"] == "alice" for e in entries)
+
+
+def test_a_datasets_entry_covers_names_that_extend_it_and_the_longest_entry_wins() -> None:
+    from modelyard.core.project import parse_project
+
+    config = parse_project(
+        "datasets:\n  arrests: {target: released}\n  arrests-eval: {target: other}\n"
+        "  flights: {target: late}\n"
+    )
+    assert config.dataset("arrests").target == "released"
+    assert config.dataset("arrests-train").target == "released"
+    assert config.dataset("arrests.2024").target == "released"
+    assert config.dataset("arrests-eval").target == "other"
+    assert config.dataset("arrests-eval-v2").target == "other"
+    assert config.dataset("arrestsx").target is None  # not after a separator
+    assert config.dataset("flight").target is None

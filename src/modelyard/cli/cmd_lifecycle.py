@@ -98,6 +98,7 @@ def deploy(
                 "`modelyard rollout run` analyses and advances it"
             )
             mv = reg.model_version(ref)
+            role = f"canary at {policy.steps[0]:.0%} of traffic"
         elif strategy == "blue-green":
             result = ops.blue_green(reg, ref, to, reason)
             mv, role, standby = reg.model_version(result.live), "production", result.standby

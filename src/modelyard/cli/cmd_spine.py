@@ -83,6 +83,75 @@ def data_add(
             f"{verb} [bold]{ds.ref}[/]  {ds.n_rows:,} rows, {ds.n_cols} columns  "
             f"sha256:{ds.digest[:16]}"
         )
+        if not ds.created:
+            from modelyard.registry.profile import tags_of
+
+            if tags_of(ds.schema) != reg.config.dataset(ds.name):
+                render.err_console.print(
+                    f"[yellow]its tags differ from modelyard.yaml's datasets entry[/]; apply "
+                    f"them with: modelyard data tag {ds.ref} --from-project"
+                )
+
+
+def _columns(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [c.strip() for c in value.split(",") if c.strip()]
+
+
+@data_app.command("tag")
+def data_tag(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION (or NAME: the newest version).")],
+    from_project: Annotated[
+        bool,
+        typer.Option("--from-project", help="Apply the project file's datasets entry."),
+    ] = False,
+    target: Annotated[str | None, typer.Option(help="The label column.")] = None,
+    protected: Annotated[
+        str | None, typer.Option(help="Protected attributes, comma-separated ('' for none).")
+    ] = None,
+    pii: Annotated[
+        str | None, typer.Option(help="Columns holding personal data, comma-separated.")
+    ] = None,
+    categorical: Annotated[
+        str | None, typer.Option(help="Columns to treat as categorical, comma-separated.")
+    ] = None,
+    project: ProjectOpt = DEFAULT_PROJECT,
+    json_: JsonOpt = False,
+) -> None:
+    """Set the tags of a registered dataset version; its content and digest stay the same.
+
+    Example: [bold]modelyard data tag arrests@1 --target released --protected colour,sex[/]
+    """
+    from modelyard.core.errors import InvalidInput
+
+    given = (target, protected, pii, categorical)
+    if not from_project and all(v is None for v in given):
+        raise InvalidInput(
+            "nothing to tag: give --from-project and/or --target/--protected/--pii/--categorical"
+        )
+    with open_registry(project) as reg:
+        before = reg.dataset(ref)
+        ds = reg.tag_dataset(
+            before.ref,
+            target=target,
+            protected=_columns(protected),
+            pii=_columns(pii),
+            categorical=_columns(categorical),
+            from_project=from_project,
+        )
+    if json_:
+        render.emit_json({**_dataset_dict(ds), "schema": ds.schema})
+        return
+    from modelyard.registry.profile import tags_of
+
+    tags = tags_of(ds.schema)
+    render.console.print(
+        f"[bold]{ds.ref}[/] "
+        + ("tags unchanged" if ds.schema == before.schema else "tagged")
+        + f": target {tags.target or '—'}, protected {', '.join(tags.protected) or '—'}, "
+        f"pii {', '.join(tags.pii) or '—'}  (content sha256:{ds.digest[:16]} unchanged)"
+    )
 
 
 @data_app.command("list")

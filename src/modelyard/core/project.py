@@ -72,7 +72,9 @@ class ProjectConfig(_Strict):
         default_factory=dict, description="owners, objectives, SLAs, gates, rollout policy"
     )
     datasets: dict[str, DatasetConfig] = Field(
-        default_factory=dict, description="targets and PII / protected / categorical tags"
+        default_factory=dict,
+        description="targets and PII / protected / categorical tags; an entry also covers "
+        "names extending it after - _ or . (arrests → arrests-eval)",
     )
     endpoints: dict[str, EndpointConfig] = Field(
         default_factory=dict, description="routing, batching, caching, throttling, logging"
@@ -101,7 +103,16 @@ class ProjectConfig(_Strict):
         return self.models.get(name) or ModelConfig()
 
     def dataset(self, name: str) -> DatasetConfig:
-        return self.datasets.get(name) or DatasetConfig()
+        """The tags for dataset ``name``: its own entry, else the longest entry that ``name``
+        extends after a ``-``, ``_`` or ``.`` (``arrests`` applies to ``arrests-train`` and
+        ``arrests-eval``), else none."""
+        return self.datasets.get(name) or self._family(name, self.datasets) or DatasetConfig()
+
+    @staticmethod
+    def _family(name: str, entries: dict[str, DatasetConfig]) -> DatasetConfig | None:
+        keys = [k for k in entries if len(name) > len(k) and name.startswith(k)]
+        keys = [k for k in keys if name[len(k)] in "-_."]
+        return entries[max(keys, key=len)] if keys else None
 
 
 def validate_name(value: str, what: str) -> str:

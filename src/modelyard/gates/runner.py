@@ -110,7 +110,9 @@ def build_context(reg: Registry, mv: ModelVersion, policy: GatePolicy) -> tuple[
     if not target:
         raise ConfigError(
             f"dataset {ds.ref} has no target column, so {mv.ref} cannot be judged on it",
-            hint=f"set datasets.{ds.name}.target in modelyard.yaml and register it again",
+            hint=f"tag it: modelyard data tag {ds.ref} --target COLUMN (or set "
+            f"datasets.{ds.name}.target in modelyard.yaml and run "
+            f"modelyard data tag {ds.ref} --from-project)",
         )
     frame = reg.load_dataset(ds)
     champion = find_champion(reg, mv, policy)

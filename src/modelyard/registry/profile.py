@@ -19,6 +19,19 @@ MAX_CATEGORIES = 50
 N_BINS = 10
 
 
+def tags_of(schema: dict[str, Any]) -> DatasetConfig:
+    """The tags a stored schema carries, as the project file would write them."""
+    cols = schema.get("columns", [])
+    return DatasetConfig(
+        target=schema.get("target"),
+        pii=tuple(c["name"] for c in cols if c.get("pii")),
+        protected=tuple(c["name"] for c in cols if c.get("protected")),
+        categorical=tuple(
+            c["name"] for c in cols if c.get("categorical") and c.get("forced_categorical")
+        ),
+    )
+
+
 def infer_schema(df: pd.DataFrame, config: DatasetConfig) -> dict[str, Any]:
     from modelyard.core.errors import ConfigError
 
@@ -55,6 +68,8 @@ def infer_schema(df: pd.DataFrame, config: DatasetConfig) -> dict[str, Any]:
             kind in ("string", "boolean") and nunique <= MAX_CATEGORIES
         )
         col["categorical"] = bool(is_cat)
+        if name in config.categorical:
+            col["forced_categorical"] = True
         if is_cat and not col["pii"]:
             col["categories"] = sorted(str(v) for v in s.dropna().unique())
         columns.append(col)

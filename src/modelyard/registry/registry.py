@@ -206,6 +206,49 @@ class Registry:
         )
         return DatasetVersion.from_row(row, created=created)
 
+    def tag_dataset(
+        self,
+        ref: str,
+        *,
+        target: str | None = None,
+        pii: list[str] | None = None,
+        protected: list[str] | None = None,
+        categorical: list[str] | None = None,
+        from_project: bool = False,
+    ) -> DatasetVersion:
+        """Set a registered version's tags (target, PII, protected, categorical): from the
+        project file (``from_project``) and/or the arguments, which replace that tag's columns.
+        The content and its digest never change; the change is audited."""
+        from modelyard.core.project import DatasetConfig
+        from modelyard.registry import profile as prof
+
+        ds = self.dataset(ref)
+        current = prof.tags_of(ds.schema)
+        base = self.config.dataset(ds.name) if from_project else current
+        values = base.model_dump()
+        for key, given in (
+            ("target", target),
+            ("pii", pii),
+            ("protected", protected),
+            ("categorical", categorical),
+        ):
+            if given is not None:
+                values[key] = given if key == "target" else tuple(given)
+        wanted = DatasetConfig.model_validate(values)
+        changes = {
+            key: f"{getattr(current, key)!r} -> {getattr(wanted, key)!r}"
+            for key in ("target", "pii", "protected", "categorical")
+            if getattr(current, key) != getattr(wanted, key)
+        }
+        if not changes:
+            return ds
+        frame = self.load_dataset(ds)
+        schema = prof.infer_schema(frame, wanted)
+        self.store.retag_dataset(
+            ds.id, schema, prof.profile(frame, schema), self.settings.user, changes
+        )
+        return self.dataset(ds.ref)
+
     def dataset(self, ref: str) -> DatasetVersion:
         r = parse_ref(ref, "dataset")
         return DatasetVersion.from_row(self.store.get_dataset(r.name, r.version))

@@ -161,6 +161,36 @@ class MetadataStore:
         result: tuple[Row, bool] = self._retrying_insert(go)
         return result
 
+    def retag_dataset(
+        self,
+        dataset_id: int,
+        schema: Mapping[str, Any],
+        profile: Mapping[str, Any],
+        actor: str,
+        changes: Mapping[str, Any],
+    ) -> None:
+        """Replace a dataset version's tags (its schema and profile; never its content or
+        digest), audited in the same transaction."""
+        with self.tx() as conn:
+            row = conn.execute(
+                select(t.datasets.c.name, t.datasets.c.version).where(t.datasets.c.id == dataset_id)
+            ).first()
+            if row is None:
+                raise NotFound(f"no dataset with id {dataset_id}")
+            conn.execute(
+                update(t.datasets)
+                .where(t.datasets.c.id == dataset_id)
+                .values(schema=dict(schema), profile=dict(profile))
+            )
+            self.audit(
+                conn,
+                actor,
+                "dataset.tag",
+                f"dataset:{row.name}@{row.version}",
+                "tags changed: " + "; ".join(f"{k} {v}" for k, v in changes.items()),
+                {"changes": dict(changes)},
+            )
+
     def get_dataset(self, name: str, version: int | None = None) -> Row:
         q = select(t.datasets).where(t.datasets.c.name == name)
         q = (
