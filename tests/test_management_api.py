@@ -30,6 +30,7 @@ def _path(template: str) -> str:
         template.replace("{ref}", "nosuch@1")
         .replace("{endpoint}", "nosuch")
         .replace("{name}", "nosuch")
+        .replace("{prediction_id}", "nosuch")
     )
 
 

@@ -460,33 +460,57 @@ def models_show(
 # ---- lineage ---------------------------------------------------------------------------
 @app.command()
 def lineage(
-    target: Annotated[str, typer.Argument(help="MODEL@VERSION, or the word 'dataset'.")],
-    ref: Annotated[str | None, typer.Argument(help="With 'dataset': NAME@VERSION.")] = None,
+    target: Annotated[
+        str, typer.Argument(help="MODEL@VERSION, or the word 'dataset' or 'prediction'.")
+    ],
+    ref: Annotated[
+        str | None,
+        typer.Argument(help="With 'dataset': NAME@VERSION; with 'prediction': its id."),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(help="With 'prediction': look only in this endpoint's log (faster)."),
+    ] = None,
     project: ProjectOpt = DEFAULT_PROJECT,
     json_: JsonOpt = False,
 ) -> None:
-    """Walk lineage: data → run (code, lock, params) → model version → reports → deployments.
+    """Walk lineage: data → run (code, lock, params) → model version → reports → deployments,
+    or from one prediction id back through the answer, the version, its run, data and code.
 
     Examples: [bold]modelyard lineage arrests@2[/] · [bold]modelyard lineage dataset arrests@1[/]
+    · [bold]modelyard lineage prediction 6f1c…[/]
     """
     from modelyard.registry import lineage as lin
 
+    if target in ("dataset", "prediction") and not ref:
+        what = "NAME@VERSION" if target == "dataset" else "PREDICTION_ID"
+        raise typer.BadParameter(f"give the {target}: modelyard lineage {target} {what}")
     with open_registry(project) as reg:
         if target == "dataset":
-            if not ref:
-                raise typer.BadParameter("give the dataset: modelyard lineage dataset NAME@VERSION")
+            assert ref is not None
             graph = lin.dataset_lineage(reg, ref)
+        elif target == "prediction":
+            from modelyard.rollout.prediction_lineage import prediction_lineage
+
+            assert ref is not None
+            graph = prediction_lineage(reg, ref, endpoint)
         else:
             graph = lin.model_lineage(reg, target)
     if json_:
         render.emit_json(graph)
         return
-    from modelyard.cli.lineage_view import print_dataset_lineage, print_model_lineage
+    from modelyard.cli.lineage_view import (
+        print_dataset_lineage,
+        print_model_lineage,
+        print_prediction,
+    )
 
     if target == "dataset":
         print_dataset_lineage(graph)
-    else:
-        print_model_lineage(graph)
+        return
+    if target == "prediction":
+        print_prediction(graph)
+    print_model_lineage(graph)
 
 
 # ---- doctor ----------------------------------------------------------------------------

@@ -62,3 +62,29 @@ def print_dataset_lineage(g: dict[str, Any]) -> None:
     if not g["runs"]:
         root.add("[dim]no run has used it yet[/]")
     render.console.print(root)
+
+
+def print_prediction(g: dict[str, Any]) -> None:
+    """The answer one prediction id got: route, output, logged input and label."""
+    import json
+
+    p = g["prediction"]
+    root = Tree(
+        f"[bold]prediction {p['id']}[/]  {p['at']}  endpoint {p['endpoint']}  "
+        f"answered by [bold]{p['version']}[/] as {p['role']}  {p['latency_ms']:.2f} ms"
+    )
+    if p.get("fallback_reason"):
+        root.add(f"[yellow]fallback[/]: {p['fallback_reason']}")
+    root.add("output: " + json.dumps(p["output"], default=str)[:400])
+    if p["input_logged"]:
+        root.add("input (as logged, PII hashed): " + json.dumps(p["input"], default=str)[:400])
+    else:
+        root.add("[dim]input not logged (prediction_log.input_sample)[/]")
+    for s in g["shadow"]:
+        root.add(f"shadow {s['version']}: " + json.dumps(s["output"], default=str)[:200])
+    fb = g["feedback"]
+    if fb:
+        root.add(f"feedback: label {fb['label']!r} ({fb['source']}, {fb['received_at']})")
+    else:
+        root.add("[dim]no feedback label yet[/]")
+    render.console.print(root)

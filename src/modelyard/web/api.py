@@ -90,6 +90,14 @@ def _lineage(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -
     return model_lineage(reg, req.path_params["ref"])
 
 
+def _prediction(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
+    from modelyard.rollout.prediction_lineage import prediction_lineage
+
+    return prediction_lineage(
+        reg, req.path_params["prediction_id"], req.query_params.get("endpoint") or None
+    )
+
+
 def _datasets(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
     return [
         {
@@ -289,6 +297,13 @@ OPS: tuple[Op, ...] = (
     Op(R, "/models", P.READ, "model versions (?name=)", _models),
     Op(R, "/models/{ref}", P.READ, "one model version", _model),
     Op(R, "/models/{ref}/lineage", P.READ, "lineage graph of a version", _lineage),
+    Op(
+        R,
+        "/predictions/{prediction_id}",
+        P.READ,
+        "one prediction back to its version, run, data and label (?endpoint=)",
+        _prediction,
+    ),
     Op(R, "/datasets", P.READ, "dataset versions (?name=)", _datasets),
     Op(R, "/endpoints", P.READ, "endpoints and their plans", _endpoints),
     Op(R, "/audit", P.READ, "audit entries (?model=&actor=&action=&limit=)", _audit),
