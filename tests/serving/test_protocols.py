@@ -28,6 +28,29 @@ def test_v1_records_rows_and_columns_agree(client, project):
     assert preds[0] == model.predict(X.iloc[:3]).tolist()
 
 
+def test_v1_answers_probabilities_beside_the_labels_when_asked(client, project):
+    X = project.X.iloc[:3]
+    body = {"instances": [project.row(i) for i in range(3)], "parameters": {"probabilities": True}}
+    r = client.post("/v1/models/bc:predict", json=body)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    reg = project.registry()
+    model = reg.load_model("bc@1")
+    reg.close()
+    assert doc["predictions"] == model.predict(X).tolist()
+    assert doc["classes"] == model.classes_.tolist()
+    np.testing.assert_allclose(doc["probabilities"], model.predict_proba(X), rtol=1e-9)
+    plain = client.post("/v1/models/bc:predict", json={"instances": body["instances"]}).json()
+    assert "probabilities" not in plain and plain["predictions"] == doc["predictions"]
+    for bad, says in (
+        ({"probabilities": "yes"}, "parameters.probabilities: expected true or false"),
+        ({"proba": True}, "parameters.proba: unknown parameter"),
+        ([True], "parameters: expected an object"),
+    ):
+        wrong = client.post("/v1/models/bc:predict", json={**body, "parameters": bad})
+        assert wrong.status_code == 422 and says in wrong.json()["error"], wrong.text
+
+
 def test_v2_per_column_and_single_tensor(client, project):
     X = project.X.iloc[:4]
     per_col = {

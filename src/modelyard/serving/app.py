@@ -246,12 +246,13 @@ class ServingApp:
                 raise
         try:
             body = await _read_body(scope, receive, ep.config.max_body_bytes)
-            req = InferRequest(protocol_v1.decode(body), pid, protocol_v1.WANT, started=started)
+            payload, want = protocol_v1.decode_request(body)
+            req = InferRequest(payload, pid, want, started=started)
             if ep.predictor is None:
                 raise NotReady(_why_not(ep))
             _headers_for(ep, scope, req)
             answer = await ep.predictor.predict(req)
-            out = protocol_v1.encode(answer, pid)
+            out = protocol_v1.encode(answer, pid, want)
         except ModelyardError as exc:
             await self.failed(send, ep, exc, pid, "v1", started)
             return

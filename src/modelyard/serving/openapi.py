@@ -82,12 +82,28 @@ SCHEMAS: dict[str, Any] = {
                 "items": {"oneOf": [{"type": "object"}, {"type": "array"}]},
             },
             "inputs": {"oneOf": [{"type": "array"}, {"type": "object"}]},
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "probabilities": {
+                        "type": "boolean",
+                        "description": "also answer class probabilities (classifiers)",
+                    }
+                },
+                "additionalProperties": False,
+            },
         },
     },
     "V1Response": {
         "type": "object",
         "properties": {
             "predictions": {"type": "array"},
+            "probabilities": {
+                "type": "array",
+                "items": {"type": "array", "items": {"type": "number"}},
+                "description": "with parameters.probabilities: one list per instance",
+            },
+            "classes": {"type": "array", "description": "the order of probabilities"},
             "id": {"type": "string"},
             "model_version": {"type": "string"},
         },

@@ -3,6 +3,11 @@
 Instances may be objects keyed by feature name or lists in signature order; ``inputs`` may
 also be columnar (``{"feature": [values…]}``). The answer carries ``predictions`` (the
 ``predict`` output), plus ``id`` (the prediction id) and ``model_version``.
+
+A request may ask for class probabilities with ``"parameters": {"probabilities": true}``
+(KServe's scikit-learn server answers ``predict_proba`` instead of labels when configured so;
+here the labels stay in ``predictions`` and the probabilities come beside them as
+``probabilities`` (one list per instance, in the order of ``classes``).
 """
 
 from __future__ import annotations
@@ -17,9 +22,17 @@ from modelyard.serving.predictor import Answer
 from modelyard.serving.schema import Payload
 
 WANT = frozenset({"predict"})
+WANT_PROBA = frozenset({"predict", "predict_proba"})
+PARAMETERS = ("probabilities",)
 
 
 def decode(body: bytes) -> Payload:
+    return decode_request(body)[0]
+
+
+def decode_request(body: bytes) -> tuple[Payload, frozenset[str]]:
+    """The instances, and the outputs asked for (labels; probabilities too when
+    ``parameters.probabilities`` is true)."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -31,6 +44,31 @@ def decode(body: bytes) -> Payload:
         raise InvalidInput(
             f'expected a JSON object with "instances" or "inputs", got {type(doc).__name__}'
         )
+    return _payload(doc), _wanted(doc.get("parameters"))
+
+
+def _wanted(params: Any) -> frozenset[str]:
+    if params is None:
+        return WANT
+    if not isinstance(params, dict):
+        raise InvalidInput(
+            f'parameters: expected an object such as {{"probabilities": true}}, got '
+            f"{type(params).__name__}"
+        )
+    unknown = sorted(set(params) - set(PARAMETERS))
+    if unknown:
+        raise InvalidInput(
+            f"parameters.{unknown[0]}: unknown parameter; known: {', '.join(PARAMETERS)}"
+        )
+    proba = params.get("probabilities", False)
+    if not isinstance(proba, bool):
+        raise InvalidInput(
+            f"parameters.probabilities: expected true or false, got {orjson.dumps(proba).decode()}"
+        )
+    return WANT_PROBA if proba else WANT
+
+
+def _payload(doc: dict[str, Any]) -> Payload:
     keys = [k for k in ("instances", "inputs") if k in doc]
     if len(keys) != 1:
         raise InvalidInput(
@@ -86,10 +124,21 @@ def encode_explanation(
     return orjson.dumps(doc, default=str)
 
 
-def encode(answer: Answer, prediction_id: str) -> bytes:
+def encode(answer: Answer, prediction_id: str, want: frozenset[str] = WANT) -> bytes:
     pred = answer.outputs["predict"]
     values: Any = pred if pred.dtype.kind in "fiub" else pred.tolist()
-    return orjson.dumps(
-        {"predictions": values, "id": prediction_id, "model_version": answer.version.ref},
-        option=orjson.OPT_SERIALIZE_NUMPY,
-    )
+    doc: dict[str, Any] = {
+        "predictions": values,
+        "id": prediction_id,
+        "model_version": answer.version.ref,
+    }
+    if "predict_proba" in want:
+        proba = answer.outputs.get("predict_proba")
+        if proba is None:
+            raise InvalidInput(
+                f"{answer.version.ref} gives no class probabilities (it has no predict_proba)",
+                hint='drop "parameters": {"probabilities": true} for this model',
+            )
+        doc["probabilities"] = proba
+        doc["classes"] = answer.version.signature.get("classes")
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
