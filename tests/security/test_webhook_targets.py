@@ -202,6 +202,69 @@ def test_an_allowed_host_name_is_connected_at_the_address_checked_with_its_host_
     assert [h["host"] for h in receiver.hits] == [f"localhost:{receiver.port}"]
 
 
+def _certificate_for(name: str, folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate (its own CA) for DNS name ``name``: (cert, key) PEM files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_over_tls_the_pinned_address_keeps_the_name_for_sni_and_the_certificate_check(
+    reg: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+
+    cert, key = _certificate_for("localhost", tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    server_names: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    def remember(_sock: Any, name: str | None, _ctx: Any) -> None:
+        server_names.append(name)
+
+    context.sni_callback = remember
+    alert_id = _alert(reg)
+    with Receiver() as receiver:
+        receiver.server.socket = context.wrap_socket(receiver.server.socket, server_side=True)
+        policy = WebhooksConfig(allow=("localhost", "127.0.0.1"))
+        WebhookSink(f"https://localhost:{receiver.port}/hook", policy=policy).send(_event(alert_id))
+        # the same server by address: the certificate (for localhost) does not match
+        with pytest.raises(Exception, match=r"(?i)certificate|hostname"):
+            WebhookSink(f"https://127.0.0.1:{receiver.port}/hook", policy=policy).send(
+                _event(alert_id)
+            )
+    assert [h["host"] for h in receiver.hits] == [f"localhost:{receiver.port}"]
+    assert server_names[0] == "localhost", "SNI names the host, not the pinned address"
+
+
 def test_a_redirect_to_an_internal_address_is_not_followed(reg: Registry) -> None:
     alert_id = _alert(reg)
     with Receiver() as inside, Receiver(f"http://127.0.0.2:{inside.port}/x") as outside:
@@ -267,3 +330,30 @@ def test_the_stored_and_shown_sink_name_holds_no_secret(reg: Registry) -> None:
     for path in reg.settings.state_dir.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), f"the secret is stored in {path}"
+
+
+def test_a_playbook_notify_is_refused_at_run_time_and_its_record_holds_no_secret(
+    reg: Registry,
+) -> None:
+    from modelyard.core.monitor_config import PlaybookConfig
+    from modelyard.rollout.playbooks import Playbooks
+    from modelyard.store.playbooks import PlaybookStore
+
+    with Receiver() as receiver:
+        url = f"http://127.0.0.1:{receiver.port}/{SECRET}"
+        # built in code, not loaded from a file: only the send-time check stands in the way
+        cfg = PlaybookConfig.model_validate(
+            {"when": {"rules": ["errors"]}, "actions": [{"do": "notify", "sink": url}]}
+        )
+        alert_id = _alert(reg)
+        event = {"alert_id": alert_id, "event": "fired", "endpoint": "arrests", "rule": "errors",
+                 "tier": "critical", "value": 0.2, "threshold": 0.1, "message": "up"}  # fmt: skip
+        [record] = Playbooks(reg, playbooks={"page": cfg}).handle([event])
+    assert record.status == "failed" and "loopback" in record.details["error"]
+    assert receiver.hits == []
+    stored = json.dumps(
+        PlaybookStore(reg.store).history(playbook="page"), default=str, ensure_ascii=False
+    )
+    audit = json.dumps(reg.store.audit_entries(), default=str, ensure_ascii=False)
+    assert redact_url(url) in stored
+    assert SECRET not in stored and SECRET not in audit

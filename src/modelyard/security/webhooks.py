@@ -61,7 +61,10 @@ class PinnedTransport(httpx.BaseTransport):
 
     def __init__(self, policy: WebhooksConfig) -> None:
         self.policy = policy
-        self.inner = httpx.HTTPTransport(retries=0)
+        # trust_env here: SSL_CERT_FILE / SSL_CERT_DIR (a company CA) still apply; proxies do
+        # not (the client is built with trust_env=False): through a proxy the address could
+        # not be pinned
+        self.inner = httpx.HTTPTransport(retries=0, trust_env=True)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
