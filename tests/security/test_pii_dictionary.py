@@ -223,3 +223,23 @@ def test_no_built_in_pii_key_is_left_in_the_source() -> None:
     src = Path(__file__).parents[2] / "src" / "modelyard"
     hits = [p for p in src.rglob("*.py") if b"modelyard-pii" in p.read_bytes()]
     assert hits == []
+
+
+def test_without_a_secret_to_be_had_pii_is_dropped_never_hashed_with_a_weaker_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server whose project folder cannot hold a secret file (read-only, as in the
+    generated Kubernetes manifests) and that was given no MODELYARD_PII_SECRET."""
+    from modelyard.core.settings import Settings
+    from modelyard.security.pii import private_record
+    from modelyard.serving.predlog import PredictionLog
+
+    blocked = tmp_path / "project"
+    blocked.write_text("not a folder: nothing can be created under it")
+    settings = Settings(blocked, "sqlite://", str(tmp_path / "artifacts"), "ops")
+    with caplog.at_level("ERROR", logger="modelyard.security"):
+        assert pii_hash_key(settings) is None
+        assert PredictionLog.for_settings(settings, {}, None).pii_key is None
+    assert "MODELYARD_PII_SECRET is not set" in caplog.text
+    row = {"email": "arrestee00001@example.org", "age": 30}
+    assert private_record(row, frozenset({"email"}), "hash", None) == {"age": 30}

@@ -57,7 +57,7 @@ class ReviewQueue:
         self.dropped = 0
         self.queued = 0
         self.active = self.config.confidence_below is not None or self.config.sample > 0
-        self.pii_key: bytes = pii_hash_key(reg.settings)
+        self.pii_key: bytes | None = pii_hash_key(reg.settings)  # None: PII dropped
         self._models: dict[int, Any] = {}
         self._task: asyncio.Task[None] | None = None
 

@@ -39,19 +39,20 @@ HKDF_INFO = b"modelyard/pii-hmac/v1"  # distinct from every other use of the sec
 
 
 def private_record(
-    record: dict[str, Any], pii: frozenset[str], mode: str, key: bytes
+    record: dict[str, Any], pii: frozenset[str], mode: str, key: bytes | None
 ) -> dict[str, Any]:
     """``record`` with its ``pii`` fields hashed (``mode == "hash"``: HMAC-SHA256 with ``key``,
-    ``sha256:`` and 32 hex digits) or dropped (any other mode); the record itself if none."""
+    ``sha256:`` and 32 hex digits) or dropped (any other mode, or no key); the record itself
+    if none."""
     if not pii:
         return record
-    if mode == "hash" and len(key) < SECRET_BYTES:
+    if mode == "hash" and key is not None and len(key) < SECRET_BYTES:
         raise ValueError("a PII hashing key has at least 32 bytes (use pii_hash_key)")
     out: dict[str, Any] = {}
     for k, v in record.items():
         if k not in pii:
             out[k] = v
-        elif mode == "hash":
+        elif mode == "hash" and key is not None:
             digest = hmac.new(key, str(v).encode(), hashlib.sha256).hexdigest()
             out[k] = f"sha256:{digest[:32]}"
     return out
@@ -68,12 +69,26 @@ def derive_hash_key(secret: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(secret)
 
 
-def pii_hash_key(settings: Settings) -> bytes:
-    """The key the prediction log and the review queue hash PII with, for this project."""
+def pii_hash_key(settings: Settings) -> bytes | None:
+    """The key the prediction log and the review queue hash PII with, for this project.
+
+    None — fields tagged ``pii`` are then dropped, never hashed under a weaker key — when no
+    secret is configured and none can be created (a read-only project folder, as in the
+    generated Kubernetes manifests, without ``MODELYARD_PII_SECRET``); the log says so."""
     if settings.pii_secret is not None:
         return derive_hash_key(settings.pii_secret)
     shared = not settings.store_url.startswith("sqlite")
-    secret = ensure_project_secret(settings.state_dir, warn_shared=shared)
+    try:
+        secret = ensure_project_secret(settings.state_dir, warn_shared=shared)
+    except OSError as exc:
+        log.error(
+            "no PII secret: MODELYARD_PII_SECRET is not set and %s cannot be created (%s); "
+            "fields tagged pii are dropped from the prediction log and the review queue, not "
+            "hashed, until it is",
+            settings.state_dir / SECRET_FILE,
+            exc.strerror or exc,
+        )
+        return None
     return derive_hash_key(secret)
 
 

@@ -85,7 +85,7 @@ class PredictionLog:
         self._seq = itertools.count()
         # no key given (a log built by hand): a random one, so digests match within this log
         # only; the server passes the project's key (security.pii.pii_hash_key)
-        self.pii_key = pii_key if pii_key is not None else secrets.token_bytes(32)
+        self.pii_key: bytes | None = pii_key if pii_key is not None else secrets.token_bytes(32)
         self.keyring = keyring  # set: every line is sealed (AES-256-GCM) before it is written
         self.max_pending = max_pending
         self.pending: list[_Entry] = []
@@ -112,13 +112,14 @@ class PredictionLog:
                 hint="use prediction_log.format: jsonl (sealed), or unset the key and rely on "
                 "the object store's encryption at rest (e.g. S3 SSE-KMS)",
             )
-        return cls(
+        out = cls(
             settings.state_dir / "predictions",
-            pii_key=pii_hash_key(settings),
             keyring=keyring,
             parquet_url=settings.prediction_log_url or None,
             storage_options=storage_options(settings, settings.prediction_log_url),
         )
+        out.pii_key = pii_hash_key(settings)  # None: no secret to be had, PII is dropped
+        return out
 
     def record(
         self,
