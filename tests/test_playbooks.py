@@ -20,6 +20,7 @@ import pytest
 
 from modelyard.core.governance import ApprovalPolicy, GovernanceConfig
 from modelyard.core.monitor_config import PlaybookConfig
+from modelyard.core.webhooks import WebhooksConfig
 from modelyard.registry.registry import Registry
 from modelyard.rollout.continuous import check_triggers
 from modelyard.rollout.operations import champion
@@ -490,6 +491,8 @@ def test_notify_posts_the_alert_and_playbook_to_a_webhook(
 ) -> None:
     reg = local
     url, hook = webhook
+    # the receiver listens on 127.0.0.1, an internal address: the project opts in explicitly
+    reg.config = reg.config.model_copy(update={"webhooks": WebhooksConfig(allow=("127.0.0.1",))})
     cfg = PlaybookConfig.model_validate(
         {
             "when": {"rules": ["errors"]},

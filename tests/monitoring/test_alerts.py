@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from modelyard.cli.main import app
 from modelyard.core.errors import Conflict, NotFound
+from modelyard.core.webhooks import WebhooksConfig, redact_url
 from modelyard.monitoring.alerts import AlertBook, AlertEvent
 from modelyard.monitoring.evaluate import Monitor
 from modelyard.monitoring.sinks import Dispatcher, LogSink, WebhookSink, backoff_s
@@ -215,6 +216,10 @@ def test_resolving_by_hand_is_audited_and_the_rule_counts_afresh(setup: Any) -> 
 
 
 # ---- sinks -------------------------------------------------------------------------------
+# the test receiver listens on 127.0.0.1: an internal address, so the sinks opt in explicitly
+LOCAL_RECEIVER = WebhooksConfig(allow=("127.0.0.1",))
+
+
 class Hook:
     """A real HTTP endpoint on 127.0.0.1 that fails the first ``fail`` POSTs with 503."""
 
@@ -269,7 +274,7 @@ def test_a_webhook_that_fails_twice_gets_the_event_on_the_third_attempt(fired: A
     reg, alert_id = fired
     waits: list[float] = []
     with Hook(fail=2) as hook:
-        sink = WebhookSink(hook.url, timeout_s=2, retries=3)
+        sink = WebhookSink(hook.url, timeout_s=2, retries=3, policy=LOCAL_RECEIVER)
         out = Dispatcher(reg.store, [sink], backoff_base_s=0.5, sleep=waits.append).deliver(
             [_event(alert_id)]
         )
@@ -283,7 +288,7 @@ def test_a_webhook_that_fails_twice_gets_the_event_on_the_third_attempt(fired: A
         ("failed", 2),
         ("delivered", 3),
     ]
-    assert "503" in rows[0]["error"] and rows[-1]["sink"] == f"webhook:{hook.url}"
+    assert "503" in rows[0]["error"] and rows[-1]["sink"] == f"webhook:{redact_url(hook.url)}"
 
 
 def test_a_webhook_that_always_fails_leaves_one_dead_letter_and_the_monitor_goes_on(
@@ -293,13 +298,16 @@ def test_a_webhook_that_always_fails_leaves_one_dead_letter_and_the_monitor_goes
     waits: list[float] = []
     closed = f"http://127.0.0.1:{free_port()}/nobody-listens"
     with Hook(fail=100) as hook:
-        sinks = [WebhookSink(hook.url, retries=2), WebhookSink(closed, timeout_s=1, retries=0)]
+        sinks = [
+            WebhookSink(hook.url, retries=2, policy=LOCAL_RECEIVER),
+            WebhookSink(closed, timeout_s=1, retries=0, policy=LOCAL_RECEIVER),
+        ]
         out = Dispatcher(reg.store, sinks, sleep=waits.append).deliver([_event(alert_id)])
     assert out == {"delivered": 0, "dead": 2}
     assert len(hook.bodies) == 3
     dead = AlertStore(reg.store).deliveries(status="dead")
     assert sorted((d["sink"], d["attempts"]) for d in dead) == sorted(
-        [(f"webhook:{hook.url}", 3), (f"webhook:{closed}", 1)]
+        [(f"webhook:{redact_url(hook.url)}", 3), (f"webhook:{redact_url(closed)}", 1)]
     )
     assert all(d["payload"]["alert_id"] == alert_id for d in dead)
 

@@ -103,7 +103,9 @@ def _act(alert_id: int, reason: str, project: Path, json_: bool, action: str) ->
             event = book.acknowledge(alert_id, reg.settings.user, reason)
         else:
             event = book.resolve(alert_id, reg.settings.user, reason)
-        Dispatcher(reg.store, build_sinks(reg.config.monitoring.sinks)).deliver([event])
+        Dispatcher(
+            reg.store, build_sinks(reg.config.monitoring.sinks, reg.config.webhooks)
+        ).deliver([event])
         row = book.alerts.get(alert_id)
     if json_:
         render.emit_json(row)

@@ -282,7 +282,9 @@ def _loop(project: Path, once: bool, interval: float | None, json_: bool, stop: 
     with open_registry(project) as reg:
         period = interval or reg.config.monitoring.interval_s
         monitor = Monitor(reg, quality=partial(window_quality, reg))
-        dispatcher = Dispatcher(reg.store, build_sinks(reg.config.monitoring.sinks))
+        dispatcher = Dispatcher(
+            reg.store, build_sinks(reg.config.monitoring.sinks, reg.config.webhooks)
+        )
         playbooks = Playbooks(reg, actor="monitor")
         leases = RolloutStore(reg.store)
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -35,8 +35,23 @@ def _when(cfg: Any) -> str:
     return " or ".join(parts)
 
 
+def _shown(cfg: Any) -> dict[str, Any]:
+    """A playbook as shown: a notify sink's URL redacted (its path is the secret)."""
+    from modelyard.core.webhooks import redact_url
+
+    out: dict[str, Any] = cfg.model_dump(mode="json", exclude_none=True)
+    for action in out.get("actions", []):
+        if action.get("sink"):
+            action["sink"] = redact_url(action["sink"])
+    return out
+
+
 def _action(a: Any) -> str:
     args = a.model_dump(exclude_none=True, exclude={"do"})
+    if args.get("sink"):
+        from modelyard.core.webhooks import redact_url
+
+        args["sink"] = redact_url(args["sink"])
     return a.do + (f"({', '.join(f'{k}={v}' for k, v in args.items())})" if args else "")
 
 
@@ -69,7 +84,7 @@ def list_(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None
             [
                 {
                     "name": name,
-                    **cfg.model_dump(mode="json", exclude_none=True),
+                    **_shown(cfg),
                     "last_run": last[name][0] if last[name] else None,
                 }
                 for name, cfg in books.items()

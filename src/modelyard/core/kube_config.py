@@ -39,7 +39,8 @@ class Workload(_Strict):
     min_available: int = Field(default=1, ge=0, description="PodDisruptionBudget minAvailable")
     secret: str = Field(
         default="modelyard-store",
-        description="Secret with MODELYARD_STORE_URL, AWS keys and MODELYARD_ENCRYPTION_KEY",
+        description="Secret with MODELYARD_STORE_URL, AWS keys, MODELYARD_ENCRYPTION_KEY and "
+        "MODELYARD_PII_SECRET",
     )
     service_account: str | None = Field(default=None, description="pod service account")
 

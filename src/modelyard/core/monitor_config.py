@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from modelyard.core.webhooks import WebhookRefused, split_target
+
 Tier = Literal["warning", "critical", "emergency"]
 TIERS: tuple[str, ...] = ("warning", "critical", "emergency")  # in rising order
 
@@ -82,8 +84,11 @@ class SinkConfig(_Strict):
 
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> SinkConfig:
-        if self.kind == "webhook" and not (self.url or "").startswith(("http://", "https://")):
-            raise ValueError("a webhook sink needs url: http://... or https://...")
+        if self.kind == "webhook":
+            try:
+                split_target(self.url or "")
+            except WebhookRefused as exc:
+                raise ValueError(f"a webhook sink needs url: http(s)://HOST/...; {exc}") from None
         return self
 
 
@@ -140,6 +145,11 @@ class PlaybookAction(_Strict):
 
     @model_validator(mode="after")
     def _arguments(self) -> PlaybookAction:
+        if self.sink is not None:
+            try:
+                split_target(self.sink)
+            except WebhookRefused as exc:
+                raise ValueError(f"notify sink: {exc.message}") from None
         if self.do == "shift" and not self.to:
             raise ValueError("a shift action needs to: MODEL@VERSION")
         if self.do == "throttle" and self.rate_per_s is None and self.max_concurrency is None:

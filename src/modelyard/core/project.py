@@ -20,6 +20,7 @@ from modelyard.core.governance import GovernanceConfig
 from modelyard.core.kube_config import KubernetesConfig
 from modelyard.core.monitor_config import MonitoringConfig, PlaybookConfig
 from modelyard.core.rollout_config import RolloutPolicy
+from modelyard.core.webhooks import WebhooksConfig, config_problems
 
 PROJECT_FILE = "modelyard.yaml"
 
@@ -90,6 +91,10 @@ class ProjectConfig(_Strict):
     )
     playbooks: dict[str, PlaybookConfig] = Field(
         default_factory=dict, description="alert conditions mapped to remediation actions"
+    )
+    webhooks: WebhooksConfig = Field(
+        default_factory=WebhooksConfig,
+        description="which addresses alert and playbook webhooks may reach",
     )
 
     @field_validator("models", "datasets", "endpoints", "playbooks")
@@ -176,14 +181,11 @@ def parse_project(text: str, source: str = PROJECT_FILE) -> ProjectConfig:
             f"{source}: expected a mapping at the top level, got {type(data).__name__}"
         )
     try:
-        return ProjectConfig.model_validate(data)
+        config = ProjectConfig.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            key = ".".join(str(p) for p in loc) or "(top level)"
-            line = _line_of(node, loc)
-            where = f"{source}:{line}" if line else source
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
                 allowed = _allowed_keys(ProjectConfig, loc)
@@ -191,12 +193,23 @@ def parse_project(text: str, source: str = PROJECT_FILE) -> ProjectConfig:
                 msg = f"unknown key; allowed keys: {', '.join(allowed)}"
                 if close:
                     msg += f" (did you mean {close[0]!r}?)"
-            problems.append(f"{where}: {key}: {msg}")
+            problems.append(_problem(source, node, loc, msg))
         raise ConfigError(
             "invalid project file:\n  " + "\n  ".join(problems), file=source
         ) from None
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc.message}") from None
+    refused = [_problem(source, node, loc, msg) for loc, msg in config_problems(config)]
+    if refused:
+        raise ConfigError("invalid project file:\n  " + "\n  ".join(refused), file=source) from None
+    return config
+
+
+def _problem(source: str, node: yaml.Node | None, loc: tuple[Any, ...], msg: str) -> str:
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    line = _line_of(node, loc)
+    where = f"{source}:{line}" if line else source
+    return f"{where}: {key}: {msg}"
 
 
 def load_project(path: Path) -> ProjectConfig:

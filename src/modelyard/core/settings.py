@@ -53,6 +53,8 @@ class Settings:
     traces_file: Path | None = None
     otlp_endpoint: str | None = None
     prediction_log_url: str = ""  # resolved: MODELYARD_PREDICTION_LOG_URL or ARTIFACTS/predictions
+    # MODELYARD_PII_SECRET[_FILE]; None: the project's own .modelyard/pii.key (security.pii)
+    pii_secret: bytes | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -103,6 +105,7 @@ class Settings:
             else None,
             otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
             prediction_log_url=log_url,
+            pii_secret=_read_pii_secret(env),
         )
 
 
@@ -122,6 +125,39 @@ def _os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def _read_pii_secret(env: Mapping[str, str]) -> bytes | None:
+    """The shared PII secret of team mode (every replica must hash equal values equally)."""
+    if env.get("MODELYARD_PII_SECRET"):
+        return decode_secret(env["MODELYARD_PII_SECRET"], "MODELYARD_PII_SECRET")
+    if env.get("MODELYARD_PII_SECRET_FILE"):
+        path = Path(env["MODELYARD_PII_SECRET_FILE"])
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read PII secret file {path}: {exc.strerror}") from None
+        return decode_secret(text, f"PII secret file {path}")
+    return None
+
+
+def decode_secret(raw: str, source: str, min_bytes: int = 32) -> bytes:
+    """A secret from its base64 text, at least ``min_bytes`` long."""
+    import base64
+    import binascii
+
+    try:
+        secret = base64.b64decode(raw.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(
+            f"{source} is not valid base64", hint="create one with `modelyard key generate`"
+        ) from None
+    if len(secret) < min_bytes:
+        raise ConfigError(
+            f"{source} decodes to {len(secret)} bytes; expected at least {min_bytes}",
+            hint="create one with `modelyard key generate`",
+        )
+    return secret
 
 
 def _decode_key(raw: str, source: str) -> bytes:

@@ -23,7 +23,7 @@ import numpy as np
 
 from modelyard.core.monitor_config import ReviewConfig
 from modelyard.registry.registry import Registry
-from modelyard.security.pii import private_record
+from modelyard.security.pii import pii_hash_key, private_record
 from modelyard.store.feedback import FeedbackStore
 from modelyard.store.metadata import Row
 
@@ -57,7 +57,7 @@ class ReviewQueue:
         self.dropped = 0
         self.queued = 0
         self.active = self.config.confidence_below is not None or self.config.sample > 0
-        self.pii_key: bytes = reg.settings.encryption_key or b"modelyard-pii"
+        self.pii_key: bytes | None = pii_hash_key(reg.settings)  # None: PII dropped
         self._models: dict[int, Any] = {}
         self._task: asyncio.Task[None] | None = None
 

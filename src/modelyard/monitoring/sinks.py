@@ -1,5 +1,11 @@
 """Where alert events go: a structured log line, or an HTTP POST of the event JSON.
 
+A webhook only reaches the addresses the project file's ``webhooks`` policy allows (public
+ones by default; checked after resolution, at connect time, see
+:mod:`modelyard.security.webhooks`), and its URL is never stored or shown in clear: the sink
+is named ``webhook:`` plus the redacted URL (host, a short tail, a digest of the whole URL).
+A refused target is a dead letter at once (retrying cannot change the answer).
+
 A ``Sink`` has a ``name`` and ``send(event)`` that raises on failure; ``Dispatcher`` hands each
 event to every sink whose ``min_tier`` it reaches, retries a failing sink with capped
 exponential backoff, and records every attempt in ``alert_deliveries``: ``failed`` (it will
@@ -18,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from modelyard.core.monitor_config import SinkConfig, tier_rank
+from modelyard.core.webhooks import WebhookRefused, WebhooksConfig, redact_url, scrub
 from modelyard.monitoring.alerts import AlertEvent
 from modelyard.store.alerts import AlertStore
 from modelyard.store.metadata import MetadataStore
@@ -55,24 +62,37 @@ class WebhookSink:
     """POST the event JSON (``{"alert": {...}}``); any status other than 2xx is a failure."""
 
     def __init__(
-        self, url: str, *, timeout_s: float = 5.0, retries: int = 3, min_tier: str = "warning"
+        self,
+        url: str,
+        *,
+        timeout_s: float = 5.0,
+        retries: int = 3,
+        min_tier: str = "warning",
+        policy: WebhooksConfig | None = None,
     ) -> None:
-        self.url = url
-        self.name = f"webhook:{url}"
+        self._url = url  # never stored or shown: the name is redacted
+        self.policy = policy or WebhooksConfig()
+        self.name = f"webhook:{redact_url(url)}"
         self.timeout_s = timeout_s
         self.retries = retries
         self.min_tier = min_tier
 
     def send(self, event: AlertEvent) -> None:
-        import httpx
+        from modelyard.security.webhooks import describe_status, post_json
 
-        resp = httpx.post(self.url, json={"alert": event.to_dict()}, timeout=self.timeout_s)
+        resp = post_json(
+            self._url, {"alert": event.to_dict()}, timeout_s=self.timeout_s, policy=self.policy
+        )
         if not 200 <= resp.status_code < 300:
-            raise RuntimeError(f"HTTP {resp.status_code} from {self.url}")
+            raise RuntimeError(f"{describe_status(resp)} from {redact_url(self._url)}")
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self._url)
 
 
-def build_sinks(configs: Iterable[SinkConfig]) -> list[Sink]:
-    """Sinks from the project file's ``monitoring.sinks``."""
+def build_sinks(configs: Iterable[SinkConfig], policy: WebhooksConfig | None = None) -> list[Sink]:
+    """Sinks from the project file's ``monitoring.sinks``, webhooks under its ``webhooks``
+    policy (pass ``reg.config.webhooks``; default: public addresses only)."""
     out: list[Sink] = []
     for c in configs:
         if c.kind == "log":
@@ -80,7 +100,13 @@ def build_sinks(configs: Iterable[SinkConfig]) -> list[Sink]:
         else:
             assert c.url is not None  # validated by SinkConfig
             out.append(
-                WebhookSink(c.url, timeout_s=c.timeout_s, retries=c.retries, min_tier=c.min_tier)
+                WebhookSink(
+                    c.url,
+                    timeout_s=c.timeout_s,
+                    retries=c.retries,
+                    min_tier=c.min_tier,
+                    policy=policy,
+                )
             )
     return out
 
@@ -127,7 +153,9 @@ class Dispatcher:
                 sink.send(event)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
-                last = attempt == attempts
+                if isinstance(sink, WebhookSink):
+                    error = sink.scrub(error)
+                last = attempt == attempts or isinstance(exc, WebhookRefused)
                 self.alerts.record_delivery(
                     event.alert_id, sink.name, event.event, "dead" if last else "failed",
                     attempt, error, payload,

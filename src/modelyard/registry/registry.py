@@ -157,7 +157,12 @@ class Registry:
         gitignore.parent.mkdir(parents=True, exist_ok=True)
         if not gitignore.exists():
             gitignore.write_text("*\n")
-        return cls.open(root, env)
+        reg = cls.open(root, env)
+        if reg.settings.pii_secret is None:
+            from modelyard.security.pii import ensure_project_secret
+
+            ensure_project_secret(reg.settings.state_dir)
+        return reg
 
     def close(self) -> None:
         self.store.close()

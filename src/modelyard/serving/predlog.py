@@ -3,8 +3,9 @@
 Recording is an append to an in-memory list on the request path (no formatting, no I/O); a
 background task swaps the list out every ``flush_every_s`` and a worker thread writes it as
 JSON lines, one file per endpoint, day and process, so replicas never contend. Fields tagged
-``pii`` in the signature are hashed (keyed SHA-256, stable, so joins still work) or dropped
-before anything is written. ``read_log`` reads the files back for replay.
+``pii`` in the signature are hashed (HMAC-SHA256 under the project's PII key, see
+:mod:`modelyard.security.pii`; stable, so joins still work) or dropped before anything is
+written. ``read_log`` reads the files back for replay.
 
 With ``prediction_log: {format: parquet}`` an endpoint's entries go instead to Hive-partitioned
 Parquet at the prediction-log location (``MODELYARD_PREDICTION_LOG_URL``, default the artifact
@@ -30,6 +31,7 @@ import itertools
 import logging
 import os
 import random
+import secrets
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -40,7 +42,7 @@ import orjson
 
 from modelyard.core.endpoint_config import EndpointConfig, PredictionLogConfig
 from modelyard.core.errors import ConfigError, EncryptionError
-from modelyard.security.pii import private_record
+from modelyard.security.pii import pii_hash_key, private_record
 from modelyard.serving.predictor import Answer
 from modelyard.store.crypto import Keyring
 from modelyard.store.parquet_log import filesystem, parquet_files
@@ -71,7 +73,7 @@ class PredictionLog:
         self,
         folder: Path,
         *,
-        pii_key: bytes = b"modelyard-pii",
+        pii_key: bytes | None = None,
         max_pending: int = 200_000,
         keyring: Keyring | None = None,
         parquet_url: str | None = None,
@@ -81,7 +83,9 @@ class PredictionLog:
         self.parquet_url = parquet_url  # where format: parquet endpoints write
         self.storage_options = dict(storage_options or {})
         self._seq = itertools.count()
-        self.pii_key = pii_key
+        # no key given (a log built by hand): a random one, so digests match within this log
+        # only; the server passes the project's key (security.pii.pii_hash_key)
+        self.pii_key: bytes | None = pii_key if pii_key is not None else secrets.token_bytes(32)
         self.keyring = keyring  # set: every line is sealed (AES-256-GCM) before it is written
         self.max_pending = max_pending
         self.pending: list[_Entry] = []
@@ -108,13 +112,14 @@ class PredictionLog:
                 hint="use prediction_log.format: jsonl (sealed), or unset the key and rely on "
                 "the object store's encryption at rest (e.g. S3 SSE-KMS)",
             )
-        return cls(
+        out = cls(
             settings.state_dir / "predictions",
-            pii_key=settings.encryption_key or b"modelyard-pii",
             keyring=keyring,
             parquet_url=settings.prediction_log_url or None,
             storage_options=storage_options(settings, settings.prediction_log_url),
         )
+        out.pii_key = pii_hash_key(settings)  # None: no secret to be had, PII is dropped
+        return out
 
     def record(
         self,

@@ -343,7 +343,9 @@ def dashboard_app(
         event = AlertBook(reg.store).acknowledge(alert_id, who.name, reason)
         # the sinks hear of it as they do from `modelyard alerts ack` (failures are recorded
         # as deliveries, never raised)
-        Dispatcher(reg.store, build_sinks(reg.config.monitoring.sinks)).deliver([event])
+        Dispatcher(
+            reg.store, build_sinks(reg.config.monitoring.sinks, reg.config.webhooks)
+        ).deliver([event])
         return _back(form.get("next"), "/alerts")
 
     def decide(request: Request, who: Identity, form: dict[str, str]) -> str:
