@@ -22,6 +22,8 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("encryption_key_file", "MODELYARD_ENCRYPTION_KEY_FILE", "file: current key, then old keys"),
     ("old_encryption_keys", "MODELYARD_ENCRYPTION_OLD_KEYS", "comma-separated old keys (rotation)"),
     ("audit_key_file", "MODELYARD_AUDIT_KEY_FILE", "Ed25519 key (PEM) signing audit entries"),
+    ("pii_secret", "MODELYARD_PII_SECRET", "secret keying PII digests (team mode: all replicas)"),
+    ("pii_secret_file", "MODELYARD_PII_SECRET_FILE", "file holding that secret"),
     ("user", "MODELYARD_USER", "actor recorded in lineage and audit (default: OS user)"),
     ("s3_endpoint_url", "MODELYARD_S3_ENDPOINT_URL", "S3 endpoint for S3-compatible stores"),
     ("s3_key", "AWS_ACCESS_KEY_ID", "S3 access key"),
