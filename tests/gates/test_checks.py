@@ -154,12 +154,30 @@ def test_robust_pipeline_passes_every_corruption(make_ctx) -> None:  # type: ign
     assert outcomes["noise"]["rejected_share"] == 0
 
 
-def test_model_that_crashes_on_unseen_categories_fails(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_unseen_categories_are_refused_like_the_server_unless_the_policy_passes_them(
+    make_ctx,
+) -> None:  # type: ignore[no-untyped-def]
+    from modelyard.core.input_policy import Effective
+
     policy = RobustnessPolicy(corruptions=["unseen_category", "noise"])
-    result = RobustnessCheck(policy).run(make_ctx("strict_encoder"))
+    ctx = make_ctx("strict_encoder")  # handle_unknown="error": the signature says reject
+    assert ctx.input_policy.unseen_categories == "reject"
+    guarded = RobustnessCheck(policy).run(ctx)
+    rows = {r["corruption"]: r for r in guarded.details["corruptions"]}
+    assert rows["unseen_category"]["rejected_share"] > 0 and not rows["unseen_category"]["error"]
+    # the project file overrides the policy: now the server hands them to a model that crashes
+    forced = make_ctx("strict_encoder")
+    forced.input_policy = Effective("pass", "reject", "project file")
+    result = RobustnessCheck(policy).run(forced)
     assert result.status == "fail"
     crash = fig(result, "unseen_category: model raised")
     assert crash.ok is False and "ValueError" in (crash.note or "")
+    # a pipeline whose encoder ignores unknown values passes them, and they reach it
+    tolerant = make_ctx("fair")
+    assert tolerant.input_policy.unseen_categories == "pass"
+    ok = RobustnessCheck(policy).run(tolerant)
+    rows = {r["corruption"]: r for r in ok.details["corruptions"]}
+    assert rows["unseen_category"]["rejected_share"] == 0
 
 
 def test_unvalidated_missing_values_crash_the_model(make_ctx) -> None:  # type: ignore[no-untyped-def]
@@ -190,7 +208,9 @@ def test_schema_agreement(make_ctx, split) -> None:  # type: ignore[no-untyped-d
     missing = fig(result, "missing columns")
     assert missing.value == 1 and missing.note == "checks"
     assert fig(result, "type mismatches").note == "year"
-    assert fig(result, "columns with unseen categories").note == "colour"
+    unseen = fig(result, "columns with unseen categories")
+    # the fair pipeline one-hot encodes with handle_unknown="ignore": shown, not judged
+    assert unseen.note.startswith("colour; the model's policy is pass") and unseen.ok is None
 
 
 # ---- cost --------------------------------------------------------------------------------

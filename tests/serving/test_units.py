@@ -132,3 +132,73 @@ def test_cache_ttl_and_bound():
     now[0] = 11
     assert cache.get(k[0]) is None  # expired
     assert (cache.hits, cache.misses) == (2, 2)
+
+
+POLICY_SIG = {
+    "inputs": [
+        {"name": "x", "type": "float"},
+        {"name": "c", "type": "string", "categories": ["a", "b"]},
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("unseen", "extra", "record", "outcome"),
+    [
+        ("reject", "reject", {"x": 1.0, "c": "z"}, "unknown category 'z'"),
+        ("pass", "reject", {"x": 1.0, "c": "z"}, ["z"]),
+        ("as_missing", "reject", {"x": 1.0, "c": "z"}, [None]),
+        ("pass", "reject", {"x": 1.0, "c": "a", "id": 7}, "unexpected (fields|tensors) 'id'"),
+        ("pass", "ignore", {"x": 1.0, "c": "a", "id": 7}, ["a"]),
+        ("pass", "ignore", {"x": 1.0, "id": 7}, "missing (fields|tensors) 'c'"),
+    ],
+)
+def test_the_input_policy_decides_unseen_categories_and_extra_fields(
+    unseen: str, extra: str, record: dict[str, object], outcome: object
+) -> None:
+    from modelyard.core.input_policy import Effective
+    from modelyard.serving.schema import Payload
+
+    schema = InputSchema.from_signature(POLICY_SIG, policy=Effective(unseen, extra))
+    payloads = [
+        Payload("records", [record], "instances"),
+        Payload("columns", {k: [v] for k, v in record.items()}, "inputs"),
+    ]
+    for payload in payloads:
+        if isinstance(outcome, str):
+            with pytest.raises(InvalidInput, match=outcome):
+                schema.validate(payload, 10)
+        else:
+            frame = schema.validate(payload, 10)
+            assert frame.as_dataframe()["c"].tolist() == outcome
+
+
+def test_the_signature_records_the_policy_its_pipeline_supports() -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+    from sklego.datasets import load_arrests
+
+    from modelyard.registry.signature import infer_signature
+
+    df = load_arrests(as_frame=True)
+    cats, nums = ["colour", "sex", "employed", "citizen"], ["year", "age", "checks"]
+    X, y = df[cats + nums], df["released"]
+    schema = {"columns": [{"name": c, "categories": sorted(set(df[c]))} for c in cats]}
+
+    def policy(encoder: object, final: object) -> str:
+        pre = ColumnTransformer([("cat", encoder, cats), ("num", StandardScaler(), nums)])
+        model = make_pipeline(pre, final).fit(X, y)
+        return str(infer_signature(model, X.head(), schema)["input_policy"]["unseen_categories"])
+
+    lr = LogisticRegression(max_iter=500)
+    assert policy(OneHotEncoder(handle_unknown="ignore"), lr) == "pass"
+    assert (
+        policy(OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5), lr) == "pass"
+    )
+    assert policy(OneHotEncoder(), lr) == "reject"  # handle_unknown="error"
+    ordinal = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+    assert policy(ordinal, HistGradientBoostingClassifier(max_iter=10)) == "pass"
+    assert policy(OrdinalEncoder(), HistGradientBoostingClassifier(max_iter=10)) == "reject"

@@ -35,6 +35,18 @@ class SLA(_Strict):
     escalation: str | None = Field(default=None, description="who is paged when the SLA breaks")
 
 
+class InputPolicy(_Strict):
+    unseen_categories: Literal["reject", "pass", "as_missing"] | None = Field(
+        default=None,
+        description="a category the training data never had: refuse the request (422), hand "
+        "it to the model, or treat it as missing (default: inferred from the pipeline — pass "
+        "when every encoder handles unknown values, else reject)",
+    )
+    extra_fields: Literal["reject", "ignore"] | None = Field(
+        default=None, description="fields outside the signature: refuse (default) or drop"
+    )
+
+
 class ModelConfig(_Strict):
     owner: str | None = Field(default=None, description="team or person accountable")
     objective: str | None = Field(default=None, description="the business objective it serves")
@@ -49,6 +61,10 @@ class ModelConfig(_Strict):
     gates: GatePolicy = Field(default_factory=GatePolicy, description="release-gate policy")
     rollout: RolloutPolicy = Field(
         default_factory=RolloutPolicy, description="canary steps and automated analysis"
+    )
+    inputs: InputPolicy = Field(
+        default_factory=InputPolicy,
+        description="how server, gates and monitoring treat unseen categories and extra fields",
     )
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from modelyard.core.errors import ConfigError, InvalidInput
 from modelyard.core.gate_policy import GatePolicy
+from modelyard.core.input_policy import Effective, effective
 from modelyard.gates.metrics import Predictions
 
 
@@ -54,6 +55,8 @@ class GateContext:
     retrain: Callable[[], tuple[Any, str | None]] | None = None
     artifact_digest: str | None = None
     load_target: dict[str, Any] = field(default_factory=dict)
+    #: what unseen categories and extra fields do (default: what the signature records)
+    input_policy: Effective | None = None
     # derived in __post_init__
     y: np.ndarray = field(init=False, repr=False)
     classes: tuple[Any, ...] | None = field(init=False, default=None)
@@ -61,6 +64,8 @@ class GateContext:
     _pos_index: int = field(init=False, default=1)
 
     def __post_init__(self) -> None:
+        if self.input_policy is None:
+            self.input_policy = effective(self.signature)
         if self.target not in self.frame.columns:
             raise ConfigError(
                 f"the evaluation data has no target column {self.target!r}",

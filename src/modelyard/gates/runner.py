@@ -16,6 +16,7 @@ from typing import Any
 
 from modelyard.core.errors import ConfigError, InvalidInput, ModelyardError
 from modelyard.core.gate_policy import GatePolicy
+from modelyard.core.input_policy import effective
 from modelyard.core.lifecycle import State
 from modelyard.gates import plugins
 from modelyard.gates.base import CheckResult
@@ -137,6 +138,7 @@ def build_context(reg: Registry, mv: ModelVersion, policy: GatePolicy) -> tuple[
         task=mc.task or mv.signature.get("task", ""),
         dataset_schema=ds.schema,
         signature=mv.signature or None,
+        input_policy=effective(mv.signature, mc.inputs),
         project_dir=reg.settings.project_dir,
         sla_p99_ms=mc.sla.latency_p99_ms,
         put_artifact=put,

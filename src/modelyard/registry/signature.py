@@ -44,7 +44,11 @@ def infer_signature(
         if col.get("protected"):
             entry["protected"] = True
         inputs.append(entry)
-    sig: dict[str, Any] = {"inputs": inputs, "outputs": []}
+    sig: dict[str, Any] = {
+        "inputs": inputs,
+        "outputs": [],
+        "input_policy": input_policy(model, inputs),
+    }
     classes = getattr(model, "classes_", None)
     if classes is not None:
         sig["task"] = "classification"
@@ -79,3 +83,75 @@ def _dtype(arr: np.ndarray) -> str:
     if arr.dtype.kind == "b":
         return "BOOL"
     return "BYTES"
+
+
+# encoders that answer a category they were not fitted on (instead of raising)
+_TOLERANT = {
+    "OneHotEncoder": ("ignore", "infrequent_if_exist", "warn"),
+    "OrdinalEncoder": ("use_encoded_value",),
+}
+
+
+def _handlers(model: Any, columns: list[str] | None) -> list[tuple[Any, list[str] | None]]:
+    """(encoder, the input columns it reads; None: all) for the encoders inside a fitted
+    scikit-learn pipeline, column transformer or estimator."""
+    name = type(model).__name__
+    if name == "Pipeline":
+        steps = [s for _, s in model.steps if s not in (None, "passthrough")]
+        return _handlers(steps[0], columns) if steps else []
+    if name == "ColumnTransformer":
+        names = [str(n) for n in getattr(model, "feature_names_in_", [])]
+        indices = getattr(model, "_transformer_to_input_indices", {})
+        out: list[tuple[Any, list[str] | None]] = []
+        for tname, trans, cols in getattr(model, "transformers_", []):
+            if trans in ("drop", "passthrough"):
+                continue
+            if isinstance(cols, list) and all(isinstance(c, str) for c in cols):
+                picked: list[str] | None = list(cols)
+            elif tname in indices and names:
+                picked = [names[i] for i in indices[tname]]
+            else:
+                picked = None
+            out += _handlers(trans, picked)
+        return out
+    if name in _TOLERANT or name == "TargetEncoder":
+        return [(model, columns)]
+    if (
+        name.startswith("HistGradientBoosting")
+        and getattr(model, "is_categorical_", None) is not None
+    ):
+        return [(model, columns)]  # native categories: an unknown one goes the missing way
+    return []
+
+
+def _tolerant(encoder: Any) -> bool:
+    name = type(encoder).__name__
+    if name == "TargetEncoder" or name.startswith("HistGradientBoosting"):
+        return True
+    return getattr(encoder, "handle_unknown", "error") in _TOLERANT.get(name, ())
+
+
+def input_policy(model: Any, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The unseen-category policy this fitted model supports: ``pass`` when every categorical
+    input reaches an encoder that handles unknown values, else ``reject`` (with the reason)."""
+    cats = [i["name"] for i in inputs if i.get("categories")]
+    policy: dict[str, Any] = {"unseen_categories": "reject", "extra_fields": "reject"}
+    if not cats:
+        policy["why"] = "no categorical inputs with known categories"
+        return policy
+    handlers = _handlers(model, None)
+    covered: set[str] = set()
+    for encoder, cols in handlers:
+        if _tolerant(encoder):
+            covered |= set(cats if cols is None else cols)
+    lacking = [c for c in cats if c not in covered]
+    if lacking:
+        policy["why"] = (
+            "no encoder that handles unknown values reads " + ", ".join(lacking[:5])
+            if handlers
+            else "the model's encoders cannot be inspected"
+        )
+        return policy
+    policy["unseen_categories"] = "pass"
+    policy["why"] = "every categorical input is encoded with handle_unknown"
+    return policy

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from modelyard.core.errors import ModelyardError
+from modelyard.core.input_policy import effective
 from modelyard.registry.registry import DatasetVersion, ModelVersion, Registry
 from modelyard.serving.explain import tree_explainer
 from modelyard.serving.predictor import VersionInfo
@@ -63,7 +64,8 @@ class ModelPool:
             return found
         model = self.reg.load_model(mv)
         n_features = getattr(model, "n_features_in_", None)
-        schema = InputSchema.from_signature(mv.signature, n_features)
+        policy = effective(mv.signature, self.reg.config.model(mv.model_name).inputs)
+        schema = InputSchema.from_signature(mv.signature, n_features, policy)
         validation = self._validation(mv, schema)
         runtime = build_runtime(model, mv.flavor, schema, validation, self.compile_paths)
         inline, cost = False, 0.0

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from modelyard.core.errors import InvalidInput
+from modelyard.core.input_policy import Effective, effective
 from modelyard.serving.errors import PayloadTooLarge
 
 PayloadKind = Literal["records", "rows", "columns", "matrix", "tensors"]
@@ -83,6 +84,7 @@ class Column:
     nullable: bool = False
     categories: frozenset[str] | None = None
     pii: bool = False
+    unseen: str = "reject"  # reject | pass | as_missing (core.input_policy)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.kind, "nullable": self.nullable}
@@ -158,9 +160,10 @@ class Frame:
 class InputSchema:
     """The signature's inputs, compiled: names, positions, kinds and per-column checkers."""
 
-    def __init__(self, columns: Sequence[Column]) -> None:
+    def __init__(self, columns: Sequence[Column], extra_fields: str = "reject") -> None:
         if not columns:
             raise InvalidInput("a model signature needs at least one input column")
+        self.extra_fields = extra_fields  # reject | ignore (core.input_policy)
         self.columns = tuple(columns)
         self.names = tuple(c.name for c in columns)
         self.width = len(columns)
@@ -179,8 +182,14 @@ class InputSchema:
 
     @classmethod
     def from_signature(
-        cls, signature: dict[str, Any], n_features: int | None = None
+        cls,
+        signature: dict[str, Any],
+        n_features: int | None = None,
+        policy: Effective | None = None,
     ) -> InputSchema:
+        """Compile the signature's inputs; ``policy`` (default: the one the signature
+        records) says what unseen categories and extra fields do."""
+        policy = policy or effective(signature)
         inputs = signature.get("inputs") or []
         if not inputs and n_features:
             # no recorded signature: the model's own width, unnamed float features
@@ -198,9 +207,10 @@ class InputSchema:
                     nullable=bool(spec.get("nullable", False)),
                     categories=frozenset(str(c) for c in cats) if cats else None,
                     pii=bool(spec.get("pii", False)),
+                    unseen=policy.unseen_categories,
                 )
             )
-        return cls(cols)
+        return cls(cols, policy.extra_fields)
 
     def describe(self) -> list[dict[str, Any]]:
         return [c.describe() for c in self.columns]
@@ -266,7 +276,7 @@ class InputSchema:
         name_set, get, is_num = self.name_set, self.getter, _NUM.issuperset
         rows = []
         for rec in records:
-            if type(rec) is not dict or rec.keys() != name_set:
+            if type(rec) is not dict or rec.keys() != name_set:  # extra fields: slow path
                 return None
             row = get(rec)
             if not is_num(map(type, row)):
@@ -283,6 +293,8 @@ class InputSchema:
         keys = set(keys)
         missing = [n for n in self.names if n not in keys]
         extra = sorted(str(k) for k in keys - self.name_set)
+        if self.extra_fields == "ignore":
+            extra = []
         if missing or extra:
             parts = []
             if missing:
@@ -326,7 +338,9 @@ class InputSchema:
                 raise InvalidInput(
                     f"{where}[{i}]: expected an object keyed by feature name, got {_type(rec)}"
                 )
-            if rec.keys() != self.name_set:
+            if rec.keys() != self.name_set and (
+                self.extra_fields != "ignore" or not self.name_set <= rec.keys()
+            ):
                 self._check_names(rec.keys(), f"{where}[{i}]", "field")
             for j, name in enumerate(self.names):
                 cols[j].append(rec[name])
@@ -472,6 +486,11 @@ def _convert(col: Column, vals: list[Any], where: str, fmt: str) -> np.ndarray:
         for i, v in enumerate(vals):
             if type(v) is str:
                 if cats is not None and v not in cats:
+                    if col.unseen == "pass":
+                        continue
+                    if col.unseen == "as_missing":
+                        vals[i] = None
+                        continue
                     raise InvalidInput(
                         f"{where}{fmt.format(i=i, name=col.name)}"
                         f"{'' if '{name}' in fmt else '.' + col.name}: unknown category "

@@ -107,6 +107,15 @@ def validate_like_server(ctx: GateContext, X: pd.DataFrame) -> tuple[np.ndarray,
                 lambda v, t=wanted: v is None or isinstance(v, t) or v != v
             ).to_numpy()
             ok &= ~bad_type
+            cats = col.get("categories")
+            if kind == "string" and cats:
+                # the server's policy for a category the training data never had
+                unseen = ~bad_type & ~missing & ~s.astype(str).isin(set(map(str, cats))).to_numpy()
+                policy = ctx.input_policy.unseen_categories if ctx.input_policy else "reject"
+                if policy == "reject":
+                    ok &= ~unseen
+                elif policy == "as_missing":
+                    decoded[c] = s.where(~unseen, None)
         if not col.get("nullable", True):
             ok &= ~missing
     accepted = decoded[ok].copy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from modelyard.core.gate_policy import SchemaPolicy
@@ -24,6 +25,7 @@ class SchemaCheck:
         if not inputs:
             return skipped(self.name, "the model version has no signature to compare against")
         frame = ctx.frame
+        handles = ctx.input_policy.unseen_categories if ctx.input_policy else "reject"
         rows: list[dict[str, Any]] = []
         missing, mismatched, unseen, nulls = [], [], [], []
         for col in inputs:
@@ -62,8 +64,23 @@ class SchemaCheck:
             at_most(
                 "columns with unseen categories",
                 len(unseen),
-                0 if self.config.check_categories else None,
-                note=", ".join(unseen) or None,
+                0 if self.config.check_categories and handles == "reject" else None,
+                note="; ".join(
+                    x
+                    for x in (
+                        ", ".join(unseen),
+                        f"the model's policy is {handles}: the server "
+                        + (
+                            "hands them to the model"
+                            if handles == "pass"
+                            else "treats them as missing"
+                        )
+                        if handles != "reject"
+                        else "",
+                    )
+                    if x
+                )
+                or None,
             ),
             at_most(
                 "extra columns (ignored)" if self.config.allow_extra_columns else "extra columns",
@@ -77,5 +94,9 @@ class SchemaCheck:
             figures,
             self.config.severity,
             passed_message=f"{len(inputs)} input columns agree with the signature",
-            details={"columns": rows, "extra_columns": extra},
+            details={
+                "columns": rows,
+                "extra_columns": extra,
+                "input_policy": dataclasses.asdict(ctx.input_policy) if ctx.input_policy else None,
+            },
         )
