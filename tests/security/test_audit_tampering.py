@@ -322,6 +322,8 @@ def test_signing_switched_on_after_init_is_an_audited_entry_and_verifies_across_
     anchor = project_dir.parent / "a.jsonl"
     reg = _open(project_dir, store_url, anchor, None)
     _history(reg, 0, 3)
+    unsigned_checkpoint = reg.store.checkpoint()
+    assert unsigned_checkpoint.sig is None
     reg.close()
     key_file = project_dir.parent / "late.pem"
     generate_signing_key(key_file)
@@ -333,6 +335,8 @@ def test_signing_switched_on_after_init_is_an_audited_entry_and_verifies_across_
         public = load_signing_key(key_file).public_key()
         result = verify(reg.store, public, reg.store.anchors)
         assert result.ok and result.signing_key == declared["data"]["public_key"]
+        assert result.checkpoint_seq == unsigned_checkpoint.seq
+        assert reg.store.checkpoint().signed_by(public)
         rows, _ = rows_and_head(reg.store.engine)
         assert all(r["signature"] for r in rows if r["seq"] >= declared["seq"])
 
@@ -567,3 +571,17 @@ def test_the_application_role_on_postgresql_can_only_read_and_append_the_log(
         with psycopg.connect(pg_schema_url.split("?")[0], autocommit=True) as admin:
             admin.execute(f"DROP OWNED BY {role}")
             admin.execute(f"DROP ROLE {role}")
+
+
+def test_every_monitor_pass_checkpoints_the_chain(unsigned: Chain) -> None:
+    from modelyard.monitoring.evaluate import Monitor
+    from modelyard.monitoring.sinks import Dispatcher
+    from modelyard.rollout.monitor_pass import run_pass
+
+    reg = unsigned.reg
+    _history(reg, 100, 1)
+    head = rows_and_head(unsigned.engine)[1]
+    assert head is not None and head["seq"] > unsigned.checkpoint_seq
+    run_pass(reg, Monitor(reg), Dispatcher(reg.store, []))
+    newest = reg.store.anchors[0].newest()
+    assert [(cp.seq, cp.hash) for cp in newest] == [(head["seq"], head["hash"])]

@@ -168,11 +168,14 @@ class ChainState:
     hash: str = GENESIS
     key: str | None = None
     key_seq: int | None = None
+    first_key_seq: int | None = None  # where signing started
     keys: set[str] = field(default_factory=set)  # every key the chain has declared
     hashes: dict[int, str] = field(default_factory=dict)  # of the entries asked for (``record``)
 
     def copy(self) -> ChainState:
-        return ChainState(self.seq, self.hash, self.key, self.key_seq, set(self.keys), {})
+        return ChainState(
+            self.seq, self.hash, self.key, self.key_seq, self.first_key_seq, set(self.keys), {}
+        )
 
 
 class Broken(Exception):
@@ -215,6 +218,7 @@ def walk(rows: Iterable[Mapping[str, Any]], state: ChainState, record: Collectio
             signer = signer or declared  # a rotation is signed by the key it replaces
             _check_entry_signature(row, seq, h, signer)
             state.key, state.key_seq = declared, seq
+            state.first_key_seq = state.first_key_seq or seq
             state.keys.add(declared)
         elif signer is not None:
             _check_entry_signature(row, seq, h, signer)
@@ -280,10 +284,13 @@ def check_key(state: ChainState, public_key: Any) -> None:
 def check_checkpoint(state: ChainState, cp: Checkpoint, public_key: Any = None) -> None:
     """Compare a walked chain (that recorded ``cp.seq``) with a checkpoint from an anchor."""
     where = f" ({cp.source})" if cp.source else ""
+    before_signing = state.first_key_seq is None or cp.seq < state.first_key_seq
     if public_key is not None and not cp.signed_by(public_key):
-        # an older key may have signed it: any key the verified chain declared is acceptable
+        # an older key may have signed it (any key the verified chain declared), and a
+        # checkpoint taken while the chain was still unsigned carries no signature
         older = cp.key is not None and cp.key in state.keys
-        if not (older and cp.signed_by(load_public_key(str(cp.key)))):
+        unsigned_era = cp.sig is None and before_signing
+        if not (unsigned_era or (older and cp.signed_by(load_public_key(str(cp.key))))):
             raise Broken(cp.seq, f"checkpoint {cp.seq}{where} has a missing or invalid signature")
     elif cp.key and cp.sig and not cp.signed_by(load_public_key(cp.key)):
         raise Broken(cp.seq, f"checkpoint {cp.seq}{where} has an invalid signature")

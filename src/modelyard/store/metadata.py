@@ -205,7 +205,7 @@ class MetadataStore:
                 f"audit chain broken at entry {cp.seq}: it differs from checkpoint {cp.seq} "
                 f"({cp.source}); not checkpointed"
             )
-        return chain_rules.ChainState(cp.seq, cp.hash, cp.key, None, {cp.key} if cp.key else set())
+        return chain_rules.ChainState(cp.seq, cp.hash, cp.key, keys={cp.key} if cp.key else set())
 
     def _checkpoint_quietly(self) -> None:
         try:
