@@ -585,3 +585,38 @@ def test_every_monitor_pass_checkpoints_the_chain(unsigned: Chain) -> None:
     run_pass(reg, Monitor(reg), Dispatcher(reg.store, []))
     newest = reg.store.anchors[0].newest()
     assert [(cp.seq, cp.hash) for cp in newest] == [(head["seq"], head["hash"])]
+
+
+def test_rotating_the_key_and_checkpointing_from_the_command_line(
+    project_dir: Path,
+    store_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support.cli import run_main
+
+    old_file, new_file = project_dir.parent / "old.pem", project_dir.parent / "new.pem"
+    anchor = project_dir.parent / "a.jsonl"
+    env = {"MODELYARD_STORE_URL": store_url, "MODELYARD_USER": "alice"}
+    project = ("--project", str(project_dir))
+
+    def cli(*args: str, key: Path) -> Any:
+        return run_main(
+            capsys, monkeypatch, *args, *project, env={**env, "MODELYARD_AUDIT_KEY_FILE": str(key)}
+        )
+
+    assert (
+        run_main(capsys, monkeypatch, "audit", "keygen", "-o", str(old_file), env=env).returncode
+        == 0
+    )
+    generate_signing_key(new_file)
+    _open(project_dir, store_url, anchor, old_file).close()
+    ran = cli("audit", "rotate-key", "--new", str(new_file), "-m", "laptop lost", key=old_file)
+    flat = "".join(ran.stdout.split())  # the console wraps long paths
+    assert ran.returncode == 0 and f"MODELYARD_AUDIT_KEY_FILE={new_file}" in flat
+    ran = cli("audit", "checkpoint", key=new_file)
+    assert ran.returncode == 0 and str(anchor) in "".join(ran.stdout.split())
+    ran = cli("audit", "verify", key=new_file)
+    assert ran.returncode == 0 and "with signatures" in ran.stdout, ran.stdout
+    stale = cli("audit", "verify", key=old_file)  # the old key is refused: a configuration error
+    assert stale.returncode == 2 and "not the chain's signing key" in stale.stderr
