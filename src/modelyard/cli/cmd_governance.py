@@ -88,19 +88,24 @@ def reject(
 def audit_verify(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None:
     """Check the whole chain: any edited, deleted, reordered or truncated entry is named.
 
-    Exits 1 when the chain is broken. Example: [bold]modelyard audit verify[/]
+    The chain is checked against the signing key and the newest checkpoint of every anchor
+    (project file `audit.anchors`); an intact chain is then checkpointed. Exits 1 when the
+    chain is broken. Example: [bold]modelyard audit verify[/]
     """
     from modelyard.cli.remote import remote
     from modelyard.core.audit import VerifyResult
-    from modelyard.security.audit import verify
+    from modelyard.security.audit import verify_configured
 
-    server, key = remote(), None
+    server, signed, checkpointed = remote(), False, None
     if server is not None:
         result = VerifyResult(**server.call("GET", "/audit/verify"))
+        signed = result.signing_key is not None
     else:
         with open_registry(project) as reg:
-            key = reg.store.signer.public_key() if reg.store.signer is not None else None
-            result = verify(reg.store, key)
+            result = verify_configured(reg.store)
+            signed = reg.store.signer is not None
+            if result.ok and reg.store.anchors:
+                checkpointed = reg.store.checkpoint().seq
     if json_:
         render.emit_json(
             {
@@ -108,12 +113,20 @@ def audit_verify(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) 
                 "entries": result.entries,
                 "first_bad_seq": result.first_bad_seq,
                 "problem": result.problem,
+                "signing_key": result.signing_key,
+                "checkpoint_seq": result.checkpoint_seq,
             }
         )
     elif result.ok:
+        anchored = (
+            f", matches checkpoint {result.checkpoint_seq}"
+            if result.checkpoint_seq is not None
+            else ""
+        )
         render.console.print(
             f"[green]audit chain intact[/]: {result.entries} entries verified"
-            f"{' with signatures' if key is not None else ''}"
+            f"{' with signatures' if signed else ''}{anchored}"
+            f"{f'; checkpoint {checkpointed} written' if checkpointed is not None else ''}"
         )
     else:
         render.console.print(
@@ -121,6 +134,75 @@ def audit_verify(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) 
         )
     if not result.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None:
+    """Verify the chain and write a signed checkpoint (sequence, hash, time) of its head to
+    every anchor. Run it from cron or CI; `audit verify` and the monitor do it too.
+
+    Example: [bold]modelyard audit checkpoint[/]
+    """
+    from modelyard.core.errors import ConfigError
+
+    with open_registry(project) as reg:
+        if not reg.store.anchors:
+            raise ConfigError(
+                "no audit anchors are configured",
+                hint="set audit.anchors in modelyard.yaml (a file path or s3://bucket/prefix)",
+            )
+        cp = reg.store.checkpoint()
+        where = [a.url for a in reg.store.anchors]
+    if json_:
+        render.emit_json({"seq": cp.seq, "hash": cp.hash, "at": cp.at, "anchors": where})
+        return
+    render.console.print(f"checkpoint {cp.seq} ({cp.hash[:16]}…) written to {', '.join(where)}")
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key(
+    new: Annotated[Path, typer.Option("--new", help="The new Ed25519 key (PEM).")],
+    reason: Annotated[str, typer.Option("--reason", "-m", help="Why (recorded).")] = "rotation",
+    project: ProjectOpt = DEFAULT_PROJECT,
+) -> None:
+    """Hand audit signing over to a new key: an audited entry signed by the current key
+    (MODELYARD_AUDIT_KEY_FILE). Then point MODELYARD_AUDIT_KEY_FILE at the new key.
+
+    Example: [bold]modelyard audit rotate-key --new audit-2027.pem -m "yearly rotation"[/]
+    """
+    from modelyard.security.audit import load_signing_key
+
+    key = load_signing_key(new)
+    with open_registry(project) as reg:
+        seq = reg.store.rotate_signing_key(key, reg.settings.user, reason)
+    render.console.print(
+        f"entry {seq}: audit signing moves to {new}; set MODELYARD_AUDIT_KEY_FILE={new} now"
+    )
+
+
+@audit_app.command("grants")
+def audit_grants(
+    role: Annotated[str, typer.Argument(help="The PostgreSQL role the server connects as.")],
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Run the statements (as the store's owner).")
+    ] = False,
+    project: ProjectOpt = DEFAULT_PROJECT,
+) -> None:
+    """Least privilege on PostgreSQL: the statements that let ROLE use the store but only
+    SELECT and INSERT on the audit log (no UPDATE, DELETE, TRUNCATE, no DDL).
+
+    Example: [bold]modelyard audit grants modelyard_app --apply[/]
+    """
+    from modelyard.store.grants import apply_grants, least_privilege_sql
+
+    with open_registry(project) as reg:
+        statements = least_privilege_sql(reg.store.engine, role)
+        if apply:
+            apply_grants(reg.store.engine, statements)
+    for statement in statements:
+        typer.echo(statement + ";")
+    if apply:
+        render.console.print(f"[green]applied[/] {len(statements)} statements for {role}")
 
 
 @audit_app.command("show")

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from modelyard.core.audit_config import AuditConfig
 from modelyard.core.endpoint_config import EndpointConfig
 from modelyard.core.errors import ConfigError
 from modelyard.core.gate_policy import GatePolicy
@@ -98,6 +99,9 @@ class ProjectConfig(_Strict):
     )
     governance: GovernanceConfig = Field(
         default_factory=GovernanceConfig, description="approval policy"
+    )
+    audit: AuditConfig = Field(
+        default_factory=AuditConfig, description="checkpoints of the audit chain (anchors)"
     )
     kubernetes: KubernetesConfig = Field(
         default_factory=KubernetesConfig, description="what `modelyard k8s` writes"

@@ -92,10 +92,13 @@ class Registry:
             storage = {"key": settings.s3_key, "secret": settings.s3_secret}
             if settings.s3_endpoint_url:
                 storage["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
-        if settings.audit_key_file:
-            from modelyard.security.audit import load_signing_key
+        from modelyard.security.audit import load_signing_key, open_anchors
 
+        self.store.anchors = open_anchors(settings, config.audit.anchors)
+        self.store.checkpoint_every = config.audit.checkpoint_every
+        if settings.audit_key_file:
             self.store.signer = load_signing_key(settings.audit_key_file)
+        self.store.declare_signing_key(settings.user)
         keyring = (
             Keyring(settings.encryption_key, settings.old_encryption_keys)
             if settings.encryption_key

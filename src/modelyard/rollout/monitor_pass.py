@@ -35,7 +35,8 @@ def run_pass(
     3. deliver alert events to the sinks;
     4. run the playbooks the fired alerts match (each action audited with its alert);
     5. check continuous-training triggers (new data versions, schedules);
-    6. call the ``hooks`` (e.g. ``modelyard monitor run``'s extension point).
+    6. checkpoint the audit chain to its anchors (verified first; a broken chain is logged);
+    7. call the ``hooks`` (e.g. ``modelyard monitor run``'s extension point).
 
     A failing step is logged and the others still run: a broken webhook or a failed retrain
     must not stop alerting."""
@@ -77,6 +78,11 @@ def run_pass(
                 )
         except Exception:
             log.exception("monitor: continuous-training triggers failed")
+    if reg.store.anchors:
+        try:
+            reg.store.checkpoint()
+        except Exception:
+            log.exception("monitor: the audit checkpoint failed")
     for hook in list(hooks):
         try:
             hook(reg, events)

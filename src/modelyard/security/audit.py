@@ -1,18 +1,53 @@
-"""Reading and verifying the audit chain."""
+"""Reading, verifying, checkpointing and re-keying the audit chain."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelyard.core.audit import VerifyResult, verify_chain
+from modelyard.core.audit import Checkpoint, VerifyResult, verify_chain
 from modelyard.core.errors import ConfigError
+from modelyard.core.settings import Settings
+from modelyard.store.audit_anchor import Anchor, AnchorError, open_anchor
 from modelyard.store.metadata import MetadataStore, Row
 
 
-def verify(store: MetadataStore, public_key: Any = None) -> VerifyResult:
+def verify(
+    store: MetadataStore, public_key: Any = None, anchors: Sequence[Anchor] = ()
+) -> VerifyResult:
+    """The chain checked against itself, the configured key and the newest checkpoint of each
+    anchor: a chain shorter than a checkpoint, or diverging from it, fails naming the entry."""
+    newest: list[Checkpoint] = []
+    try:
+        for anchor in anchors:
+            newest += anchor.newest()
+    except AnchorError as exc:
+        return VerifyResult(False, 0, None, f"cannot check against the anchor: {exc.message}")
     rows, head = store.audit_chain()
-    return verify_chain(rows, head, public_key)
+    return verify_chain(rows, head, public_key, newest)
+
+
+def verify_configured(store: MetadataStore) -> VerifyResult:
+    """What ``modelyard audit verify`` checks: the store's key and all of its anchors."""
+    key = store.signer.public_key() if store.signer is not None else None
+    return verify(store, key, store.anchors)
+
+
+def open_anchors(settings: Settings, urls: Iterable[str]) -> list[Anchor]:
+    anchors = []
+    for url in urls:
+        if url.startswith("s3://"):
+            options: dict[str, Any] = {"key": settings.s3_key, "secret": settings.s3_secret}
+            if settings.s3_endpoint_url:
+                options["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
+            anchors.append(open_anchor(url, options))
+        else:
+            path = Path(url.removeprefix("file://"))
+            anchors.append(
+                open_anchor(str(path if path.is_absolute() else settings.project_dir / path))
+            )
+    return anchors
 
 
 def history(store: MetadataStore, model: str | None = None, **filters: Any) -> list[Row]:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection
 
-from modelyard.core.audit import GENESIS, entry_hash, sign
+from modelyard.core.audit import GENESIS, entry_hash, head_message, sign, sign_bytes
 from modelyard.store import schema as t
 
 # Statements built once: constructing SQLAlchemy statements per call cost more than running them.
@@ -29,10 +29,14 @@ def append(
     data: Mapping[str, Any] | None = None,
     at: Any,
     signer: Any = None,
-) -> int:
+    head_signer: Any = None,
+) -> tuple[int, str]:
     """Append one entry in the caller's transaction (so the change and its record commit
     together). Appends are serialised: a PostgreSQL transaction-level advisory lock, and on
-    SQLite the BEGIN IMMEDIATE write lock every transaction already holds."""
+    SQLite the BEGIN IMMEDIATE write lock every transaction already holds.
+
+    ``signer`` signs the entry, ``head_signer`` (default: the same key) the head; they differ
+    only for a key rotation, which the outgoing key signs. Returns (seq, hash)."""
     if conn.dialect.name == "postgresql":
         conn.execute(_LOCK)
     head = conn.execute(_HEAD).first()
@@ -41,6 +45,8 @@ def append(
     payload = dict(data or {})
     h = entry_hash(seq, at, actor, action, target, reason, payload, prev)
     sig = sign(signer, h) if signer is not None else None
+    head_signer = head_signer if head_signer is not None else signer
+    head_sig = sign_bytes(head_signer, head_message(seq, h)) if head_signer is not None else None
     conn.execute(
         _INSERT,
         {
@@ -56,8 +62,8 @@ def append(
             "signature": sig,
         },
     )
-    conn.execute(_SET_HEAD if head else _NEW_HEAD, {"seq": seq, "hash": h, "signature": sig})
-    return seq
+    conn.execute(_SET_HEAD if head else _NEW_HEAD, {"seq": seq, "hash": h, "signature": head_sig})
+    return seq, h
 
 
 def entries(
@@ -80,11 +86,17 @@ def entries(
         yield dict(row)
 
 
-def chain(conn: Connection) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """All entries by sequence number, and the head. Reordering shows as broken links,
-    because each hash covers its own sequence number and its predecessor's hash."""
-    rows = [
-        dict(r) for r in conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq)).mappings()
-    ]
+def chain(conn: Connection, after: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The entries after ``after`` by sequence number, and the head. Reordering shows as
+    broken links, because each hash covers its own sequence number and its predecessor's hash.
+    Read both in one snapshot (see ``MetadataStore.snapshot``): under READ COMMITTED an append
+    committed between the two reads would look like a truncated log."""
+    q = select(t.audit_log).where(t.audit_log.c.seq > after).order_by(t.audit_log.c.seq)
+    rows = [dict(r) for r in conn.execute(q).mappings()]
     head = conn.execute(select(t.audit_head).where(t.audit_head.c.id == 1)).mappings().first()
     return rows, dict(head) if head else None
+
+
+def hash_at(conn: Connection, seq: int) -> str | None:
+    found = conn.execute(select(t.audit_log.c.hash).where(t.audit_log.c.seq == seq)).first()
+    return str(found.hash) if found else None

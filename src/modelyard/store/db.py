@@ -57,6 +57,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # REPLACE deletes the conflicting row; with recursive triggers that delete fires the
+    # DELETE triggers (the audit log refuses it) instead of passing silently.
+    cur.execute("PRAGMA recursive_triggers=ON")
     cur.close()
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -15,10 +17,12 @@ from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from modelyard.core.errors import Conflict, InvalidInput, NotFound
+from modelyard.core import audit as chain_rules
+from modelyard.core.errors import ConfigError, Conflict, InvalidInput, ModelyardError, NotFound
 from modelyard.core.lifecycle import ROUTABLE, Role, State, check_transition
 from modelyard.store import audit_log
 from modelyard.store import schema as t
+from modelyard.store.audit_anchor import Anchor
 from modelyard.store.db import create_store_engine, migrate
 
 # Hot statements built once (per-call construction dominated the cost of logging runs).
@@ -27,6 +31,14 @@ _ARTIFACT_ADD = insert(t.artifacts)
 _RUN_ADD = insert(t.runs)
 _RUN_SET = update(t.runs).where(t.runs.c.id == bindparam("rid"))
 _METRICS_ADD = insert(t.run_metrics)
+
+
+log = logging.getLogger("modelyard.audit")
+KEY_TARGET = "audit:signing-key"
+
+
+class AuditChainBroken(ModelyardError):
+    """The chain does not verify, so it is not checkpointed."""
 
 
 def now() -> dt.datetime:
@@ -45,6 +57,13 @@ class MetadataStore:
         self.url = url
         self.engine: Engine = create_store_engine(url)
         self.signer: Any = None  # an Ed25519 private key signs audit entries when set
+        self.declared_key: str | None = None  # the chain's signing key (declare_signing_key)
+        # Checkpoints of the chain go to these anchors every ``checkpoint_every`` entries.
+        self.anchors: list[Anchor] = []
+        self.checkpoint_every = 0
+        self._verified: chain_rules.ChainState | None = None  # verified up to here
+        self._checkpoint_lock = threading.Lock()
+        self._local = threading.local()
         if auto_migrate:
             migrate(self.engine)
 
@@ -65,7 +84,13 @@ class MetadataStore:
         data: Mapping[str, Any] | None = None,
     ) -> int:
         """Record who did what, in the same transaction as the change itself."""
-        return audit_log.append(
+        if self.signer is None and self.declared_key is not None:
+            raise ConfigError(
+                f"the audit chain is signed (key {self.declared_key[:16]}…) but no signing key "
+                "is configured, so this change cannot be recorded",
+                hint="set MODELYARD_AUDIT_KEY_FILE to the audit key",
+            )
+        seq, _ = audit_log.append(
             conn,
             actor=actor,
             action=action,
@@ -75,6 +100,120 @@ class MetadataStore:
             at=now(),
             signer=self.signer,
         )
+        if self.anchors and self.checkpoint_every and seq % self.checkpoint_every == 0:
+            self._local.checkpoint_due = True  # written once this transaction commits
+        return seq
+
+    # ---- the signing key, declared in the chain -------------------------------------------
+    def _chain_key(self) -> str | None:
+        keys = self.audit_entries(target_prefix=KEY_TARGET, action=chain_rules.KEY_ACTION)
+        return keys[-1]["data"].get("public_key") if keys else None
+
+    def declare_signing_key(self, actor: str) -> None:
+        """Bind the configured signer to the chain. The first key is declared by an audited
+        ``audit.key`` entry (signing may start long after ``init``); a different key than the
+        chain's is refused here: rotating needs the current key (``rotate_signing_key``)."""
+        declared = self._chain_key()
+        self.declared_key = declared
+        if self.signer is None:
+            return
+        mine = chain_rules.public_key_hex(self.signer)
+        if declared == mine:
+            return
+        if declared is not None:
+            raise ConfigError(
+                f"the configured audit key {mine[:16]}… is not the chain's signing key "
+                f"{declared[:16]}…",
+                hint="configure the current key; rotate with "
+                "`modelyard audit rotate-key --new NEW.pem`",
+            )
+        with self.tx() as conn:
+            self.audit(
+                conn,
+                actor,
+                chain_rules.KEY_ACTION,
+                KEY_TARGET,
+                "audit signing switched on",
+                {"public_key": mine, "previous": None},
+            )
+        self.declared_key = mine
+
+    def rotate_signing_key(self, new_key: Any, actor: str, reason: str) -> int:
+        """Hand signing over to ``new_key``: an ``audit.key`` entry signed by the current key."""
+        if self.signer is None or self.declared_key is None:
+            raise ConfigError(
+                "rotating the audit key needs the current key",
+                hint="set MODELYARD_AUDIT_KEY_FILE to the key in use",
+            )
+        new = chain_rules.public_key_hex(new_key)
+        if new == self.declared_key:
+            raise InvalidInput("the new audit key is the key in use; generate a new one")
+        with self.tx() as conn:
+            seq, _ = audit_log.append(
+                conn,
+                actor=actor,
+                action=chain_rules.KEY_ACTION,
+                target=KEY_TARGET,
+                reason=reason,
+                data={"public_key": new, "previous": self.declared_key},
+                at=now(),
+                signer=self.signer,
+                head_signer=new_key,
+            )
+        self.signer, self.declared_key = new_key, new
+        return seq
+
+    # ---- checkpoints: the anchor outside the database ---------------------------------------
+    def checkpoint(self) -> chain_rules.Checkpoint:
+        """Verify the chain since the last verified point (a checkpoint of this process, else
+        the newest anchored one, else the start) and write a checkpoint of its head to every
+        anchor. A chain that does not verify is never checkpointed (AuditChainBroken)."""
+        with self._checkpoint_lock:
+            state = self._verified.copy() if self._verified else self._resume_from_anchor()
+            try:
+                rows, head = self.audit_chain(after=state.seq)
+                chain_rules.walk(rows, state)
+                chain_rules.check_head(state, head)
+            except chain_rules.Broken as b:
+                self._verified = None
+                raise AuditChainBroken(
+                    f"audit chain broken at entry {b.seq}: {b.problem}; not checkpointed"
+                ) from None
+            cp = chain_rules.make_checkpoint(state.seq, state.hash, self.signer)
+            for anchor in self.anchors:
+                anchor.write(cp)
+            self._verified = state
+            return cp
+
+    def _resume_from_anchor(self) -> chain_rules.ChainState:
+        newest: list[chain_rules.Checkpoint] = []
+        for anchor in self.anchors:
+            newest += anchor.newest()
+        if not newest:
+            return chain_rules.ChainState()
+        top = max(cp.seq for cp in newest)
+        tops = {cp.hash: cp for cp in newest if cp.seq == top}
+        if len(tops) > 1:
+            raise AuditChainBroken(f"the anchors disagree on the hash of entry {top}")
+        (cp,) = tops.values()
+        if cp.key and not cp.signed_by(chain_rules.load_public_key(cp.key)):
+            raise AuditChainBroken(f"checkpoint {cp.seq} ({cp.source}) has an invalid signature")
+        with self.tx() as conn:
+            actual = audit_log.hash_at(conn, cp.seq)
+        if actual != cp.hash:
+            raise AuditChainBroken(
+                f"audit chain broken at entry {cp.seq}: it differs from checkpoint {cp.seq} "
+                f"({cp.source}); not checkpointed"
+            )
+        return chain_rules.ChainState(cp.seq, cp.hash, cp.key, keys={cp.key} if cp.key else set())
+
+    def _checkpoint_quietly(self) -> None:
+        try:
+            self.checkpoint()
+        except ModelyardError as exc:
+            log.error("audit checkpoint not written: %s", exc.message)
+        except Exception:
+            log.exception("audit checkpoint not written")
 
     def audit_entries(
         self,
@@ -86,14 +225,29 @@ class MetadataStore:
         with self.tx() as conn:
             return list(audit_log.entries(conn, target_prefix, actor, action, limit))
 
-    def audit_chain(self) -> tuple[list[Row], Row | None]:
+    def audit_chain(self, after: int = 0) -> tuple[list[Row], Row | None]:
+        """Entries after ``after`` and the head, read in one snapshot (REPEATABLE READ on
+        PostgreSQL; SQLite transactions here are serialised already)."""
+        if self.dialect == "postgresql":
+            with (
+                self.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn,
+                conn.begin(),
+            ):
+                return audit_log.chain(conn, after)
         with self.tx() as conn:
-            return audit_log.chain(conn)
+            return audit_log.chain(conn, after)
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except BaseException:
+            self._local.checkpoint_due = False
+            raise
+        if getattr(self._local, "checkpoint_due", False):
+            self._local.checkpoint_due = False
+            self._checkpoint_quietly()
 
     def _retrying_insert(self, fn: Any, attempts: int = 20) -> Any:
         """Run ``fn`` in a fresh transaction, retrying when a unique version number collides."""

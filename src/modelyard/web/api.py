@@ -135,10 +135,9 @@ def _audit(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> 
 
 
 def _audit_verify(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    from modelyard.security.audit import verify
+    from modelyard.security.audit import verify_configured
 
-    key = reg.store.signer.public_key() if reg.store.signer is not None else None
-    return dataclasses.asdict(verify(reg.store, key))
+    return dataclasses.asdict(verify_configured(reg.store))
 
 
 def _approve(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:

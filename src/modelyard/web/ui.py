@@ -247,15 +247,18 @@ def dashboard_app(
         }
 
     def audit(request: Request, who: Identity) -> dict[str, Any]:
-        from modelyard.security.audit import history, verify
+        from modelyard.security.audit import history, verify_configured
 
         q = request.query_params
         filters = {k: (q.get(k) or None) for k in ("model", "actor", "action")}
-        key = reg.store.signer.public_key() if reg.store.signer is not None else None
         entries = history(
             reg.store, filters["model"], actor=filters["actor"], action=filters["action"], limit=500
         )
-        return {"entries": entries[::-1], "verify": verify(reg.store, key), "filters": filters}
+        return {
+            "entries": entries[::-1],
+            "verify": verify_configured(reg.store),
+            "filters": filters,
+        }
 
     async def login(request: Request) -> Response:
         if request.method == "GET":
