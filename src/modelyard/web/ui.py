@@ -1,15 +1,19 @@
 """The dashboard: server-rendered pages (Jinja2), readable without JavaScript, assets served
 locally, with the same tokens and roles as the management API.
 
-Signing in stores the API token in an HttpOnly cookie; in local mode (``modelyard ui``) the OS
-user acts, as on the command line.
+Signing in (an API token; in local mode the per-launch secret in the URL ``modelyard ui``
+prints, after which the OS user acts, as on the command line) starts a server-side session
+(``security.sessions``): the cookie holds only a random session id. Every form carries the
+session's CSRF token and every POST passes ``ui_security``'s same-origin and body checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hmac
 import re
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,18 +21,29 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from modelyard.core.errors import InvalidInput, ModelyardError, NotFound, PermissionDenied
+from modelyard.core.errors import (
+    InvalidInput,
+    ModelyardError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from modelyard.core.governance import Permission
 from modelyard.registry.registry import Registry
+from modelyard.security import sessions
 from modelyard.security.access import Identity
+from modelyard.security.sessions import Session
+from modelyard.web.ui_security import REPORT_CSP, SecurityHeaders, check_same_origin, read_form
 
 HERE = Path(__file__).parent
-COOKIE = "modelyard_token"
+COOKIE = "modelyard_session"  # a random session id (security.sessions), never a token
+LOGIN_COOKIE = "modelyard_login"  # the sign-in form's CSRF token (double submit)
 NAV = (
     ("/", "Catalog"),
     ("/endpoints", "Endpoints"),
@@ -37,6 +52,7 @@ NAV = (
     ("/review", "Review"),
     ("/audit", "Audit"),
 )
+Auth = tuple[Identity, Session | None]  # who acts, and the session they act through (if any)
 LIVE_HOURS = 6.0  # the endpoint page's live charts cover this much
 REFRESH_S = 30  # monitoring pages reload themselves (meta refresh) this often
 
@@ -62,56 +78,121 @@ _env.filters["bytes"] = human_bytes
 
 
 def dashboard_app(
-    reg: Registry, root: str = "/ui", local_identity: Identity | None = None
+    reg: Registry,
+    root: str = "/ui",
+    local_identity: Identity | None = None,
+    launch_token: str | None = None,
 ) -> Starlette:
-    """``local_identity`` set: no sign-in (single-user ``modelyard ui``); else tokens."""
-    from modelyard.security.tokens import authenticate
+    """``local_identity`` set: single-user ``modelyard ui``, entered once per browser through
+    ``?token=<launch_token>`` (the secret of this launch, required then); else API tokens."""
+    from modelyard.security.tokens import authenticate, identity_of
+
+    if local_identity is not None and not launch_token:
+        raise ValueError("local mode needs a launch token: the secret in the URL it prints")
+    launch = sessions.launch_binding(launch_token) if launch_token else None
 
     def page(
-        request: Request, template_name: str, who: Identity | None, status: int = 200, **ctx: Any
+        request: Request,
+        template_name: str,
+        who: Identity | None,
+        status: int = 200,
+        session: Session | None = None,
+        **ctx: Any,
     ) -> HTMLResponse:
         html = _env.get_template(template_name).render(
-            root=root, nav=NAV, active=ctx.pop("active", None), who=who, **ctx
+            root=root,
+            nav=NAV,
+            active=ctx.pop("active", None),
+            who=who,
+            session=session,
+            csrf=ctx.pop("csrf", session.csrf if session else ""),
+            **ctx,
         )
         return HTMLResponse(html, status_code=status)
 
-    def error_page(request: Request, who: Identity | None, exc: ModelyardError) -> HTMLResponse:
+    def error_page(
+        request: Request, who: Identity | None, exc: ModelyardError, session: Session | None = None
+    ) -> HTMLResponse:
         """One error page for every failure, with the same status as the API would give."""
         return page(
             request,
             "error.html",
             who,
             status=exc.http_status,
+            session=session,
             status_code=exc.http_status,
             message=exc.message,
             hint=exc.hint,
         )
 
-    def identify(request: Request) -> Identity:
-        if local_identity is not None:
-            return local_identity
-        token = request.cookies.get(COOKIE) or ""
+    def identify(request: Request) -> Auth:
+        """Who is asking: a bearer token (scripts; no cookie, so no CSRF to fear) or the
+        session the cookie names, checked against what it is bound to on every request."""
         header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            token = header[7:].strip()
-        if not token:
-            raise PermissionDenied("sign in with an API token")
-        return authenticate(reg.store, token)
+        if local_identity is None and header.lower().startswith("bearer "):
+            return authenticate(reg.store, header[7:].strip()), None
+        session = sessions.resolve(reg.store, request.cookies.get(COOKIE))
+        if session is None:
+            raise Unauthenticated("sign in to use the dashboard")
+        if local_identity is not None:
+            if session.binding != launch:
+                raise Unauthenticated("this session belongs to another launch of the dashboard")
+            return local_identity, session
+        if session.token_id is None:
+            raise Unauthenticated("this session was not started with an API token")
+        try:
+            return identity_of(reg.store, session.token_id), session
+        except Unauthenticated:
+            sessions.end(reg.store, session.secret)  # its token was revoked or expired
+            raise
+
+    def signed_out(request: Request) -> Response:
+        if local_identity is not None:
+            return page(request, "launch.html", None, status=401)
+        return RedirectResponse(f"{root}/login", status_code=303)
+
+    def set_session(request: Request, resp: Response, session: Session) -> None:
+        resp.set_cookie(
+            COOKIE,
+            session.secret,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path=root or "/",
+        )
+
+    def enter(request: Request) -> Response:
+        """Local mode: the launch URL's ``?token=`` starts a session, then the same page
+        without the secret (so it stays out of history, bookmarks and screenshots)."""
+        assert launch_token is not None and local_identity is not None
+        presented = request.query_params.get("token", "")
+        if not hmac.compare_digest(presented.encode(), launch_token.encode()):
+            return page(request, "launch.html", None, status=401, wrong=True)
+        session = sessions.start(reg.store, launch or "", local_identity.name)
+        rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+        from urllib.parse import urlencode
+
+        clean = request.url.path + (f"?{urlencode(rest)}" if rest else "")
+        resp = RedirectResponse(clean, status_code=303)
+        set_session(request, resp, session)
+        return resp
 
     def view(
         fn: Callable[[Request, Identity], dict[str, Any]], template: str, active: str | None = None
     ) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
+            if local_identity is not None and "token" in request.query_params:
+                return await run_in_threadpool(enter, request)
             try:
-                who = await run_in_threadpool(identify, request)
-            except PermissionDenied:
-                return RedirectResponse(f"{root}/login", status_code=303)
+                who, session = await run_in_threadpool(identify, request)
+            except Unauthenticated:
+                return signed_out(request)
             try:
                 who.require(Permission.READ, "read the dashboard")
                 ctx = await run_in_threadpool(fn, request, who)
             except ModelyardError as exc:
-                return error_page(request, who, exc)
-            return page(request, template, who, active=active, **ctx)
+                return error_page(request, who, exc, session)
+            return page(request, template, who, session=session, active=active, **ctx)
 
         return endpoint
 
@@ -257,26 +338,79 @@ def dashboard_app(
         )
         return {"entries": entries[::-1], "verify": verify(reg.store, key), "filters": filters}
 
-    async def login(request: Request) -> Response:
-        if request.method == "GET":
-            return page(request, "login.html", None)
-        # a one-field form: parsed here rather than adding python-multipart for it
-        from urllib.parse import parse_qs
+    def login_form(request: Request, status: int = 200, error: str | None = None) -> Response:
+        """The sign-in form, with a fresh CSRF token mirrored in a cookie (no session yet)."""
+        nonce = secrets.token_urlsafe(32)
+        resp = page(request, "login.html", None, status=status, csrf=nonce, error=error)
+        resp.set_cookie(
+            LOGIN_COOKIE,
+            nonce,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path=root or "/",
+        )
+        return resp
 
-        body = (await request.body())[:4096].decode("utf-8", "replace")
-        token = (parse_qs(body).get("token") or [""])[0].strip()
+    async def login(request: Request) -> Response:
+        if local_identity is not None:  # no tokens here: the launch URL signs in
+            if request.method == "GET" and "token" in request.query_params:
+                return await run_in_threadpool(enter, request)
+            return page(request, "launch.html", None, status=401)
+        if request.method == "GET":
+            return login_form(request)
         try:
-            await run_in_threadpool(authenticate, reg.store, token)
+            form = await read_form(request)
+        except ModelyardError as exc:
+            return error_page(request, None, exc)
+        expected = request.cookies.get(LOGIN_COOKIE) or ""
+        if not expected or not hmac.compare_digest(expected, form.get("csrf", "")):
+            return login_form(request, 403, "the sign-in form expired: sign in again")
+        try:
+            who = await run_in_threadpool(authenticate, reg.store, form.get("token", "").strip())
         except PermissionDenied as exc:
-            return page(request, "login.html", None, status=401, error=exc.message)
+            return login_form(request, 401, exc.message)
+        assert who.token_id is not None
+        session = await run_in_threadpool(
+            sessions.start, reg.store, sessions.token_binding(who.token_id), who.name
+        )
         resp = RedirectResponse(f"{root}/", status_code=303)
-        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", path=root or "/")
+        set_session(request, resp, session)
+        resp.delete_cookie(LOGIN_COOKIE, path=root or "/")
+        return resp
+
+    async def logout(request: Request) -> Response:
+        """GET asks (a link in the header), POST with the session's CSRF token ends the
+        session in the store — for every replica — and clears the cookie."""
+        try:
+            who, session = await run_in_threadpool(identify, request)
+        except Unauthenticated:
+            return signed_out(request)
+        if request.method == "GET":
+            return page(request, "logout.html", who, session=session)
+        try:
+            form = await read_form(request)
+            if session is not None and not session.csrf_ok(form.get("csrf")):
+                raise PermissionDenied(
+                    "the form's CSRF token is missing or wrong",
+                    hint="reload the page and submit its form again",
+                )
+        except ModelyardError as exc:
+            return error_page(request, who, exc, session)
+        if session is not None:
+            await run_in_threadpool(sessions.end, reg.store, session.secret)
+        resp = (
+            page(request, "launch.html", None, status=200, bye=True)
+            if local_identity is not None
+            else RedirectResponse(f"{root}/login", status_code=303)
+        )
+        resp.delete_cookie(COOKIE, path=root or "/")
         return resp
 
     async def artifact(request: Request) -> Response:
         """Stored HTML reports, served from the artifact store (digest-verified)."""
         try:
-            who = await run_in_threadpool(identify, request)
+            who, _ = await run_in_threadpool(identify, request)
             who.require(Permission.READ, "read reports")
             digest = request.path_params["digest"]
             known = {
@@ -285,11 +419,12 @@ def dashboard_app(
             if digest not in known:
                 raise NotFound(f"no report {digest}")
             data = await run_in_threadpool(reg.artifacts.get, digest)
-        except PermissionDenied:
-            return RedirectResponse(f"{root}/login", status_code=303)
+        except Unauthenticated:
+            return signed_out(request)
         except ModelyardError as exc:
             return error_page(request, None, exc)
-        return HTMLResponse(data.decode("utf-8"))
+        # stored HTML with its own inline styles: served in a script-less sandbox
+        return HTMLResponse(data.decode("utf-8"), headers={"content-security-policy": REPORT_CSP})
 
     def action(
         permission: Permission, run: Callable[[Request, Identity, dict[str, str]], str]
@@ -297,19 +432,24 @@ def dashboard_app(
         """A management action from a form: same permission table as the API."""
 
         async def endpoint(request: Request) -> Response:
-            from urllib.parse import parse_qs
-
             try:
-                who = await run_in_threadpool(identify, request)
-            except PermissionDenied:
-                return RedirectResponse(f"{root}/login", status_code=303)
-            body = (await request.body())[:8192].decode("utf-8", "replace")
-            form = {k: v[0] for k, v in parse_qs(body).items()}
+                check_same_origin(request)  # before anything else, signed in or not
+                who, session = await run_in_threadpool(identify, request)
+            except Unauthenticated:
+                return signed_out(request)
+            except ModelyardError as exc:
+                return error_page(request, None, exc)
             try:
+                form = await read_form(request)
+                if session is not None and not session.csrf_ok(form.get("csrf")):
+                    raise PermissionDenied(
+                        "the form's CSRF token is missing or wrong",
+                        hint="reload the page and submit its form again",
+                    )
                 who.require(permission)
                 target = await run_in_threadpool(run, request, who, form)
             except ModelyardError as exc:
-                return error_page(request, who, exc)
+                return error_page(request, who, exc, session)
             return RedirectResponse(f"{root}{target}", status_code=303)
 
         return endpoint
@@ -374,10 +514,11 @@ def dashboard_app(
         Route("/endpoints/{name}", view(endpoints, "endpoints.html", "/endpoints")),
         Route("/audit", view(audit, "audit.html", "/audit")),
         Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["GET", "POST"]),
         Route("/artifacts/{digest}", artifact),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
 
 
 # ---- small parsers for the pages' query strings and forms -----------------------------------
