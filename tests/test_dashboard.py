@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from modelyard.registry.registry import Registry
 from modelyard.security import tokens
-from modelyard.web.ui import COOKIE
+from modelyard.web.ui_auth import COOKIE
 from tests.support import ui
 
 

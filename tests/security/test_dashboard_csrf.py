@@ -27,7 +27,7 @@ from starlette.testclient import TestClient
 
 from modelyard.registry.registry import Registry
 from modelyard.security import tokens
-from modelyard.web.ui import COOKIE
+from modelyard.web.ui_auth import COOKIE
 from tests.support import ui
 
 ACTIONS = (  # (path, form fields) of the two actions the red team forged
@@ -266,6 +266,32 @@ def test_every_ui_response_carries_the_security_headers(site: Registry) -> None:
         assert r.headers.get("x-content-type-options") == "nosniff", where
 
 
+def test_stored_reports_are_served_in_a_script_less_sandbox(site: Registry) -> None:
+    """A stored report keeps its inline styles but can run nothing, even if it held a script."""
+    html = site.artifacts.put(b"<style>p{color:red}</style><script>alert(1)</script><p>r</p>")
+    blob = site.artifacts.put(b"{}")
+    site.store.add_report(
+        {
+            "model_version_id": site.model_version("wine@3").id,
+            "kind": "gate",
+            "passed": True,
+            "summary": "ok",
+            "artifact_digest": blob.digest,
+            "artifact_digest_size": blob.size,
+            "html_digest": html.digest,
+            "html_digest_size": html.size,
+            "created_by": "alice",
+        }
+    )
+    with _local(site) as client:
+        r = client.get(f"/ui/artifacts/{html.digest}")
+    assert r.status_code == 200 and "<style>" in r.text
+    policy = [p.strip() for p in r.headers["content-security-policy"].split(";")]
+    assert "sandbox" in policy and "default-src 'none'" in policy
+    assert "style-src 'unsafe-inline'" in policy and not any("script" in p for p in policy)
+    assert r.headers["x-frame-options"] == "DENY"
+
+
 def test_pages_need_no_inline_script_or_style(site: Registry) -> None:
     """The CSP refuses inline script and style: the pages must not rely on either."""
     with _local(site) as client:
@@ -402,7 +428,7 @@ def test_a_hostile_page_cannot_act_through_local_mode(
         with Registry.open(project, env={"MODELYARD_USER": "alice"}) as reg:
             assert snapshot(reg) == before, "the hostile pages changed nothing"
             assert reg.model_version("wine@3").state == "validated"
-        assert statuses and all(s in (403, 415) for s in statuses), statuses
+        assert statuses == [403] * 8, "each forged form refused as from another origin"
         ctx.close()
         fresh = browser.new_context()
         bare = fresh.new_page().goto(f"{base}/ui/")
@@ -424,10 +450,8 @@ def test_a_hostile_page_cannot_act_through_a_signed_in_token_session(
         statuses = _attack(page.context, hostile, base)
         with Registry.open(project, env={"MODELYARD_USER": "alice"}) as reg:
             assert snapshot(reg) == before, "the hostile pages changed nothing"
-        # from 127.0.0.1 (same site) the cookie travels and the checks refuse; from localhost
-        # (another site) it does not, and the dashboard asks to sign in
-        assert statuses and all(s in (303, 403, 415) for s in statuses), statuses
-        assert statuses.count(303) <= len(statuses) // 2
+        # from 127.0.0.1 (the same site: the SameSite=Strict cookie travels) as from localhost
+        assert statuses == [403] * 8, "each forged form refused as from another origin"
         page.goto(f"{base}/ui/models/wine@3")
         assert page.locator("#approve-form").count() == 1, "still signed in, still an admin"
         assert errors == []

@@ -3,17 +3,15 @@ locally, with the same tokens and roles as the management API.
 
 Signing in (an API token; in local mode the per-launch secret in the URL ``modelyard ui``
 prints, after which the OS user acts, as on the command line) starts a server-side session
-(``security.sessions``): the cookie holds only a random session id. Every form carries the
-session's CSRF token and every POST passes ``ui_security``'s same-origin and body checks.
+(``ui_auth``). Every form carries the session's CSRF token and every POST passes
+``ui_security``'s same-origin and body checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hmac
 import re
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,19 +29,16 @@ from modelyard.core.errors import (
     InvalidInput,
     ModelyardError,
     NotFound,
-    PermissionDenied,
     Unauthenticated,
 )
 from modelyard.core.governance import Permission
 from modelyard.registry.registry import Registry
-from modelyard.security import sessions
 from modelyard.security.access import Identity
 from modelyard.security.sessions import Session
+from modelyard.web.ui_auth import Auth, require_csrf
 from modelyard.web.ui_security import REPORT_CSP, SecurityHeaders, check_same_origin, read_form
 
 HERE = Path(__file__).parent
-COOKIE = "modelyard_session"  # a random session id (security.sessions), never a token
-LOGIN_COOKIE = "modelyard_login"  # the sign-in form's CSRF token (double submit)
 NAV = (
     ("/", "Catalog"),
     ("/endpoints", "Endpoints"),
@@ -52,7 +47,6 @@ NAV = (
     ("/review", "Review"),
     ("/audit", "Audit"),
 )
-Auth = tuple[Identity, Session | None]  # who acts, and the session they act through (if any)
 LIVE_HOURS = 6.0  # the endpoint page's live charts cover this much
 REFRESH_S = 30  # monitoring pages reload themselves (meta refresh) this often
 
@@ -85,11 +79,6 @@ def dashboard_app(
 ) -> Starlette:
     """``local_identity`` set: single-user ``modelyard ui``, entered once per browser through
     ``?token=<launch_token>`` (the secret of this launch, required then); else API tokens."""
-    from modelyard.security.tokens import authenticate, identity_of
-
-    if local_identity is not None and not launch_token:
-        raise ValueError("local mode needs a launch token: the secret in the URL it prints")
-    launch = sessions.launch_binding(launch_token) if launch_token else None
 
     def page(
         request: Request,
@@ -125,68 +114,18 @@ def dashboard_app(
             hint=exc.hint,
         )
 
-    def identify(request: Request) -> Auth:
-        """Who is asking: a bearer token (scripts; no cookie, so no CSRF to fear) or the
-        session the cookie names, checked against what it is bound to on every request."""
-        header = request.headers.get("authorization", "")
-        if local_identity is None and header.lower().startswith("bearer "):
-            return authenticate(reg.store, header[7:].strip()), None
-        session = sessions.resolve(reg.store, request.cookies.get(COOKIE))
-        if session is None:
-            raise Unauthenticated("sign in to use the dashboard")
-        if local_identity is not None:
-            if session.binding != launch:
-                raise Unauthenticated("this session belongs to another launch of the dashboard")
-            return local_identity, session
-        if session.token_id is None:
-            raise Unauthenticated("this session was not started with an API token")
-        try:
-            return identity_of(reg.store, session.token_id), session
-        except Unauthenticated:
-            sessions.end(reg.store, session.secret)  # its token was revoked or expired
-            raise
-
-    def signed_out(request: Request) -> Response:
-        if local_identity is not None:
-            return page(request, "launch.html", None, status=401)
-        return RedirectResponse(f"{root}/login", status_code=303)
-
-    def set_session(request: Request, resp: Response, session: Session) -> None:
-        resp.set_cookie(
-            COOKIE,
-            session.secret,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path=root or "/",
-        )
-
-    def enter(request: Request) -> Response:
-        """Local mode: the launch URL's ``?token=`` starts a session, then the same page
-        without the secret (so it stays out of history, bookmarks and screenshots)."""
-        assert launch_token is not None and local_identity is not None
-        presented = request.query_params.get("token", "")
-        if not hmac.compare_digest(presented.encode(), launch_token.encode()):
-            return page(request, "launch.html", None, status=401, wrong=True)
-        session = sessions.start(reg.store, launch or "", local_identity.name)
-        rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-        from urllib.parse import urlencode
-
-        clean = request.url.path + (f"?{urlencode(rest)}" if rest else "")
-        resp = RedirectResponse(clean, status_code=303)
-        set_session(request, resp, session)
-        return resp
+    auth = Auth(reg, root, local_identity, launch_token, page, error_page)
 
     def view(
         fn: Callable[[Request, Identity], dict[str, Any]], template: str, active: str | None = None
     ) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
-            if local_identity is not None and "token" in request.query_params:
-                return await run_in_threadpool(enter, request)
+            if auth.entering(request):
+                return await run_in_threadpool(auth.enter, request)
             try:
-                who, session = await run_in_threadpool(identify, request)
+                who, session = await run_in_threadpool(auth.identify, request)
             except Unauthenticated:
-                return signed_out(request)
+                return auth.signed_out(request)
             try:
                 who.require(Permission.READ, "read the dashboard")
                 ctx = await run_in_threadpool(fn, request, who)
@@ -338,79 +277,10 @@ def dashboard_app(
         )
         return {"entries": entries[::-1], "verify": verify(reg.store, key), "filters": filters}
 
-    def login_form(request: Request, status: int = 200, error: str | None = None) -> Response:
-        """The sign-in form, with a fresh CSRF token mirrored in a cookie (no session yet)."""
-        nonce = secrets.token_urlsafe(32)
-        resp = page(request, "login.html", None, status=status, csrf=nonce, error=error)
-        resp.set_cookie(
-            LOGIN_COOKIE,
-            nonce,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path=root or "/",
-        )
-        return resp
-
-    async def login(request: Request) -> Response:
-        if local_identity is not None:  # no tokens here: the launch URL signs in
-            if request.method == "GET" and "token" in request.query_params:
-                return await run_in_threadpool(enter, request)
-            return page(request, "launch.html", None, status=401)
-        if request.method == "GET":
-            return login_form(request)
-        try:
-            form = await read_form(request)
-        except ModelyardError as exc:
-            return error_page(request, None, exc)
-        expected = request.cookies.get(LOGIN_COOKIE) or ""
-        if not expected or not hmac.compare_digest(expected, form.get("csrf", "")):
-            return login_form(request, 403, "the sign-in form expired: sign in again")
-        try:
-            who = await run_in_threadpool(authenticate, reg.store, form.get("token", "").strip())
-        except PermissionDenied as exc:
-            return login_form(request, 401, exc.message)
-        assert who.token_id is not None
-        session = await run_in_threadpool(
-            sessions.start, reg.store, sessions.token_binding(who.token_id), who.name
-        )
-        resp = RedirectResponse(f"{root}/", status_code=303)
-        set_session(request, resp, session)
-        resp.delete_cookie(LOGIN_COOKIE, path=root or "/")
-        return resp
-
-    async def logout(request: Request) -> Response:
-        """GET asks (a link in the header), POST with the session's CSRF token ends the
-        session in the store — for every replica — and clears the cookie."""
-        try:
-            who, session = await run_in_threadpool(identify, request)
-        except Unauthenticated:
-            return signed_out(request)
-        if request.method == "GET":
-            return page(request, "logout.html", who, session=session)
-        try:
-            form = await read_form(request)
-            if session is not None and not session.csrf_ok(form.get("csrf")):
-                raise PermissionDenied(
-                    "the form's CSRF token is missing or wrong",
-                    hint="reload the page and submit its form again",
-                )
-        except ModelyardError as exc:
-            return error_page(request, who, exc, session)
-        if session is not None:
-            await run_in_threadpool(sessions.end, reg.store, session.secret)
-        resp = (
-            page(request, "launch.html", None, status=200, bye=True)
-            if local_identity is not None
-            else RedirectResponse(f"{root}/login", status_code=303)
-        )
-        resp.delete_cookie(COOKIE, path=root or "/")
-        return resp
-
     async def artifact(request: Request) -> Response:
         """Stored HTML reports, served from the artifact store (digest-verified)."""
         try:
-            who, _ = await run_in_threadpool(identify, request)
+            who, _ = await run_in_threadpool(auth.identify, request)
             who.require(Permission.READ, "read reports")
             digest = request.path_params["digest"]
             known = {
@@ -420,7 +290,7 @@ def dashboard_app(
                 raise NotFound(f"no report {digest}")
             data = await run_in_threadpool(reg.artifacts.get, digest)
         except Unauthenticated:
-            return signed_out(request)
+            return auth.signed_out(request)
         except ModelyardError as exc:
             return error_page(request, None, exc)
         # stored HTML with its own inline styles: served in a script-less sandbox
@@ -434,18 +304,14 @@ def dashboard_app(
         async def endpoint(request: Request) -> Response:
             try:
                 check_same_origin(request)  # before anything else, signed in or not
-                who, session = await run_in_threadpool(identify, request)
+                who, session = await run_in_threadpool(auth.identify, request)
             except Unauthenticated:
-                return signed_out(request)
+                return auth.signed_out(request)
             except ModelyardError as exc:
                 return error_page(request, None, exc)
             try:
                 form = await read_form(request)
-                if session is not None and not session.csrf_ok(form.get("csrf")):
-                    raise PermissionDenied(
-                        "the form's CSRF token is missing or wrong",
-                        hint="reload the page and submit its form again",
-                    )
+                require_csrf(session, form)
                 who.require(permission)
                 target = await run_in_threadpool(run, request, who, form)
             except ModelyardError as exc:
@@ -513,8 +379,8 @@ def dashboard_app(
         Route("/endpoints", view(endpoints, "endpoints.html", "/endpoints")),
         Route("/endpoints/{name}", view(endpoints, "endpoints.html", "/endpoints")),
         Route("/audit", view(audit, "audit.html", "/audit")),
-        Route("/login", login, methods=["GET", "POST"]),
-        Route("/logout", logout, methods=["GET", "POST"]),
+        Route("/login", auth.login, methods=["GET", "POST"]),
+        Route("/logout", auth.logout, methods=["GET", "POST"]),
         Route("/artifacts/{digest}", artifact),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
