@@ -226,6 +226,33 @@ def test_sign_out_ends_the_session_on_every_replica(site: Registry) -> None:
             assert r.status_code == 303 and r.headers["location"] == "/ui/login"
 
 
+def test_sessions_live_in_the_store_hashed_on_each_backend(store_url: str) -> None:
+    """What every replica reads: on SQLite and PostgreSQL alike, a session resolves from its
+    cookie value only, ends when signed out or expired, and the store never holds the id."""
+    from sqlalchemy import select
+
+    from modelyard.security import sessions
+    from modelyard.store import schema
+    from modelyard.store.metadata import MetadataStore
+
+    store = MetadataStore(store_url)
+    try:
+        one = sessions.start(store, sessions.token_binding("abc"), "alice")
+        two = sessions.start(store, sessions.token_binding("abc"), "alice")
+        old = sessions.start(store, sessions.launch_binding("x"), "bob", hours=-1)
+        found = sessions.resolve(store, one.secret)
+        assert found is not None and found.csrf == one.csrf and found.token_id == "abc"
+        assert sessions.resolve(store, one.secret[:-1] + "A") is None
+        assert sessions.resolve(store, old.secret) is None, "expired"
+        with store.tx() as conn:
+            rows = conn.execute(select(schema.ui_sessions)).mappings().all()
+        assert all(one.secret not in str(dict(r).values()) for r in rows)
+        assert sessions.end(store, one.secret) and sessions.resolve(store, one.secret) is None
+        assert sessions.resolve(store, two.secret) is not None, "only that session ended"
+    finally:
+        store.close()
+
+
 def test_revoking_the_token_ends_its_sessions(site: Registry) -> None:
     secret = tokens.create(site.store, "admin-1", "admin", "admin").secret
     with ui.client(site, local=False) as client:

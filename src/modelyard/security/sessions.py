@@ -73,7 +73,3 @@ def resolve(store: MetadataStore, secret: str | None) -> Session | None:
 def end(store: MetadataStore, secret: str) -> bool:
     """Sign out: the session is gone for every replica at once."""
     return SessionStore(store).remove(_hash(secret))
-
-
-def end_bound(store: MetadataStore, binding: str) -> int:
-    return SessionStore(store).remove_bound(binding)

@@ -46,9 +46,3 @@ class SessionStore:
         with self.store.tx() as conn:
             done = conn.execute(delete(t.ui_sessions).where(t.ui_sessions.c.id_hash == id_hash))
         return bool(done.rowcount)
-
-    def remove_bound(self, binding: str) -> int:
-        """End every session signed in through ``binding`` (e.g. a revoked token)."""
-        with self.store.tx() as conn:
-            done = conn.execute(delete(t.ui_sessions).where(t.ui_sessions.c.binding == binding))
-        return int(done.rowcount)
