@@ -16,10 +16,9 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 
-from modelyard.core.errors import InvalidInput, ModelyardError, PermissionDenied
+from modelyard.core.errors import InvalidInput, PermissionDenied, UnsupportedMediaType
 
 FORM = "application/x-www-form-urlencoded"
-FORM_LIMIT = 8192  # bytes of a dashboard form; none of its fields is large
 
 # Every page is rendered on the server with no script: scripts are refused outright, styles
 # and images come only from the dashboard itself (charts are inline SVG, which this allows).
@@ -42,11 +41,6 @@ HEADERS = {
     b"cross-origin-opener-policy": b"same-origin",
     b"cross-origin-resource-policy": b"same-origin",
 }
-
-
-class UnsupportedMediaType(ModelyardError):
-    code = "unsupported_media_type"
-    http_status = 415
 
 
 class SecurityHeaders:
@@ -98,8 +92,9 @@ def check_same_origin(request: Request) -> None:
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """The fields of a same-origin form post: 415 for any body that is not a urlencoded form
-    (``text/plain``, JSON, multipart), 413 above ``FORM_LIMIT`` bytes."""
+    """The fields of a same-origin form post; 415 for any body that is not a urlencoded form
+    (``text/plain``, JSON, multipart), before a byte of it is read. (How large a body may be
+    is the app's body limit's business, not this parser's.)"""
     check_same_origin(request)
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != FORM:
@@ -107,21 +102,8 @@ async def read_form(request: Request) -> dict[str, str]:
             f"a dashboard form must be sent as {FORM}, got {media or 'no content type'!r}",
             hint="submit the dashboard's own form",
         )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > FORM_LIMIT:
-        raise TooLarge(f"a dashboard form is at most {FORM_LIMIT} bytes, got {declared}")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > FORM_LIMIT:
-            raise TooLarge(f"a dashboard form is at most {FORM_LIMIT} bytes")
     try:
-        text = body.decode("utf-8")
+        text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput("a dashboard form must be UTF-8") from None
     return {k: v[0] for k, v in parse_qs(text).items()}
-
-
-class TooLarge(ModelyardError):
-    code = "payload_too_large"
-    http_status = 413
