@@ -5,8 +5,13 @@ A browser attaches the session cookie to any request for the dashboard's host, i
 form another page submits: ``SameSite=Strict`` does not help when that page is on another port
 of the same host (ports do not make sites). So each POST must come from the dashboard's own
 origin (``Sec-Fetch-Site``, else ``Origin``), be a form body (a ``text/plain`` "form" or a
-``no-cors`` fetch is refused before it is read) and carry the session's CSRF token (checked in
-``ui.py``, which knows the session).
+``no-cors`` fetch is refused before it is read) and carry the session's CSRF token (checked by
+``ui_auth.require_csrf``, which knows the session).
+
+Hand-written, a few dozen lines: Starlette has no security-header middleware, and the CSRF
+packages for it (starlette-csrf and the like) implement a double-submit cookie, which a server
+on another port of the same host can overwrite; a synchronizer token needs the server-side
+session, which is ours (``security.sessions``).
 """
 
 from __future__ import annotations
