@@ -6,14 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from modelyard.registry.registry import Registry
 from modelyard.security import tokens
-from modelyard.security.access import local_identity
-from modelyard.web.ui import COOKIE, dashboard_app
+from modelyard.web.ui_auth import COOKIE
+from tests.support import ui
 
 
 @pytest.fixture
@@ -34,8 +32,7 @@ def populated(local_registry: Registry) -> Registry:
 
 
 def _client(reg: Registry, local: bool) -> TestClient:
-    who = local_identity("tester") if local else None
-    return TestClient(Starlette(routes=[Mount("/ui", dashboard_app(reg, "/ui", who))]))
+    return ui.client(reg, local)
 
 
 def test_catalog_version_endpoint_and_audit_pages_render(populated: Registry) -> None:
@@ -76,9 +73,11 @@ def test_token_mode_requires_sign_in_and_accepts_a_viewer(populated: Registry) -
     with _client(populated, local=False) as client:
         r = client.get("/ui/", follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/ui/login"
-        bad = client.post("/ui/login", data={"token": "my_nope_nope"})
+        csrf = ui.form_token(client.get("/ui/login").text)
+        bad = client.post("/ui/login", data={"token": "my_nope_nope", "csrf": csrf})
         assert bad.status_code == 401 and "unknown token" in bad.text
-        ok = client.post("/ui/login", data={"token": viewer}, follow_redirects=False)
+        csrf = ui.form_token(bad.text)
+        ok = client.post("/ui/login", data={"token": viewer, "csrf": csrf}, follow_redirects=False)
         assert ok.status_code == 303 and COOKIE in ok.headers["set-cookie"]
         assert "HttpOnly" in ok.headers["set-cookie"]
         page = client.get("/ui/")

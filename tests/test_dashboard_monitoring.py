@@ -14,20 +14,18 @@ from html import unescape
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.security import tokens
-from modelyard.security.access import local_identity
 from modelyard.store.alerts import AlertStore
 from modelyard.store.feedback import FeedbackStore
 from modelyard.store.playbooks import PlaybookStore
 from modelyard.store.rollouts import RolloutStore
 from modelyard.store.windows import WindowStore
 from modelyard.web.charts import Marker, Series, bar_chart, line_chart, nice_ticks
-from modelyard.web.ui import dashboard_app, parse_label
+from modelyard.web.ui import parse_label
+from tests.support import ui
 
 WIDTH = dt.timedelta(minutes=2)
 N_WINDOWS, DRIFT_FROM = 24, 14  # windows 14.. see the shift in 'alcohol'
@@ -257,8 +255,7 @@ def site(registry: Registry) -> tuple[Registry, dict[str, int]]:
 
 
 def _client(reg: Registry, local: bool = True) -> TestClient:
-    who = local_identity("tester") if local else None
-    return TestClient(Starlette(routes=[Mount("/ui", dashboard_app(reg, "/ui", who))]))
+    return ui.client(reg, local)
 
 
 def _svg(html: str, series: str) -> ET.Element:

@@ -22,9 +22,13 @@ def ui(
 ) -> None:
     """Open the dashboard (catalog, lineage, endpoints, audit) for this project's store.
 
-    Locally the OS user acts, as on the command line; --tokens asks for an API token instead.
-    Example: [bold]modelyard ui --port 8765[/] then open http://127.0.0.1:8765/ui/
+    Locally the OS user acts, as on the command line, from the browser that opens the printed
+    URL (it carries a secret made for this launch); --tokens asks for an API token instead.
+    Example: [bold]modelyard ui --port 8765[/] then open the http://127.0.0.1:8765/ui/?token=…
+    URL it prints.
     """
+    import secrets
+
     import uvicorn
     from starlette.applications import Starlette
     from starlette.responses import RedirectResponse
@@ -35,13 +39,15 @@ def ui(
 
     reg = open_registry(project)
     who = None if tokens else local_identity(reg.settings.user)
-    dash = dashboard_app(reg, "/ui", who)
+    launch = None if tokens else secrets.token_urlsafe(32)  # as notebook servers do
+    dash = dashboard_app(reg, "/ui", who, launch)
 
     async def home(request: object) -> RedirectResponse:
         return RedirectResponse("/ui/")
 
     root = Starlette(routes=[Route("/", home), Mount("/ui", dash)])
-    render.console.print(f"dashboard: http://{host}:{port}/ui/  (Ctrl-C to stop)")
+    url = f"http://{host}:{port}/ui/" + (f"?token={launch}" if launch else "")
+    render.console.print(f"dashboard: {url}  (Ctrl-C to stop)", soft_wrap=True)
     try:
         uvicorn.run(root, host=host, port=port, log_level="warning", access_log=False)
     finally:

@@ -89,6 +89,13 @@ class UnsafeArtifact(ModelyardError):
     exit_code = 2
 
 
+class UnsupportedMediaType(ModelyardError):
+    """A request body in a format the route does not take (e.g. ``text/plain`` for a form)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
 class PermissionDenied(ModelyardError):
     code = "permission_denied"
     http_status = 403

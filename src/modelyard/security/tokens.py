@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from modelyard.core.errors import InvalidInput, Unauthenticated
 from modelyard.core.governance import AccessRole
@@ -71,13 +72,26 @@ def authenticate(store: MetadataStore, presented: str) -> Identity:
     row = GovernanceStore(store).token(token_id)
     if row is None or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
         raise Unauthenticated("unknown token")
+    return _identity(row)
+
+
+def identity_of(store: MetadataStore, token_id: str) -> Identity:
+    """The identity of a token already verified once (a dashboard session bound to it): the
+    same revocation and expiry checks as ``authenticate``, so revoking ends its sessions."""
+    row = GovernanceStore(store).token(token_id)
+    if row is None:
+        raise Unauthenticated("unknown token")
+    return _identity(row)
+
+
+def _identity(row: dict[str, Any]) -> Identity:
     if row["revoked_at"] is not None:
         raise Unauthenticated(f"token {row['name']!r} was revoked")
     if expired(row):
         raise Unauthenticated(
             f"token {row['name']!r} expired at {row['expires_at']:%Y-%m-%d %H:%M}"
         )
-    return Identity(name=row["name"], role=AccessRole(row["role"]), token_id=token_id)
+    return Identity(name=row["name"], role=AccessRole(row["role"]), token_id=row["id"])
 
 
 def revoke(store: MetadataStore, name: str, actor: str, reason: str = "revoked") -> None:

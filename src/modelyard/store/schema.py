@@ -247,6 +247,23 @@ tokens = Table(
     UniqueConstraint("name", name="uq_tokens_name"),
 )
 
+# Dashboard sessions: the browser's cookie holds a random session secret; only its SHA-256 is
+# stored, so a reader of the database cannot take over a session. ``binding`` ties the session
+# to what signed it in: ``token:<id>`` (revoking the token ends it) or ``launch:<hash>`` (one
+# `modelyard ui` launch). Kept in the store, not in one process, so every replica knows it and
+# a sign-out on one ends it on all.
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("binding", String(96), nullable=False),
+    Column("principal", String(128), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_ui_sessions_expires", "expires_at"),
+)
+
 # ---- progressive delivery ------------------------------------------------------------------
 # A rollout's whole state lives here, so a controller that restarts resumes where it was.
 rollouts = Table(

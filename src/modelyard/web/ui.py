@@ -1,8 +1,10 @@
 """The dashboard: server-rendered pages (Jinja2), readable without JavaScript, assets served
 locally, with the same tokens and roles as the management API.
 
-Signing in stores the API token in an HttpOnly cookie; in local mode (``modelyard ui``) the OS
-user acts, as on the command line.
+Signing in (an API token; in local mode the per-launch secret in the URL ``modelyard ui``
+prints, after which the OS user acts, as on the command line) starts a server-side session
+(``ui_auth``). Every form carries the session's CSRF token and every POST passes
+``ui_security``'s same-origin and body checks.
 """
 
 from __future__ import annotations
@@ -17,18 +19,26 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from modelyard.core.errors import InvalidInput, ModelyardError, NotFound, PermissionDenied
+from modelyard.core.errors import (
+    InvalidInput,
+    ModelyardError,
+    NotFound,
+    Unauthenticated,
+)
 from modelyard.core.governance import Permission
 from modelyard.registry.registry import Registry
 from modelyard.security.access import Identity
+from modelyard.security.sessions import Session
+from modelyard.web.ui_auth import Auth, require_csrf
+from modelyard.web.ui_security import REPORT_CSP, SecurityHeaders, check_same_origin, read_form
 
 HERE = Path(__file__).parent
-COOKIE = "modelyard_token"
 NAV = (
     ("/", "Catalog"),
     ("/endpoints", "Endpoints"),
@@ -62,56 +72,66 @@ _env.filters["bytes"] = human_bytes
 
 
 def dashboard_app(
-    reg: Registry, root: str = "/ui", local_identity: Identity | None = None
+    reg: Registry,
+    root: str = "/ui",
+    local_identity: Identity | None = None,
+    launch_token: str | None = None,
 ) -> Starlette:
-    """``local_identity`` set: no sign-in (single-user ``modelyard ui``); else tokens."""
-    from modelyard.security.tokens import authenticate
+    """``local_identity`` set: single-user ``modelyard ui``, entered once per browser through
+    ``?token=<launch_token>`` (the secret of this launch, required then); else API tokens."""
 
     def page(
-        request: Request, template_name: str, who: Identity | None, status: int = 200, **ctx: Any
+        request: Request,
+        template_name: str,
+        who: Identity | None,
+        status: int = 200,
+        session: Session | None = None,
+        **ctx: Any,
     ) -> HTMLResponse:
         html = _env.get_template(template_name).render(
-            root=root, nav=NAV, active=ctx.pop("active", None), who=who, **ctx
+            root=root,
+            nav=NAV,
+            active=ctx.pop("active", None),
+            who=who,
+            session=session,
+            csrf=ctx.pop("csrf", session.csrf if session else ""),
+            **ctx,
         )
         return HTMLResponse(html, status_code=status)
 
-    def error_page(request: Request, who: Identity | None, exc: ModelyardError) -> HTMLResponse:
+    def error_page(
+        request: Request, who: Identity | None, exc: ModelyardError, session: Session | None = None
+    ) -> HTMLResponse:
         """One error page for every failure, with the same status as the API would give."""
         return page(
             request,
             "error.html",
             who,
             status=exc.http_status,
+            session=session,
             status_code=exc.http_status,
             message=exc.message,
             hint=exc.hint,
         )
 
-    def identify(request: Request) -> Identity:
-        if local_identity is not None:
-            return local_identity
-        token = request.cookies.get(COOKIE) or ""
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            token = header[7:].strip()
-        if not token:
-            raise PermissionDenied("sign in with an API token")
-        return authenticate(reg.store, token)
+    auth = Auth(reg, root, local_identity, launch_token, page, error_page)
 
     def view(
         fn: Callable[[Request, Identity], dict[str, Any]], template: str, active: str | None = None
     ) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
+            if auth.entering(request):
+                return await run_in_threadpool(auth.enter, request)
             try:
-                who = await run_in_threadpool(identify, request)
-            except PermissionDenied:
-                return RedirectResponse(f"{root}/login", status_code=303)
+                who, session = await run_in_threadpool(auth.identify, request)
+            except Unauthenticated:
+                return auth.signed_out(request)
             try:
                 who.require(Permission.READ, "read the dashboard")
                 ctx = await run_in_threadpool(fn, request, who)
             except ModelyardError as exc:
-                return error_page(request, who, exc)
-            return page(request, template, who, active=active, **ctx)
+                return error_page(request, who, exc, session)
+            return page(request, template, who, session=session, active=active, **ctx)
 
         return endpoint
 
@@ -260,26 +280,10 @@ def dashboard_app(
             "filters": filters,
         }
 
-    async def login(request: Request) -> Response:
-        if request.method == "GET":
-            return page(request, "login.html", None)
-        # a one-field form: parsed here rather than adding python-multipart for it
-        from urllib.parse import parse_qs
-
-        body = (await request.body())[:4096].decode("utf-8", "replace")
-        token = (parse_qs(body).get("token") or [""])[0].strip()
-        try:
-            await run_in_threadpool(authenticate, reg.store, token)
-        except PermissionDenied as exc:
-            return page(request, "login.html", None, status=401, error=exc.message)
-        resp = RedirectResponse(f"{root}/", status_code=303)
-        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", path=root or "/")
-        return resp
-
     async def artifact(request: Request) -> Response:
         """Stored HTML reports, served from the artifact store (digest-verified)."""
         try:
-            who = await run_in_threadpool(identify, request)
+            who, _ = await run_in_threadpool(auth.identify, request)
             who.require(Permission.READ, "read reports")
             digest = request.path_params["digest"]
             known = {
@@ -288,11 +292,12 @@ def dashboard_app(
             if digest not in known:
                 raise NotFound(f"no report {digest}")
             data = await run_in_threadpool(reg.artifacts.get, digest)
-        except PermissionDenied:
-            return RedirectResponse(f"{root}/login", status_code=303)
+        except Unauthenticated:
+            return auth.signed_out(request)
         except ModelyardError as exc:
             return error_page(request, None, exc)
-        return HTMLResponse(data.decode("utf-8"))
+        # stored HTML with its own inline styles: served in a script-less sandbox
+        return HTMLResponse(data.decode("utf-8"), headers={"content-security-policy": REPORT_CSP})
 
     def action(
         permission: Permission, run: Callable[[Request, Identity, dict[str, str]], str]
@@ -300,19 +305,20 @@ def dashboard_app(
         """A management action from a form: same permission table as the API."""
 
         async def endpoint(request: Request) -> Response:
-            from urllib.parse import parse_qs
-
             try:
-                who = await run_in_threadpool(identify, request)
-            except PermissionDenied:
-                return RedirectResponse(f"{root}/login", status_code=303)
-            body = (await request.body())[:8192].decode("utf-8", "replace")
-            form = {k: v[0] for k, v in parse_qs(body).items()}
+                check_same_origin(request)  # before anything else, signed in or not
+                who, session = await run_in_threadpool(auth.identify, request)
+            except Unauthenticated:
+                return auth.signed_out(request)
+            except ModelyardError as exc:
+                return error_page(request, None, exc)
             try:
+                form = await read_form(request)
+                require_csrf(session, form)
                 who.require(permission)
                 target = await run_in_threadpool(run, request, who, form)
             except ModelyardError as exc:
-                return error_page(request, who, exc)
+                return error_page(request, who, exc, session)
             return RedirectResponse(f"{root}{target}", status_code=303)
 
         return endpoint
@@ -378,11 +384,12 @@ def dashboard_app(
         Route("/endpoints", view(endpoints, "endpoints.html", "/endpoints")),
         Route("/endpoints/{name}", view(endpoints, "endpoints.html", "/endpoints")),
         Route("/audit", view(audit, "audit.html", "/audit")),
-        Route("/login", login, methods=["GET", "POST"]),
+        Route("/login", auth.login, methods=["GET", "POST"]),
+        Route("/logout", auth.logout, methods=["GET", "POST"]),
         Route("/artifacts/{digest}", artifact),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
 
 
 # ---- small parsers for the pages' query strings and forms -----------------------------------
