@@ -354,3 +354,27 @@ def test_the_rollout_controller_scrapes_protected_metrics_with_a_token(served: S
         PrometheusScrape([url]).snapshot("bc")
     snap = PrometheusScrape([url], token=served.tokens["viewer"]).snapshot("bc")
     assert snap["bc@1"].requests >= 1
+
+
+def test_the_gates_load_check_serves_a_token_project_with_a_token_it_revokes(
+    tmp_path: Path,
+) -> None:
+    from modelyard.cli.load_runner import run_load
+    from modelyard.gates.checks.load import LoadRequest
+
+    root = tmp_path / "proj"
+    row, columns = _project(root, "serving:\n  auth: token\n")
+    request = LoadRequest(
+        model_ref="bc@1",
+        artifact_digest=None,
+        rows=[dict(zip(columns, row, strict=True))],
+        concurrency=2,
+        requests=40,
+        extra={"project": str(root), "model": "bc"},
+    )
+    result = run_load(request)
+    assert result.errors == 0 and result.throughput_rps > 0
+    with Registry.open(root, ENV) as reg:
+        (minted,) = GovernanceStore(reg.store).tokens()
+    assert minted["name"].startswith("gate-load-") and minted["role"] == "data-scientist"
+    assert minted["revoked_at"] is not None
