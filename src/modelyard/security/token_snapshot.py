@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import math
+import time
 from collections.abc import Callable
 
 from modelyard.core.errors import Unauthenticated
@@ -30,7 +32,7 @@ class TokenSnapshot:
         self._rows: dict[str, Row] = {}
         # usable tokens only (not revoked): id → (secret hash, expiry, identity), so that the
         # common case builds nothing; anything else goes through tokens.verify for its message
-        self._usable: dict[str, tuple[str, dt.datetime | None, Identity]] = {}
+        self._usable: dict[str, tuple[str, float, Identity]] = {}  # expiry as epoch seconds
         self.loaded = False
         self.refreshed_at: dt.datetime | None = None
 
@@ -44,7 +46,7 @@ class TokenSnapshot:
         usable = {
             token_id: (
                 r["secret_hash"],
-                r["expires_at"],
+                r["expires_at"].timestamp() if r["expires_at"] is not None else math.inf,
                 Identity(name=r["name"], role=AccessRole(r["role"]), token_id=token_id),
             )
             for token_id, r in rows.items()
@@ -59,8 +61,8 @@ class TokenSnapshot:
 
     def active(self) -> int:
         """Tokens neither revoked nor expired (for the start-up check)."""
-        now = dt.datetime.now(dt.UTC)
-        return sum(1 for _, exp, _ in self._usable.values() if exp is None or exp > now)
+        now = time.time()
+        return sum(1 for _, expires, _ in self._usable.values() if expires > now)
 
     def authenticate(self, presented: str) -> Identity:
         """The identity behind a presented token, from memory; Unauthenticated saying why not."""
@@ -70,7 +72,6 @@ class TokenSnapshot:
         entry = self._usable.get(token_id)
         if entry is not None:
             digest, expires, identity = entry
-            fresh = expires is None or expires > dt.datetime.now(dt.UTC)
-            if fresh and hmac.compare_digest(digest, secret_digest(secret)):
+            if expires > time.time() and hmac.compare_digest(digest, secret_digest(secret)):
                 return identity
         return verify(self._rows.get(token_id), token_id, secret)  # raises, naming why
