@@ -26,7 +26,7 @@ from modelyard.registry.registry import Registry
 from modelyard.security import tokens
 from modelyard.security.token_snapshot import TokenSnapshot
 from modelyard.serving.auth import exposure_warnings
-from modelyard.serving.openapi import ROUTES
+from modelyard.serving.openapi import ROUTES, document
 from modelyard.store.governance import GovernanceStore
 from tests.support import servers
 
@@ -112,6 +112,9 @@ INFERENCE = {
 def test_every_inference_route_of_the_server_is_checked_here() -> None:
     posts = {p for method, p, _, _ in ROUTES if method == "POST"}
     assert {p.replace("bc", "{name}").replace("/1/", "/{version}/") for p in INFERENCE} == posts
+    described = document()["paths"]
+    for path in posts:  # and the OpenAPI document tells clients about the refusals
+        assert {"401", "403"} <= set(described[path]["post"]["responses"])
 
 
 def _refused(r: httpx.Response, status: int, words: str) -> None:

@@ -240,5 +240,6 @@ GOVERNED_PROJECT = (
     DEFAULT_PROJECT
     + """governance:
   approvals: {{required: 1, four_eyes: true}}
+# serving: {{auth: token}}   # inference, /metrics and model status need an API token
 """
 )
