@@ -32,12 +32,21 @@ def build(
     """
     from modelyard.core.project import ProjectConfig, validate_name
     from modelyard.packaging.buildctx import write_build_context
+    from modelyard.packaging.manifests import exposure_note
 
     validate_name(endpoint, "endpoint name")
     config, text = _project(project)
     assert isinstance(config, ProjectConfig)
-    ctx = write_build_context(out, endpoint, text, port=config.kubernetes.workload(endpoint).port)
+    note = exposure_note(config, endpoint)
+    port = config.kubernetes.workload(endpoint).port
+    ctx = write_build_context(out, endpoint, text, port=port, note=note)
+    _warn(note)
     render.console.print(f"wrote {', '.join(ctx.files)} to {ctx.path}")
+
+
+def _warn(note: str | None) -> None:
+    if note:
+        render.err_console.print(f"[bold red]warning:[/] {note}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -56,13 +65,18 @@ def k8s(
     import yaml
 
     from modelyard.core.project import ProjectConfig
-    from modelyard.packaging.manifests import kserve_inference_service, kubernetes_manifests
+    from modelyard.packaging.manifests import (
+        exposure_note,
+        kserve_inference_service,
+        kubernetes_manifests,
+    )
 
     config, text = _project(project)
     assert isinstance(config, ProjectConfig)
     docs = kubernetes_manifests(config, endpoint, text)
     if kserve:
         docs.append(kserve_inference_service(config, endpoint))
+    _warn(exposure_note(config, endpoint))
     rendered = yaml.safe_dump_all(docs, sort_keys=False)
     if out is None:
         typer.echo(rendered, nl=False)

@@ -362,16 +362,19 @@ def rollout_run(
 ) -> None:
     """Run the rollout controller: analyse canaries on live traffic, promote or roll back.
 
-    One controller acts at a time (a lease in the store); state survives restarts.
+    One controller acts at a time (a lease in the store); state survives restarts. When the
+    servers' /metrics need a token (serving.metrics_auth), MODELYARD_TOKEN is sent.
     Example: [bold]modelyard rollout run --metrics-url http://127.0.0.1:8080/metrics[/]
     """
+    import os
     import time
 
     from modelyard.rollout.canary import Controller
     from modelyard.rollout.signals import PrometheusScrape
 
     with open_registry(project) as reg:
-        ctl = Controller(reg, PrometheusScrape(metrics_url))
+        scrape = PrometheusScrape(metrics_url, token=os.environ.get("MODELYARD_TOKEN"))
+        ctl = Controller(reg, scrape)
         until = None if duration is None else time.monotonic() + duration
         while True:
             for done in ctl.tick():

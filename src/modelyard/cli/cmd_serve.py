@@ -60,7 +60,14 @@ def serve(
     project: ProjectOpt = DEFAULT_PROJECT,
 ) -> None:
     """Start the inference server (KServe V1 and Open Inference Protocol V2), with the
-    management API under /api and the dashboard under /ui (both need an API token).
+    management API under /api and the dashboard under /ui (both always need an API token).
+
+    Inference (:predict, :explain, /infer), /metrics and model status need an API token
+    (Authorization: Bearer <token>; 'predict' permission to predict, 'read' for /metrics and
+    status details) when modelyard.yaml says serving.auth: token (serving.metrics_auth for
+    /metrics). The default, serving.auth: none, leaves them open: fine on 127.0.0.1, and
+    announced with a warning when --host is any other address. Health routes
+    (/v2/health/live, /v2/health/ready) are always open.
 
     Examples: [bold]modelyard serve churn@3 --port 8080[/] ·
     [bold]modelyard serve --workers 4[/]
@@ -74,6 +81,7 @@ def serve(
 
     with open_registry(project) as reg:
         project_dir = str(reg.settings.project_dir)
+        serving_config = reg.config.serving
         if ref:
             mv = reg.model_version(ref)
             if mv.state == State.RETIRED:
@@ -116,6 +124,12 @@ def serve(
         f"/api/v1, /ui",
         highlight=False,
     )
+    from modelyard.serving.auth import exposure_warnings
+
+    for warning in exposure_warnings(serving_config, host, port):
+        render.err_console.print(
+            f"[bold red]warning:[/] {warning}", highlight=False, soft_wrap=True
+        )
     tls = (str(tls_cert), str(tls_key)) if tls_cert and tls_key else None
     with _monitor_thread(Path(project_dir) if monitor else None):
         if workers <= 1:

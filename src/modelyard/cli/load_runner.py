@@ -4,6 +4,10 @@ Staging mirrors production: the version is served by ``modelyard serve MODEL@VER
 process (same artifact, same deserialisation, same server), driven over a real socket with
 single-row KServe V1 requests at the policy's concurrency. Peak memory is the server process's
 high-water mark (VmHWM).
+
+When the project file says ``serving.auth: token`` the staging server checks tokens as
+production does, so the check mints a data-scientist token for the run (``gate-load-…``,
+expiring in an hour, revoked when the run ends; both audited) and sends it on every request.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +47,37 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+@contextmanager
+def _run_token(extra: dict[str, Any], env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The headers the load requests carry: a short-lived token when the project needs one."""
+    from modelyard.core.project import load_project
+
+    project = extra.get("project")
+    if not project or load_project(Path(project)).serving.inference_open:
+        yield {}
+        return
+    import secrets
+
+    from modelyard.registry.registry import Registry
+    from modelyard.security import tokens
+
+    name = f"gate-load-{secrets.token_hex(4)}"
+    with Registry.open(Path(project), env) as reg:
+        actor = reg.settings.user
+        minted = tokens.create(reg.store, name, "data-scientist", actor, expires_days=1 / 24)
+    try:
+        yield {"Authorization": f"Bearer {minted.secret}"}
+    finally:
+        with Registry.open(Path(project), env) as reg:
+            tokens.revoke(reg.store, name, actor, "the gate's load check ended")
+
+
 async def _drive(
-    url: str, rows: list[dict[str, Any]], concurrency: int, total: int
+    url: str,
+    rows: list[dict[str, Any]],
+    concurrency: int,
+    total: int,
+    headers: dict[str, str] | None = None,
 ) -> tuple[list[float], int, float]:
     import httpx
 
@@ -50,7 +85,7 @@ async def _drive(
     errors = 0
     counter = iter(range(total))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=30.0, headers=headers) as client:
 
         async def worker() -> None:
             nonlocal errors
@@ -94,29 +129,30 @@ def run_load(req: LoadRequest) -> LoadResult:
     ]
     if extra.get("project"):
         cmd += ["--project", str(extra["project"])]
-    # the server's log goes to a file, never a pipe: a full pipe would block the server
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed after the server stops, below
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
-    )
-    try:
-        _wait_ready(proc, port, log)
-        name = str(extra.get("model") or req.model_ref.split("@")[0])
-        url = f"http://127.0.0.1:{port}/v1/models/{name}:predict"
-        # warm up, so one-off costs (first batch, caches) are not measured
-        asyncio.run(_drive(url, req.rows, 1, min(20, req.requests)))
-        latencies, errors, elapsed = asyncio.run(
-            _drive(url, req.rows, req.concurrency, req.requests)
+    with _run_token(extra, env) as headers:
+        # the server's log goes to a file, never a pipe: a full pipe would block the server
+        log = tempfile.TemporaryFile()  # noqa: SIM115 - closed after the server stops, below
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
         )
-        peak = _peak_rss_mb(proc.pid)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+            _wait_ready(proc, port, log)
+            name = str(extra.get("model") or req.model_ref.split("@")[0])
+            url = f"http://127.0.0.1:{port}/v1/models/{name}:predict"
+            # warm up, so one-off costs (first batch, caches) are not measured
+            asyncio.run(_drive(url, req.rows, 1, min(20, req.requests), headers))
+            latencies, errors, elapsed = asyncio.run(
+                _drive(url, req.rows, req.concurrency, req.requests, headers)
+            )
+            peak = _peak_rss_mb(proc.pid)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            log.close()
     lat = sorted(latencies)
 
     def q(p: float) -> float:

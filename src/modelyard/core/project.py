@@ -21,6 +21,7 @@ from modelyard.core.governance import GovernanceConfig
 from modelyard.core.kube_config import KubernetesConfig
 from modelyard.core.monitor_config import MonitoringConfig, PlaybookConfig
 from modelyard.core.rollout_config import RolloutPolicy
+from modelyard.core.serving_config import ServingConfig
 from modelyard.core.webhooks import WebhooksConfig, config_problems
 
 PROJECT_FILE = "modelyard.yaml"
@@ -96,6 +97,10 @@ class ProjectConfig(_Strict):
     )
     endpoints: dict[str, EndpointConfig] = Field(
         default_factory=dict, description="routing, batching, caching, throttling, logging"
+    )
+    serving: ServingConfig = Field(
+        default_factory=ServingConfig,
+        description="authentication on inference, `/metrics` and model status",
     )
     governance: GovernanceConfig = Field(
         default_factory=GovernanceConfig, description="approval policy"
@@ -255,5 +260,6 @@ GOVERNED_PROJECT = (
     DEFAULT_PROJECT
     + """governance:
   approvals: {{required: 1, four_eyes: true}}
+# serving: {{auth: token}}   # inference, /metrics and model status need an API token
 """
 )

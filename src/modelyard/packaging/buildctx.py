@@ -30,7 +30,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \\
   CMD python -c "import urllib.request as u, sys; \\
 r = u.urlopen('http://127.0.0.1:{port}/v2/health/ready'); sys.exit(0 if r.status == 200 else 1)"
 ENTRYPOINT ["python", "-m", "modelyard.cli.main"]
-CMD ["serve", "--endpoint", "{endpoint}", "--host", "0.0.0.0", "--port", "{port}"]
+{auth_note}CMD ["serve", "--endpoint", "{endpoint}", "--host", "0.0.0.0", "--port", "{port}"]
 """
 
 DOCKERIGNORE = "*\n!requirements.lock\n!modelyard.yaml\n!Dockerfile\n!app/\n"
@@ -53,13 +53,25 @@ def pinned_requirements() -> str:
 
 
 def write_build_context(
-    out: Path, endpoint: str, project_yaml: str, port: int = 8080, python: str = "3.11"
+    out: Path,
+    endpoint: str,
+    project_yaml: str,
+    port: int = 8080,
+    python: str = "3.11",
+    note: str | None = None,
 ) -> BuildContext:
+    """``note``: a warning to keep in the Dockerfile above the command (e.g. that the server
+    binds 0.0.0.0 without auth, ``manifests.exposure_note``)."""
     if out.exists() and any(out.iterdir()):
         raise Conflict(f"{out} exists and is not empty; choose a new folder")
     out.mkdir(parents=True, exist_ok=True)
     files = {
-        "Dockerfile": DOCKERFILE.format(endpoint=endpoint, port=port, python=python),
+        "Dockerfile": DOCKERFILE.format(
+            endpoint=endpoint,
+            port=port,
+            python=python,
+            auth_note=f"# WARNING: {note}\n" if note else "",
+        ),
         ".dockerignore": DOCKERIGNORE,
         "requirements.lock": pinned_requirements(),
         "modelyard.yaml": project_yaml,

@@ -1,7 +1,12 @@
 """Kubernetes and KServe manifests for one endpoint, as plain dicts (rendered to YAML by the CLI).
 
 The server is stateless: the store URL, S3 credentials and keys come from a Secret, the project
-file from a ConfigMap; readiness and liveness use the Open Inference Protocol health routes.
+file from a ConfigMap; readiness and liveness use the Open Inference Protocol health routes
+(open whatever ``serving.auth`` says, so probes need no token).
+
+The container binds ``0.0.0.0`` (it must, to be reachable in the pod network), so the project
+file's ``serving.auth`` decides who may call it: the Deployment and InferenceService carry it
+as annotations, and ``exposure_note`` is what the CLI prints when it is ``none``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,28 @@ from modelyard.core.kube_config import Workload
 from modelyard.core.project import ProjectConfig, validate_name
 
 APP_LABEL = "app.kubernetes.io/name"
+AUTH_ANNOTATION = "modelyard.io/inference-auth"
+METRICS_AUTH_ANNOTATION = "modelyard.io/metrics-auth"
+
+
+def exposure_note(config: ProjectConfig, endpoint: str) -> str | None:
+    """Said when generated artifacts serve an endpoint open on every interface."""
+    if not config.serving.inference_open:
+        return None
+    return (
+        f"the generated server for {endpoint!r} binds 0.0.0.0 with serving.auth: none: anyone "
+        "who can reach the pod or service may predict, read model status and /metrics; set "
+        "`serving: {auth: token}` in modelyard.yaml (probes stay open) or restrict traffic "
+        "with a NetworkPolicy"
+    )
+
+
+def _auth_annotations(config: ProjectConfig) -> dict[str, str]:
+    serving = config.serving
+    return {
+        AUTH_ANNOTATION: serving.auth,
+        METRICS_AUTH_ANNOTATION: "none" if serving.metrics_open else "token",
+    }
 
 
 def _labels(endpoint: str) -> dict[str, str]:
@@ -103,7 +130,7 @@ def kubernetes_manifests(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": _meta(name, w, endpoint),
+            "metadata": {**_meta(name, w, endpoint), "annotations": _auth_annotations(config)},
             "spec": {
                 "replicas": w.autoscaling.min_replicas,
                 "selector": {"matchLabels": selector},
@@ -168,7 +195,10 @@ def kserve_inference_service(config: ProjectConfig, endpoint: str) -> dict[str, 
         "kind": "InferenceService",
         "metadata": {
             **_meta(name, w, endpoint),
-            "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"},
+            "annotations": {
+                "serving.kserve.io/deploymentMode": "RawDeployment",
+                **_auth_annotations(config),
+            },
         },
         "spec": {
             "predictor": {

@@ -72,11 +72,15 @@ def parse_metrics(text: str, endpoint: str, into: Snapshot | None = None) -> Sna
 
 
 class PrometheusScrape:
-    """Scrape ``/metrics`` of each server replica and sum them."""
+    """Scrape ``/metrics`` of each server replica and sum them. ``token``: an API token (any
+    role: /metrics needs 'read') for servers whose ``serving.metrics_auth`` is token."""
 
-    def __init__(self, urls: Sequence[str], timeout_s: float = 15.0) -> None:
+    def __init__(
+        self, urls: Sequence[str], timeout_s: float = 15.0, token: str | None = None
+    ) -> None:
         self.urls = list(urls)
         self.timeout_s = timeout_s
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def snapshot(self, endpoint: str) -> Snapshot:
         import httpx
@@ -86,7 +90,7 @@ class PrometheusScrape:
         out: Snapshot = {}
         for url in self.urls:
             try:
-                r = httpx.get(url, timeout=self.timeout_s)
+                r = httpx.get(url, timeout=self.timeout_s, headers=self.headers)
                 r.raise_for_status()
             except httpx.HTTPError as exc:
                 raise ModelyardError(f"cannot scrape {url}: {exc}") from None

@@ -19,7 +19,7 @@ from modelyard.core.governance import AccessRole
 from modelyard.core.project import validate_name
 from modelyard.security.access import Identity
 from modelyard.store.governance import GovernanceStore, expired
-from modelyard.store.metadata import MetadataStore
+from modelyard.store.metadata import MetadataStore, Row
 
 PREFIX = "my_"
 
@@ -35,6 +35,9 @@ class NewToken:
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+secret_digest = _hash  # what the store keeps of a secret (for in-memory checks)
 
 
 def create(
@@ -66,10 +69,21 @@ def create(
 
 def authenticate(store: MetadataStore, presented: str) -> Identity:
     """The identity behind a presented token, or Unauthenticated saying why not."""
+    token_id, secret = split(presented)
+    return verify(GovernanceStore(store).token(token_id), token_id, secret)
+
+
+def split(presented: str) -> tuple[str, str]:
+    """``my_<id>_<secret>`` → (id, secret), or Unauthenticated."""
     if not presented.startswith(PREFIX) or presented.count("_") < 2:
         raise Unauthenticated("malformed token: expected my_<id>_<secret>")
     token_id, _, secret = presented[len(PREFIX) :].partition("_")
-    row = GovernanceStore(store).token(token_id)
+    return token_id, secret
+
+
+def verify(row: Row | None, token_id: str, secret: str, at: dt.datetime | None = None) -> Identity:
+    """Check a presented secret against its stored row (no I/O): the one rule for both the
+    store-backed ``authenticate`` and the serving hot path's in-memory snapshot."""
     if row is None or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
         raise Unauthenticated("unknown token")
     return _identity(row)
@@ -87,7 +101,7 @@ def identity_of(store: MetadataStore, token_id: str) -> Identity:
 def _identity(row: dict[str, Any]) -> Identity:
     if row["revoked_at"] is not None:
         raise Unauthenticated(f"token {row['name']!r} was revoked")
-    if expired(row):
+    if expired(row, at):
         raise Unauthenticated(
             f"token {row['name']!r} expired at {row['expires_at']:%Y-%m-%d %H:%M}"
         )

@@ -10,6 +10,12 @@ two ``send`` calls. Every route is listed in ``openapi.ROUTES`` and described at
 
 Errors have one JSON shape (``errors.error_body``) mapped to HTTP status in one place
 (``_fail``); a model failure answers 500 with the prediction id and the server keeps serving.
+
+With ``serving.auth: token`` (``auth.ServingAuth``) inference routes check the caller's bearer
+token before anything else (401 with ``WWW-Authenticate``, 403 without the ``predict``
+permission), status routes answer a minimal document to anonymous callers, and ``/metrics``
+follows ``serving.metrics_auth``; with both open the app holds no ``ServingAuth`` and the hot
+path pays one ``is None`` test.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ from typing import Any
 
 import orjson
 
-from modelyard.core.errors import InvalidInput, ModelyardError, NotFound
+from modelyard.core.errors import InvalidInput, ModelyardError, NotFound, PermissionDenied
+from modelyard.core.governance import Permission
 from modelyard.serving import openapi, protocol_v1, protocol_v2
+from modelyard.serving.auth import ServingAuth
 from modelyard.serving.errors import (
     MethodNotAllowed,
     ModelFailed,
@@ -53,8 +61,10 @@ class ServingApp:
         *,
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
+        auth: ServingAuth | None = None,
     ) -> None:
         self.state = state
+        self.auth = auth  # None: every route is open (serving.auth and metrics_auth: none)
         self.metrics = state.telemetry.metrics
         self.predlog = state.telemetry.predlog
         self.new_id = IdMaker()
@@ -75,6 +85,8 @@ class ServingApp:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
                 try:
+                    if self.auth is not None:
+                        await self.auth.start()  # tokens first: no request sees an empty table
                     await self.state.start()
                     for hook in self.on_startup:
                         await hook()
@@ -85,6 +97,8 @@ class ServingApp:
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self.state.stop()
+                if self.auth is not None:
+                    await self.auth.stop()
                 for hook in self.on_shutdown:
                     await hook()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -111,6 +125,9 @@ class ServingApp:
             await _fail(send, exc)
 
     async def post(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        auth = self.auth
+        if auth is not None and auth.predict and path.startswith(("/v1/models/", "/v2/models/")):
+            self.guard(auth, scope, Permission.PREDICT, f"POST {path}")
         if path.startswith("/v1/models/") and path.endswith(":predict"):
             await self.v1_predict(path[11:-8], scope, receive, send)
         elif path.startswith("/v1/models/") and path.endswith(":explain"):
@@ -123,9 +140,31 @@ class ServingApp:
         else:
             raise _no_route(path, "POST")
 
+    def guard(self, auth: ServingAuth, scope: Scope, permission: Permission, action: str) -> None:
+        try:
+            auth.require(scope, permission, action)
+        except PermissionDenied as exc:
+            self.metrics.auth_refusal(exc.http_status)
+            raise
+
+    def detailed(self, scope: Scope) -> bool:
+        """Whether this caller sees status details: always when status is open, else only
+        with a token that has 'read' (a bad token is refused, not treated as anonymous)."""
+        auth = self.auth
+        if auth is None or not auth.status:
+            return True
+        try:
+            return auth.reader(scope)
+        except PermissionDenied as exc:
+            self.metrics.auth_refusal(exc.http_status)
+            raise
+
     # ---- GET routes ------------------------------------------------------------------------
     async def get(self, path: str, scope: Scope, send: Send) -> None:
         state = self.state
+        if path.startswith(("/v1/models", "/v2/models/")) or path == "/":
+            await self.status(path, scope, send)
+            return
         if path == "/v2/health/live" or path == "/healthz":
             await _json(send, 200, {"live": True})
         elif path == "/v2/health/ready":
@@ -138,72 +177,87 @@ class ServingApp:
                 {"name": SERVER_NAME, "version": _version(), "extensions": ["binary_tensor_data"]},
             )
         elif path == "/metrics":
+            if self.auth is not None and self.auth.metrics:
+                self.guard(self.auth, scope, Permission.READ, "read /metrics")
             await _send(
                 send, 200, self.metrics.render(), (b"content-type", b"text/plain; version=0.0.4")
             )
         elif path == "/openapi.json":
             await _send(send, 200, self.openapi, JSON)
+        else:
+            raise _no_route(path, "GET")
+
+    async def status(self, path: str, scope: Scope, send: Send) -> None:
+        """Endpoint lists, status and metadata: details (routes, failure reasons, versions,
+        signatures) for callers allowed to read them; name and readiness for the others."""
+        state = self.state
+        detail = self.detailed(scope)
+        if path == "/":
+            doc: dict[str, Any] = {"server": SERVER_NAME, "openapi": "/openapi.json"}
+            if detail:
+                doc["endpoints"] = sorted(state.endpoints)
+            await _json(send, 200, doc)
         elif path == "/v1/models":
+            if not detail and self.auth is not None:
+                self.guard(self.auth, scope, Permission.READ, "list the endpoints")
             await _json(send, 200, {"models": sorted(state.endpoints)})
         elif path.startswith("/v1/models/"):
-            ep = self.endpoint(path[11:])
-            doc: dict[str, Any] = {
-                "name": ep.name,
-                "ready": ep.predictor is not None,
-                "routes": ep.routes,
-            }
-            if ep.predictor is None:
-                doc["reason"] = ep.not_ready or "no version routed"
-            if ep.failed:
-                doc["failed_versions"] = {str(v): why for v, why in ep.failed.items()}
-            if ep.overrides:
-                doc["overrides"] = ep.overrides
+            ep = self.endpoint(path[11:], detail)
+            doc = {"name": ep.name, "ready": ep.predictor is not None}
+            if detail:
+                doc["routes"] = ep.routes
+                if ep.predictor is None:
+                    doc["reason"] = ep.not_ready or "no version routed"
+                if ep.failed:
+                    doc["failed_versions"] = {str(v): why for v, why in ep.failed.items()}
+                if ep.overrides:
+                    doc["overrides"] = ep.overrides
             await _json(send, 200, doc)
         elif path.startswith("/v2/models/"):
             rest = path[11:]
             ready = rest.endswith("/ready")
             name, version = _model_path(rest[:-6] if ready else rest)
-            ep = self.endpoint(name)
-            if ready:
-                await self.model_ready(ep, version, send)
+            ep = self.endpoint(name, detail)
+            if ready or not detail:
+                await self.model_ready(ep, version, send, detail)
                 return
             vp = self.pick_version(ep, version)
             await _json(send, 200, openapi.model_metadata(ep, vp))
-        elif path == "/":
-            await _json(
-                send,
-                200,
-                {
-                    "server": SERVER_NAME,
-                    "endpoints": sorted(state.endpoints),
-                    "openapi": "/openapi.json",
-                },
-            )
         else:
             raise _no_route(path, "GET")
 
     # ---- inference ---------------------------------------------------------------------------
-    def endpoint(self, name: str) -> Endpoint:
+    def endpoint(self, name: str, detail: bool = True) -> Endpoint:
         ep = self.state.endpoints.get(name)
         if ep is None:
             if not self.state.ready:
                 raise NotReady("the server is still loading its deployment plans")
+            if not detail:  # an anonymous caller is not told which endpoints exist
+                raise NotFound(f"no endpoint {name!r}")
             known = ", ".join(sorted(self.state.endpoints)) or "none"
             raise NotFound(f"no endpoint {name!r}", hint=f"endpoints served here: {known}")
         return ep
 
-    async def model_ready(self, ep: Endpoint, version: str | None, send: Send) -> None:
+    async def model_ready(
+        self, ep: Endpoint, version: str | None, send: Send, detail: bool = True
+    ) -> None:
         """V2 readiness: 503 with ``{"error": reason}`` while the endpoint (or the version)
-        cannot answer, e.g. because it failed to load."""
+        cannot answer, e.g. because it failed to load (the reason only with ``detail``)."""
         try:
             if not self.state.ready:
                 raise NotReady("the server is still loading its deployment plans")
             if version is None and ep.predictor is None:
                 raise NotReady(_why_not(ep))
             if version is not None:
-                self.pick_version(ep, version)
+                try:
+                    self.pick_version(ep, version)
+                except NotFound as exc:
+                    raise exc if detail else NotFound(exc.message) from None
         except NotReady as exc:
-            await _json(send, 503, {"name": ep.name, "ready": False, "error": exc.message})
+            doc = {"name": ep.name, "ready": False}
+            if detail:
+                doc["error"] = exc.message
+            await _json(send, 503, doc)
             return
         await _json(send, 200, {"name": ep.name, "ready": True})
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from modelyard.core.errors import InvalidInput, ModelyardError
+from modelyard.core.errors import InvalidInput, ModelyardError, Unauthenticated
 
 
 class MalformedRequest(InvalidInput):
@@ -61,4 +61,6 @@ def error_body(exc: ModelyardError, prediction_id: str | None = None) -> bytes:
 def error_headers(exc: ModelyardError) -> list[tuple[bytes, bytes]]:
     if isinstance(exc, Throttled):
         return [(b"retry-after", str(max(1, round(exc.retry_after_s + 0.499))).encode())]
+    if isinstance(exc, Unauthenticated):  # RFC 6750: say which scheme would be accepted
+        return [(b"www-authenticate", b'Bearer realm="modelyard"')]
     return []

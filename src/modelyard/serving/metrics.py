@@ -126,6 +126,13 @@ class ServingMetrics:
             ["version"],
             registry=r,
         )
+        self.auth_refused = Counter(
+            "modelyard_auth_refused",
+            "Requests refused for their credentials: 401 (none, malformed, unknown, revoked or "
+            "expired token) or 403 (the role lacks the permission).",
+            ["status"],
+            registry=r,
+        )
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -157,6 +164,9 @@ class ServingMetrics:
 
     def throttle(self, endpoint: str) -> None:
         self._child(self.throttled, endpoint).inc()
+
+    def auth_refusal(self, status: int) -> None:
+        self._child(self.auth_refused, str(status)).inc()
 
     def load_failure(self, version: str) -> None:
         self._child(self.load_failures, version).inc()

@@ -42,6 +42,13 @@ ROUTES: tuple[tuple[str, str, str, str | None], ...] = (
     ("GET", "/", "Index: endpoints served", None),
 )
 
+# routes that check a presented token (status details, /metrics) besides the inference ones
+_TOKEN_ROUTES = frozenset(
+    p
+    for m, p, _, body in ROUTES
+    if m == "GET" and (p.startswith(("/v1/models", "/v2/models/")) or p in ("/", "/metrics"))
+)
+
 DATATYPES = [
     "BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64",
     "FP16", "FP32", "FP64", "BYTES",
@@ -171,6 +178,8 @@ def document() -> dict[str, Any]:
                 },
             }
             for code, why in (
+                ("401", "no, malformed, unknown, revoked or expired token (serving.auth: token)"),
+                ("403", "the token's role lacks the 'predict' permission"),
                 ("400", "malformed body"),
                 ("413", "body or rows over the limit"),
                 ("422", "input does not match the signature"),
@@ -179,15 +188,29 @@ def document() -> dict[str, Any]:
                 ("503", "no version routed / not ready"),
             ):
                 op["responses"][code] = {"description": why, **err}
+            op["security"] = [{}, {"bearer": []}]  # open with serving.auth: none
         else:
             op["responses"]["200"] = {"description": "OK"}
+            if path in _TOKEN_ROUTES:
+                op["responses"]["401"] = {"description": "a bad token, or none where needed", **err}
+                op["security"] = [{}, {"bearer": []}]
         op["responses"]["404"] = {"description": "unknown endpoint or version", **err}
         paths.setdefault(path, {})[method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": "modelyard inference server", "version": "1"},
         "paths": paths,
-        "components": {"schemas": SCHEMAS},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API token (`modelyard token create`); required when the "
+                    "project file says serving.auth: token (serving.metrics_auth for /metrics)",
+                }
+            },
+        },
     }
 
 

@@ -8,7 +8,8 @@ the collector's way so collections stay short. ``--workers N`` runs N processes 
 each loads its own models and has its own batchers (nothing is shared that another replica
 would need) — except the metric files: ``/metrics`` of any worker reports all workers' counters
 (``metrics.shared_metrics_dir``). Traces (``tracing``) are on only when ``MODELYARD_TRACES``
-says so.
+says so. ``serving.auth`` / ``serving.metrics_auth`` in the project file decide whether the app
+checks bearer tokens (``auth``), from a snapshot refreshed every ``refresh_s``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from typing import Any
 
 from modelyard.core.endpoint_config import EndpointConfig
 from modelyard.registry.registry import Registry
+from modelyard.security.token_snapshot import TokenSnapshot
 from modelyard.serving.app import ServingApp
+from modelyard.serving.auth import ServingAuth
 from modelyard.serving.loading import ModelPool
 from modelyard.serving.metrics import ServingMetrics
 from modelyard.serving.plan import ServingState, Telemetry
@@ -82,6 +85,10 @@ def build_app(
         spec.refresh_s,
         overrides=reg.store.endpoint_overrides if source.dynamic else None,
     )
+    serving = reg.config.serving
+    auth = None
+    if not (serving.inference_open and serving.metrics_open):
+        auth = ServingAuth(TokenSnapshot.of(reg.store), serving, spec.refresh_s)
     flush_s = min([c.prediction_log.flush_every_s for c in configs.values()] or [1.0])
 
     async def started() -> None:
@@ -102,7 +109,7 @@ def build_app(
         if close_registry:
             reg.close()
 
-    return ServingApp(state, on_startup=[started], on_shutdown=[stopped])
+    return ServingApp(state, on_startup=[started], on_shutdown=[stopped], auth=auth)
 
 
 def uvicorn_options(host: str, port: int, log_level: str) -> dict[str, Any]:
