@@ -86,7 +86,7 @@ def verify(row: Row | None, token_id: str, secret: str, at: dt.datetime | None =
     store-backed ``authenticate`` and the serving hot path's in-memory snapshot."""
     if row is None or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
         raise Unauthenticated("unknown token")
-    return _identity(row)
+    return _identity(row, at)
 
 
 def identity_of(store: MetadataStore, token_id: str) -> Identity:
@@ -98,7 +98,7 @@ def identity_of(store: MetadataStore, token_id: str) -> Identity:
     return _identity(row)
 
 
-def _identity(row: dict[str, Any]) -> Identity:
+def _identity(row: dict[str, Any], at: dt.datetime | None = None) -> Identity:
     if row["revoked_at"] is not None:
         raise Unauthenticated(f"token {row['name']!r} was revoked")
     if expired(row, at):
