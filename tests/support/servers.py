@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -19,10 +20,29 @@ ROOT = Path(__file__).resolve().parents[2]
 MODELYARD = str(Path(sys.executable).with_name("modelyard"))
 
 
+_RNG = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port free on 127.0.0.1 now, drawn below the kernel's ephemeral range (32768+), where
+    outgoing connections take their local ports: between this check and the server's bind,
+    only another test picking the same number at random can take it (``served`` retries)."""
+    for _ in range(200):
+        port = _RNG.randrange(20_000, 32_000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # pragma: no cover - that range is full
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _lost_port(log: Path) -> bool:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return "address already in use" in text
 
 
 def wait_ready(
@@ -65,23 +85,32 @@ def served(
     pipe would block the server). Yields ``(base_url, process)`` once ``ready`` answers 200;
     at the end the process is terminated (a clean stop flushes its buffers) and waited for.
     """
-    port = free_port()
     child = {**os.environ, "PYTHONPATH": str(ROOT)}
     for key, value in (env or {}).items():
         if value is None:
             child.pop(key, None)
         else:
             child[key] = value
-    cmd = [MODELYARD, command, "--port", str(port), "-p", str(project), *args]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=child, stdout=out, stderr=subprocess.STDOUT)
+    for attempt in range(3):  # another process may take the port before the server binds it
+        port = free_port()
+        cmd = [MODELYARD, command, "--port", str(port), "-p", str(project), *args]
+        with log.open("wb") as out:
+            proc = subprocess.Popen(cmd, env=child, stdout=out, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
         try:
-            base = f"http://127.0.0.1:{port}"
             wait_ready(base, proc, log=log, path=ready)
-            yield base, proc
-        finally:
-            proc.terminate()
-            proc.wait(timeout=stop_timeout_s)
+        except AssertionError:
+            proc.kill()
+            proc.wait()
+            if attempt < 2 and _lost_port(log):
+                continue
+            raise
+        break
+    try:
+        yield base, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=stop_timeout_s)
 
 
 class Children:
