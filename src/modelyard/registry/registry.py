@@ -304,6 +304,11 @@ class Registry:
         validate_name(name, "model name")
         fl = flavors.detect(model, trust)
         data, info = fl.dump(model)
+        # The same audit every load runs: refused here unless trusted, and what needed the
+        # trust is kept with the version (the card, the audit log, the catalog show it).
+        needs_trust = fl.check(data, trust)
+        if trust:
+            info["trusted_types"] = needs_trust
         schema = None
         if run_id:
             inputs = [i for i in self.store.run_inputs(run_id) if i["role"] == "train"]
