@@ -19,6 +19,7 @@ import operator
 import os
 import pickle
 import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -405,6 +406,27 @@ def test_trust_true_is_recorded_with_who_and_when_and_shown(
     np.testing.assert_allclose(local_registry.load_model(mv).transform(frame), np.log1p(frame))
 
 
+def test_a_trusted_flag_set_in_the_database_alone_does_not_load(
+    local_registry: Registry, tmp_path: Path, train: pd.DataFrame
+) -> None:
+    """Someone with write access to the database flips ``trusted`` on a hostile version: the
+    loader wants the audit entry of a trust=True registration of that very artifact."""
+    import sqlalchemy as sa
+
+    marker = tmp_path / "marker"
+    h = corpus(marker, train)[0]
+    mv = _store_directly(local_registry, "hostile", h, "sklearn.pipeline.Pipeline")
+    with local_registry.store.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE model_versions SET trusted = true WHERE id = :i"), {"i": mv.id}
+        )
+    flipped = local_registry.model_version(mv.ref)
+    assert flipped.trusted
+    with pytest.raises(UnsafeArtifact, match="no audit entry records it"):
+        local_registry.load_model(flipped)
+    assert not marker.exists()
+
+
 def _fit_supported(train: pd.DataFrame) -> dict[str, Any]:
     from sklearn.ensemble import (
         GradientBoostingClassifier,
@@ -462,3 +484,185 @@ def test_tree_indices_out_of_range_are_refused_after_loading(train: pd.DataFrame
     forest["model"].estimators_[0].tree_ = hacked
     with pytest.raises(UnsafeArtifact, match="out of range"):
         SklearnFlavor().load(_skops(forest), {}, trusted=False)
+
+
+def test_replay_convert_and_baselines_refuse_too(
+    local_registry: Registry, tmp_path: Path, train: pd.DataFrame
+) -> None:
+    """The other load paths go through the same registry load, and refuse the same way."""
+    from modelyard.serving.convert import convert_to_onnx
+    from modelyard.serving.replay import replay
+
+    marker = tmp_path / "marker"
+    h = corpus(marker, train)[0]  # the issue's own reproduction
+    mv = _store_directly(local_registry, "hostile", h, "sklearn.pipeline.Pipeline")
+    for attempt in (
+        lambda: replay(local_registry, "hostile", mv.ref),
+        lambda: convert_to_onnx(local_registry, mv.ref),
+    ):
+        with pytest.raises(UnsafeArtifact, match=r"numpy\.testing\._private\.utils\.runstring"):
+            attempt()
+    assert not marker.exists()
+
+
+def test_a_reviewed_function_cannot_smuggle_a_hostile_argument(train: pd.DataFrame) -> None:
+    """``partial(check_array, ...)`` is allowed (HistGradientBoosting holds one), but what it is
+    given is audited like the rest of the file."""
+    from sklearn.utils.validation import check_array
+
+    from modelyard.registry.skops_policy import refused_types
+
+    ok = _skops(_pipeline(_ft(functools.partial(check_array, dtype=None))))
+    assert refused_types(ok) == []
+    smuggled = _pipeline(_ft(functools.partial(check_array, estimator=np.vectorize(exec))))
+    assert "builtins.exec" in " ".join(refused_types(_skops(smuggled)))
+
+
+def test_the_allow_list_is_exact_types_and_no_callables() -> None:
+    """Every allowed name is a class that exists under exactly that name; none is a function,
+    and the NumPy/SciPy ufuncs skops trusts by default are not on it."""
+    import importlib
+
+    from modelyard.registry.skops_policy import allowed_types
+
+    names = allowed_types()
+    for name in names:
+        module, _, cls = name.rpartition(".")
+        if module.startswith("numpy.random") and cls[0].isupper():
+            module = "numpy.random" if hasattr(np.random, cls) else module
+        obj = getattr(importlib.import_module(module), cls, None)
+        assert isinstance(obj, type), f"{name} is not a class"
+    assert "numpy.log1p" not in names and "numpy.vectorize" not in names
+    assert not any(n.endswith(".") or n in ("sklearn", "numpy", "scipy") for n in names)
+
+
+# ---- through the real commands ----------------------------------------------------------------
+E2E_PROJECT = """\
+name: hostile-artifacts
+datasets:
+  arrests: {target: released, protected: [colour, sex, age]}
+models:
+  arrests:
+    owner: risk@example.org
+    task: classification
+    gates:
+      dataset: arrests@1
+      positive_label: "Yes"
+      metrics: {thresholds: {accuracy: {min: 0.5}}}
+"""
+
+
+@pytest.mark.slow
+def test_gate_serve_catalog_and_dashboard_through_real_commands(
+    tmp_path: Path,
+    train: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Bytes written straight into a real project: ``modelyard gate`` exits refusing, a real
+    ``modelyard serve`` starts, serves the legit model, refuses every hostile version (and keeps
+    refusing on each retry and request); the marker never appears. ``modelyard catalog`` and the
+    dashboard show which version was registered with trust=True, by whom and when."""
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from starlette.testclient import TestClient
+
+    from modelyard.registry.registry import Registry
+    from modelyard.security.access import local_identity
+    from modelyard.web.ui import dashboard_app
+    from tests.support.servers import MODELYARD, served
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "modelyard.yaml").write_text(E2E_PROJECT)
+    marker = tmp_path / "marker"
+    hostile = corpus(marker, train)
+    env = {"MODELYARD_USER": "tester"}
+    with Registry.init(root, env=env) as reg:
+        reg.add_dataset(train, "arrests", source="sklego arrests (first 400 rows)")
+        with reg.start_run(model="arrests") as run:
+            good = run.log_model(_benign_pipeline(train), sample_input=train[FEATURES].head(5))
+            logs = _pipeline(_ft(np.log1p)).fit(train[NUMERIC].astype(float))
+            trusted = run.log_model(logs, sample_input=train[NUMERIC].head(5), trust=True)
+        bad = [_store_directly(reg, "arrests", h, "sklearn.pipeline.Pipeline") for h in hostile]
+
+    child = {**os.environ, **env, "COLUMNS": "200", "NO_COLOR": "1"}
+    child.pop("MODELYARD_PROJECT", None)
+    # The real console script for the issue's reproduction and a hand-edited file; the same
+    # entry point in this process for every case (an interpreter start costs ~7 s here).
+    for h, mv in zip(hostile, bad, strict=True):
+        if h.name.startswith(("np.vectorize of numpy", "hand-edited skops: numpy")):
+            out = subprocess.run(
+                [MODELYARD, "gate", mv.ref, "--project", str(root)],
+                capture_output=True,
+                text=True,
+                env=child,
+                timeout=300,
+                check=False,
+            )
+            assert out.returncode == 2, (h.name, out.stdout, out.stderr)
+            assert h.offending in out.stderr.replace("\n", " "), (h.name, out.stderr)
+    from modelyard.cli.main import main
+
+    for key, value in {**env, "COLUMNS": "400", "NO_COLOR": "1"}.items():
+        monkeypatch.setenv(key, value)
+    refused_by_gate = 0
+    for h, mv in zip(hostile, bad, strict=True):
+        monkeypatch.setattr(sys, "argv", ["modelyard", "gate", mv.ref, "--project", str(root)])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        err = capsys.readouterr().err.replace("\n", " ")
+        assert exited.value.code == 2 and h.offending in err, (h.name, err)
+        refused_by_gate += 1
+    assert not marker.exists()
+
+    with Registry.open(root, env=env) as reg:  # an operator approves and deploys them all
+        for i, mv in enumerate([good, *bad]):
+            reg.transition(mv, "validated", reason="validated (test)")
+            reg.transition(mv, "approved", reason="approved (test)", actor="reviewer")
+            reg.deploy(mv, f"h{i - 1}" if i else "ok", reason="test plan")
+    refused_by_serve = 0
+    with served(root, log=tmp_path / "serve.log", env=env) as (base, _proc):
+        ok = httpx.post(
+            f"{base}/v1/models/ok:predict",
+            json={"instances": train[FEATURES].head(2).to_dict("records")},
+            timeout=30,
+        )
+        assert ok.status_code == 200, ok.text
+        for i, (h, mv) in enumerate(zip(hostile, bad, strict=True)):
+            ready = httpx.get(f"{base}/v2/models/h{i}/versions/{mv.version}/ready", timeout=10)
+            assert ready.status_code == 503 and "refusing" in ready.text, (h.name, ready.text)
+            assert h.offending in ready.text, (h.name, ready.text)
+            answer = httpx.post(
+                f"{base}/v1/models/h{i}:predict",
+                json={"instances": train[FEATURES].head(2).to_dict("records")},
+                timeout=30,
+            )
+            assert answer.status_code == 503, (h.name, answer.text)
+            refused_by_serve += 1
+    assert not marker.exists()
+    print(f"hostile artifacts refused by gate {refused_by_gate}/{len(hostile)}")
+    print(f"hostile artifacts refused by serve {refused_by_serve}/{len(hostile)}")
+
+    cat = subprocess.run(
+        [MODELYARD, "catalog", "--project", str(root)],
+        capture_output=True,
+        text=True,
+        env=child,
+        timeout=120,
+        check=True,
+    )
+    assert f"{trusted.ref} by tester at" in cat.stdout, cat.stdout
+    assert f"{good.ref} by" not in cat.stdout
+
+    with Registry.open(root, env=env) as reg:
+        app = Starlette(routes=[Mount("/ui", dashboard_app(reg, "/ui", local_identity("tester")))])
+        with TestClient(app) as client:
+            page = client.get("/ui/")
+            assert page.status_code == 200 and "trusted by tester at" in page.text
+            version = client.get(f"/ui/models/{trusted.ref}")
+            assert "registered with trust=True by tester at" in version.text
+            assert "numpy.log1p" in version.text
+            legit = client.get(f"/ui/models/{good.ref}")
+            assert "untrusted: allow-listed types only" in legit.text

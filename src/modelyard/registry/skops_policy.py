@@ -166,11 +166,9 @@ PYTHON_DATA_TYPES = frozenset(
         "int",
         "float",
         "bool",
-        "complex",
         "bytes",
         "bytearray",
         "slice",
-        "NoneType",
     )
 ) | {"collections.OrderedDict", "collections.defaultdict"}
 
