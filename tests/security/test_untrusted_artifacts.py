@@ -536,6 +536,42 @@ def test_the_allow_list_is_exact_types_and_no_callables() -> None:
     assert not any(n.endswith(".") or n in ("sklearn", "numpy", "scipy") for n in names)
 
 
+def test_the_allow_list_against_what_skops_trusts_by_default() -> None:
+    """Compared with skops' defaults: none of its 300+ trusted ufuncs, and every type beyond its
+    default data types is one modelyard reviewed and names (helpers, containers, sparse)."""
+    from skops.io import _trusted_types as skops_default  # private: read to compare, not used
+
+    from modelyard.registry.skops_policy import (
+        PYTHON_DATA_TYPES,
+        SKLEARN_HELPER_TYPES,
+        allowed_types,
+    )
+
+    names = allowed_types()
+    ufuncs = set(skops_default.NUMPY_UFUNC_TYPE_NAMES) | set(skops_default.SCIPY_UFUNC_TYPE_NAMES)
+    assert len(ufuncs) > 300 and not ufuncs & names
+    defaults = {
+        *skops_default.SKLEARN_ESTIMATOR_TYPE_NAMES,
+        *skops_default.SKLEARN_INTERNAL_TYPE_NAMES,
+        *skops_default.NUMPY_DTYPE_TYPE_NAMES,
+        *skops_default.PRIMITIVE_TYPE_NAMES,
+        *skops_default.NUMPY_RANDOM_BIT_GENERATOR_TYPE_NAMES,
+    }
+    assert set(skops_default.SKLEARN_ESTIMATOR_TYPE_NAMES) <= names
+    numpy_containers = {
+        "numpy.ndarray",
+        "numpy.dtype",
+        "numpy.ma.core.MaskedArray",
+        "numpy.random.mtrand.RandomState",
+        "numpy.random._generator.Generator",
+    }
+    beyond = names - defaults - SKLEARN_HELPER_TYPES - PYTHON_DATA_TYPES - numpy_containers
+    sparse = {
+        n for n in beyond if n.startswith("scipy.sparse._") and n.endswith(("matrix", "array"))
+    }
+    assert beyond == sparse, sorted(beyond - sparse)
+
+
 # ---- through the real commands ----------------------------------------------------------------
 E2E_PROJECT = """\
 name: hostile-artifacts
