@@ -505,6 +505,16 @@ def test_replay_convert_and_baselines_refuse_too(
     assert not marker.exists()
 
 
+def test_an_xgboost_class_name_from_the_store_is_never_called_blind(
+    local_registry: Registry,
+) -> None:
+    """The XGBoost loader instantiates the class its card names: only XGBoost's model classes."""
+    h = Hostile("xgboost card naming a module function", "set_config", b"{}", flavor="xgboost")
+    mv = _store_directly(local_registry, "xgb", h, "xgboost.set_config")
+    with pytest.raises(UnsafeArtifact, match="unknown XGBoost class 'set_config'"):
+        local_registry.load_model(mv)
+
+
 def test_a_reviewed_function_cannot_smuggle_a_hostile_argument(train: pd.DataFrame) -> None:
     """``partial(check_array, ...)`` is allowed (HistGradientBoosting holds one), but what it is
     given is audited like the rest of the file."""
@@ -516,6 +526,18 @@ def test_a_reviewed_function_cannot_smuggle_a_hostile_argument(train: pd.DataFra
     assert refused_types(ok) == []
     smuggled = _pipeline(_ft(functools.partial(check_array, estimator=np.vectorize(exec))))
     assert "builtins.exec" in " ".join(refused_types(_skops(smuggled)))
+
+
+def test_an_older_skops_protocol_is_refused(train: pd.DataFrame) -> None:
+    """Files claiming another protocol would load through skops' legacy node classes."""
+    from modelyard.registry.skops_policy import refused_types
+
+    def older(schema: dict[str, Any]) -> None:
+        schema["protocol"] = 0
+
+    data = _with_schema(_skops(_benign_pipeline(train)), older)
+    [refused] = refused_types(data)
+    assert refused.startswith("skops protocol 0 (this skops writes and audits")
 
 
 def test_the_allow_list_is_exact_types_and_no_callables() -> None:

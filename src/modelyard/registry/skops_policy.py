@@ -216,6 +216,10 @@ def refused_types(data: bytes) -> list[str]:
     Empty when the file may load without trust. Raises :class:`UnsafeArtifact` when the bytes
     are not a skops file at all."""
     schema = _schema(data)
+    if not isinstance(schema, dict) or schema.get("protocol") != _protocol():
+        # Older protocols load through skops' legacy node classes, which read other fields.
+        got = schema.get("protocol") if isinstance(schema, dict) else None
+        return [f"skops protocol {got!r} (this skops writes and audits {_protocol()})"]
     allowed = allowed_types()
     refused: set[str] = set()
     vetted: set[str] = set()  # reviewed functions (and partials of them) seen in the file
@@ -281,6 +285,14 @@ def names_in(data: bytes) -> list[str]:
     import skops.io as sio
 
     return sorted(sio.get_untrusted_types(data=data))
+
+
+@lru_cache(maxsize=1)
+def _protocol() -> Any:
+    """The skops file protocol this installation writes (read from a file it writes)."""
+    import skops.io as sio
+
+    return _schema(bytes(sio.dumps(0))).get("protocol")
 
 
 def _schema(data: bytes) -> Any:
