@@ -51,9 +51,11 @@ class SklearnFlavor:
         return data, {"class": _qualname(model), "types": types}
 
     def check(self, data: bytes, trusted: bool) -> list[str]:
-        from modelyard.registry.skops_policy import refused_types
+        from modelyard.registry.skops_policy import audit
 
-        refused = refused_types(data)
+        return self._checked(audit(data)[0], trusted)
+
+    def _checked(self, refused: list[str], trusted: bool) -> list[str]:
         if refused and not trusted:
             raise UnsafeArtifact(
                 "refusing an artifact that was not registered with trust=True: it contains "
@@ -63,14 +65,17 @@ class SklearnFlavor:
         return refused
 
     def load(self, data: bytes, info: dict[str, Any], trusted: bool) -> Any:
-        """``info`` (from the version's card) is never believed: the bytes are audited."""
+        """``info`` (from the version's card) is never believed: the bytes are audited, then
+        skops loads them trusting exactly the allowed names found (its own audit runs again)."""
         import skops.io as sio
 
-        from modelyard.registry.skops_policy import check_tree_bounds, names_in
+        from modelyard.registry.skops_policy import audit, check_tree_bounds
 
-        self.check(data, trusted)
+        refused, seen = audit(data, skops_audit=False)
+        self._checked(refused, trusted)
+        names = sio.get_untrusted_types(data=data) if trusted else seen
         try:
-            model = sio.loads(data, trusted=names_in(data))
+            model = sio.loads(data, trusted=names)
         except (TypeError, ValueError, KeyError, AttributeError, ImportError) as exc:
             raise UnsafeArtifact(
                 f"refusing to load: skops could not rebuild the artifact: {exc}"

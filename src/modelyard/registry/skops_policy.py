@@ -215,14 +215,22 @@ def refused_types(data: bytes) -> list[str]:
 
     Empty when the file may load without trust. Raises :class:`UnsafeArtifact` when the bytes
     are not a skops file at all."""
+    return audit(data)[0]
+
+
+def audit(data: bytes, skops_audit: bool = True) -> tuple[list[str], list[str]]:
+    """(refused, seen): what is outside the allow-list, and every allowed name the file uses
+    (to pass as skops' ``trusted=``, whose own audit at load is then the second opinion;
+    ``skops_audit`` runs that audit here as well, for a message before anything is stored)."""
     schema = _schema(data)
     if not isinstance(schema, dict) or schema.get("protocol") != _protocol():
         # Older protocols load through skops' legacy node classes, which read other fields.
         got = schema.get("protocol") if isinstance(schema, dict) else None
-        return [f"skops protocol {got!r} (this skops writes and audits {_protocol()})"]
+        return [f"skops protocol {got!r} (this skops writes and audits {_protocol()})"], []
     allowed = allowed_types()
     refused: set[str] = set()
     vetted: set[str] = set()  # reviewed functions (and partials of them) seen in the file
+    seen: set[str] = set()
     stack: list[Any] = [schema]
     while stack:
         node = stack.pop()
@@ -244,13 +252,14 @@ def refused_types(data: bytes) -> list[str]:
         if _reviewed_function(loader, name, node):
             vetted.add(name)
             continue
+        seen.add(name)
         if loader in CALLABLE_LOADERS:
             refused.add(f"{name} ({CALLABLE_LOADERS[loader]}: callables are never trusted)")
         elif loader not in DATA_LOADERS:
             refused.add(f"{name} (unknown loader {loader!r})")
         elif name not in allowed:
             refused.add(name)
-    if not refused:
+    if not refused and skops_audit:
         # skops' own audit of the same file: it also sees names that ride inside data (the
         # bit generator of a numpy Generator, the method of a bound method).
         import skops.io as sio
@@ -262,7 +271,7 @@ def refused_types(data: bytes) -> list[str]:
                 f"refusing to load: skops cannot audit the artifact: {exc}"
             ) from None
         refused |= {t for t in reported if t not in allowed and t not in vetted}
-    return sorted(refused)
+    return sorted(refused), sorted((seen & allowed) | vetted)
 
 
 def _reviewed_function(loader: str, name: str, node: dict[str, Any]) -> bool:
@@ -278,13 +287,6 @@ def _reviewed_function(loader: str, name: str, node: dict[str, Any]) -> bool:
             and f"{func.get('__module__')}.{func.get('__class__')}" in REVIEWED_FUNCTIONS
         )
     return False
-
-
-def names_in(data: bytes) -> list[str]:
-    """The types skops would need trusted to load this file (for ``trusted=``)."""
-    import skops.io as sio
-
-    return sorted(sio.get_untrusted_types(data=data))
 
 
 @lru_cache(maxsize=1)
