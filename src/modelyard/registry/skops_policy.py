@@ -202,9 +202,8 @@ def allowed_types() -> frozenset[str]:
     # SciPy: the sparse matrix and array classes (their data is loaded without pickle).
     for n in dir(scipy.sparse):
         obj = getattr(scipy.sparse, n)
-        sparse = isinstance(obj, type) and issubclass(
-            obj, scipy.sparse.spmatrix | scipy.sparse.sparray
-        )
+        bases = (scipy.sparse.spmatrix, scipy.sparse.sparray)  # abstract: never in a file
+        sparse = isinstance(obj, type) and issubclass(obj, bases) and obj not in bases
         if sparse and obj.__module__.startswith("scipy.sparse."):  # scipy's own, by exact name
             names.add(f"{obj.__module__}.{obj.__name__}")
     return frozenset(names)
