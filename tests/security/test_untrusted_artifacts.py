@@ -193,7 +193,7 @@ def corpus(marker: Path, train: pd.DataFrame) -> list[Hostile]:
         ),
         Hostile(
             "a pickled lambda inside a pipeline, stored as pickle without trust",
-            "trust=True",
+            "refusing to unpickle",
             cloudpickle.dumps(lam_model),
             flavor="pickle",
             model=lam_model,
