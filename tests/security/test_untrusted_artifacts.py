@@ -622,14 +622,10 @@ def test_gate_serve_catalog_and_dashboard_through_real_commands(
     refusing on each retry and request); the marker never appears. ``modelyard catalog`` and the
     dashboard show which version was registered with trust=True, by whom and when."""
     import httpx
-    from starlette.applications import Starlette
-    from starlette.routing import Mount
-    from starlette.testclient import TestClient
 
     from modelyard.registry.registry import Registry
-    from modelyard.security.access import local_identity
-    from modelyard.web.ui import dashboard_app
     from tests.support.servers import MODELYARD, served
+    from tests.support.ui import client as dashboard_client
 
     root = tmp_path / "proj"
     root.mkdir()
@@ -714,13 +710,11 @@ def test_gate_serve_catalog_and_dashboard_through_real_commands(
     assert f"{trusted.ref} by tester at" in cat.stdout, cat.stdout
     assert f"{good.ref} by" not in cat.stdout
 
-    with Registry.open(root, env=env) as reg:
-        app = Starlette(routes=[Mount("/ui", dashboard_app(reg, "/ui", local_identity("tester")))])
-        with TestClient(app) as client:
-            page = client.get("/ui/")
-            assert page.status_code == 200 and "trusted by tester at" in page.text
-            version = client.get(f"/ui/models/{trusted.ref}")
-            assert "registered with trust=True by tester at" in version.text
-            assert "numpy.log1p" in version.text
-            legit = client.get(f"/ui/models/{good.ref}")
-            assert "untrusted: allow-listed types only" in legit.text
+    with Registry.open(root, env=env) as reg, dashboard_client(reg, local=True) as client:
+        page = client.get("/ui/")
+        assert page.status_code == 200 and "trusted by tester at" in page.text
+        version = client.get(f"/ui/models/{trusted.ref}")
+        assert "registered with trust=True by tester at" in version.text
+        assert "numpy.log1p" in version.text
+        legit = client.get(f"/ui/models/{good.ref}")
+        assert "untrusted: allow-listed types only" in legit.text
