@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -275,6 +275,16 @@ def _cost(cost: dict[str, object]) -> str:
     return ", ".join(parts) or "-"
 
 
+def _trusted(versions: list[dict[str, Any]]) -> str:
+    """Versions registered with trust=True, by whom and when (they may run code when loaded)."""
+    marks = [
+        f"{v['ref']} by {t['by']} at {str(t['at'])[:19]}"
+        for v in versions
+        if (t := v.get("trusted"))
+    ]
+    return f"[red]{'; '.join(marks)}[/]" if marks else "-"
+
+
 @app.command()
 def catalog(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None:
     """Active and deprecated models with owners, SLAs, traffic, last gate result and cost (training
@@ -322,6 +332,7 @@ def catalog(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> No
                 traffic or "-",
                 gates,
                 _cost(e.cost),
+                _trusted(e.versions),
                 "; ".join(e.ghosts) and f"[red]{'; '.join(e.ghosts)}[/]",
                 "; ".join(f"{p['version']}: {p['reason']}" for p in e.proposals) or "-",
             )
@@ -337,6 +348,7 @@ def catalog(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> No
             "traffic",
             "last gate",
             "cost",
+            "trusted (may run code)",
             "ghosts",
             "retirement proposed",
         ],

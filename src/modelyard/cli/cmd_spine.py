@@ -433,7 +433,7 @@ def models_show(
     sla = card.get("sla") or {}
     render.console.print(
         f"[bold]{mv.ref}[/]  {render.state(mv.state)}  {mv.flavor}"
-        f"{' [red](trusted pickle)[/]' if mv.trusted else ''}\n"
+        f"{' [red](trusted: may run code when loaded)[/]' if mv.trusted else ''}\n"
         f"owner: {card.get('owner') or '[red]none[/]'}  objective: {card.get('objective') or '-'}  "
         f"KPI: {card.get('kpi') or '-'}\nSLA: p99 ≤ {sla.get('latency_p99_ms')} ms, availability "
         f"{sla.get('availability')}, escalation {sla.get('escalation') or '-'}\n"

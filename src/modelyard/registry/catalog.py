@@ -17,6 +17,7 @@ from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.windows import WindowStore
 
 PROPOSAL_ACTION = "lifecycle.retirement_proposed"
+TRUST_ACTION = "model.trust"
 CPU_METRIC = "cpu_seconds"
 
 
@@ -105,9 +106,36 @@ def recorded_proposals(reg: Registry) -> dict[str, list[dict[str, Any]]]:
     return {ref: list(by.values()) for ref, by in out.items()}
 
 
+def trust_records(reg: Registry) -> dict[str, dict[str, Any]]:
+    """Who registered which version with ``trust=True``, when, and what needed the trust, from
+    the audit log's ``model.trust`` entries, by version ref."""
+    return {
+        e["target"].removeprefix("model:"): {
+            "by": e["actor"],
+            "at": e["at"].isoformat(),
+            "types": list((e["data"] or {}).get("types") or []),
+        }
+        for e in reg.store.audit_entries(action=TRUST_ACTION)
+    }
+
+
+def trust_of(mv: ModelVersion, records: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The trust record of one version: None when it loads under the allow-list."""
+    if not mv.trusted:
+        return None
+    at = mv.created_at.isoformat() if hasattr(mv.created_at, "isoformat") else str(mv.created_at)
+    fallback = {  # registered before trust had its own audit entry
+        "by": mv.created_by,
+        "at": at,
+        "types": list(mv.card.get("flavor_info", {}).get("trusted_types") or []),
+    }
+    return records.get(mv.ref, fallback)
+
+
 def catalog(reg: Registry) -> list[CatalogEntry]:
     sizes = {a["digest"]: int(a["size_bytes"]) for a in reg.store.artifact_rows()}
     proposed = recorded_proposals(reg)
+    trusted = trust_records(reg)
     routes: dict[int, list[dict[str, Any]]] = {}
     for r in reg.store.routes():
         routes.setdefault(r["model_version_id"], []).append(r)
@@ -136,6 +164,7 @@ def catalog(reg: Registry) -> list[CatalogEntry]:
                     for r in served
                 ],
                 "last_gate": None if last_gate is None else bool(last_gate["passed"]),
+                "trusted": trust_of(mv, trusted),
                 "size_bytes": mv.size_bytes,
                 "cost": version_cost(reg, mv, sizes),
             }

@@ -304,6 +304,11 @@ class Registry:
         validate_name(name, "model name")
         fl = flavors.detect(model, trust)
         data, info = fl.dump(model)
+        # The same audit every load runs: refused here unless trusted, and what needed the
+        # trust is kept with the version (the card, the audit log, the catalog show it).
+        needs_trust = fl.check(data, trust)
+        if trust:
+            info["trusted_types"] = needs_trust
         schema = None
         if run_id:
             inputs = [i for i in self.store.run_inputs(run_id) if i["role"] == "train"]
@@ -348,8 +353,29 @@ class Registry:
         from modelyard.registry import flavors
 
         mv = self.model_version(ref) if isinstance(ref, str) else ref
+        if mv.trusted:
+            self._check_trust_on_record(mv)
         data = self.artifacts.get(mv.artifact_digest)
         return flavors.flavor(mv.flavor).load(data, mv.card.get("flavor_info", {}), mv.trusted)
+
+    def _check_trust_on_record(self, mv: ModelVersion) -> None:
+        """A ``trusted`` flag counts only with the audit entry its registration wrote for this
+        very artifact: a flag flipped in the database alone does not make code run."""
+        from modelyard.core.errors import UnsafeArtifact
+
+        target = f"model:{mv.ref}"
+        for e in self.store.audit_entries(target_prefix=target):
+            data = e["data"] or {}
+            vouched = e["action"] == "model.trust" or (
+                e["action"] == "model.register" and data.get("trusted") is True
+            )
+            if e["target"] == target and vouched and data.get("digest") == mv.artifact_digest:
+                return
+        raise UnsafeArtifact(
+            f"refusing to load {mv.ref}: it is marked trusted but no audit entry records it "
+            "being registered with trust=True for this artifact",
+            hint="register the model again with trust=True (recorded in the audit log)",
+        )
 
     # ---- lifecycle -------------------------------------------------------------------
     def transition(

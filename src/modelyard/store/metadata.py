@@ -519,6 +519,20 @@ class MetadataStore:
                     "run": values.get("run_id"),
                 },
             )
+            if values["trusted"]:  # who vouched for code that may run at load, and when
+                info = (values.get("card") or {}).get("flavor_info") or {}
+                self.audit(
+                    conn,
+                    actor,
+                    "model.trust",
+                    f"model:{values['model_name']}@{version}",
+                    "registered with trust=True: its artifact may run code when loaded",
+                    {
+                        "digest": values["artifact_digest"],
+                        "flavor": values["flavor"],
+                        "types": list(info.get("trusted_types") or []),
+                    },
+                )
             return {**row, "id": new_id}
 
         result: Row = self._retrying_insert(go)

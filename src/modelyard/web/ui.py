@@ -147,6 +147,7 @@ def dashboard_app(
         }
 
     def version(request: Request, who: Identity) -> dict[str, Any]:
+        from modelyard.registry.catalog import trust_of, trust_records
         from modelyard.registry.lineage import model_lineage
         from modelyard.store.governance import GovernanceStore
         from modelyard.web.lineage_svg import render
@@ -155,6 +156,7 @@ def dashboard_app(
         mv = reg.model_version(request.path_params["ref"])
         return {
             "g": graph,
+            "trust": trust_of(mv, trust_records(reg)),
             "svg": render(graph),
             "approvals": GovernanceStore(reg.store).decisions(mv.id),
         }
