@@ -183,5 +183,6 @@ def test_lightgbm_models_round_trip_in_their_native_format(local_registry) -> No
     model = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(X, y)
     mv = local_registry.register_model(model, name="lgb", sample_input=X.head())
     assert mv.flavor == "lightgbm" and not mv.trusted
-    booster = local_registry.load_model(mv)
-    np.testing.assert_allclose(booster.predict(X.head()), model.predict_proba(X.head())[:, 1])
+    loaded = local_registry.load_model(mv)  # the scikit-learn wrapper, not a bare Booster
+    assert type(loaded) is lightgbm.LGBMClassifier and loaded.classes_.tolist() == [0, 1]
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-12)

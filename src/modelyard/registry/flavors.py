@@ -120,7 +120,28 @@ class XGBoostFlavor:
         return model
 
 
+_LGBM_CLASSES = frozenset({"LGBMClassifier", "LGBMRegressor", "LGBMRanker"})
+
+
+def _json_params(model: Any) -> dict[str, Any]:
+    """The estimator's constructor parameters that JSON can hold (callables are left out)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for key, value in model.get_params(deep=False).items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        out[key] = value
+    return out
+
+
 class LightGBMFlavor:
+    """LightGBM's text model format. A scikit-learn wrapper (``LGBMClassifier`` …) comes back
+    as the same wrapper — ``classes_``, ``predict_proba`` and all — rebuilt around the loaded
+    booster from the recorded parameters and classes, so a classifier gates and serves."""
+
     name = "lightgbm"
 
     def matches(self, model: Any) -> bool:
@@ -129,6 +150,10 @@ class LightGBMFlavor:
     def dump(self, model: Any) -> tuple[bytes, dict[str, Any]]:
         booster = model.booster_ if hasattr(model, "booster_") else model
         info: dict[str, Any] = {"class": _qualname(model)}
+        if hasattr(model, "booster_"):
+            info["params"] = _json_params(model)
+            info["objective"] = getattr(model, "_objective", None)
+            info["feature_names"] = bool(getattr(model, "_fitted_with_feature_names", False))
         if hasattr(model, "classes_"):
             info["classes"] = [c.item() if hasattr(c, "item") else c for c in model.classes_]
         return booster.model_to_string().encode(), info
@@ -139,7 +164,125 @@ class LightGBMFlavor:
     def load(self, data: bytes, info: dict[str, Any], trusted: bool) -> Any:
         import lightgbm
 
-        return lightgbm.Booster(model_str=data.decode())
+        booster = lightgbm.Booster(model_str=data.decode())
+        cls = str(info.get("class", "")).rsplit(".", 1)[-1]
+        if cls not in _LGBM_CLASSES or "params" not in info:
+            return booster  # a plain Booster (or a version logged before wrappers came back)
+        return _lgbm_wrapper(getattr(lightgbm, cls), booster, info)
+
+
+def _lgbm_wrapper(cls: Any, booster: Any, info: dict[str, Any]) -> Any:
+    """A fitted ``cls`` around ``booster``. LightGBM has no public way to attach a booster to
+    its scikit-learn wrapper, so this sets the attributes its own ``fit`` sets (LightGBM 4.x);
+    the round-trip tests hold predictions to the original's."""
+    import numpy as np
+
+    model = cls(**dict(info["params"]))
+    n = booster.num_feature()
+    model._Booster = booster
+    model.fitted_ = True
+    model._n_features = model._n_features_in = n
+    model._objective = info.get("objective") or booster.params.get("objective")
+    model._best_iteration = booster.best_iteration
+    model._best_score = {}
+    model._evals_result = {}
+    model._other_params = {}
+    model._class_weight = None
+    model._fitted_with_feature_names = bool(info.get("feature_names"))
+    if "classes" in info:
+        from sklearn.preprocessing import LabelEncoder
+
+        classes = np.asarray(info["classes"])
+        model._le = LabelEncoder().fit(classes)
+        model._classes = model._le.classes_
+        model._n_classes = len(model._classes)
+        model._class_map = dict(zip(model._le.classes_, model._le.transform(classes), strict=True))
+    return model
+
+
+class BoostedPipelineFlavor:
+    """A scikit-learn Pipeline ending in an XGBoost or LightGBM model, as one composite artifact:
+    the steps before it through skops (the same allow-list as any scikit-learn artifact) and the
+    final model in its native format, in a zip with a manifest. So a preprocessing pipeline with
+    a boosted model loads without ``trust=True``; skops alone would have to trust the boosted
+    wrapper's pickled state."""
+
+    name = "sklearn-boosted"
+    _MANIFEST = "manifest.json"
+
+    @staticmethod
+    def _final_flavor(model: Any) -> Flavor | None:
+        for f in (_FLAVORS["xgboost"], _FLAVORS["lightgbm"]):
+            if f.matches(model):
+                return f
+        return None
+
+    def matches(self, model: Any) -> bool:
+        if type(model).__name__ != "Pipeline" or not hasattr(model, "steps") or not model.steps:
+            return False
+        last = model.steps[-1][1]
+        return len(model.steps) >= 2 and self._final_flavor(last) is not None
+
+    def dump(self, model: Any) -> tuple[bytes, dict[str, Any]]:
+        import json
+        import zipfile
+
+        from sklearn.pipeline import Pipeline
+
+        name, last = model.steps[-1]
+        final = self._final_flavor(last)
+        assert final is not None
+        prefix_bytes, prefix_info = _FLAVORS["sklearn"].dump(Pipeline(model.steps[:-1]))
+        final_bytes, final_info = final.dump(last)
+        manifest = {
+            "final_step": name,
+            "final_flavor": final.name,
+            "final_info": final_info,
+            "prefix_types": prefix_info["types"],
+        }
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(self._MANIFEST, json.dumps(manifest))
+            zf.writestr("prefix.skops", prefix_bytes)
+            zf.writestr("final.bin", final_bytes)
+        return buf.getvalue(), {"class": _qualname(model), "final": final_info["class"]}
+
+    def _parts(self, data: bytes) -> tuple[dict[str, Any], bytes, bytes]:
+        import json
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                if set(zf.namelist()) != {self._MANIFEST, "prefix.skops", "final.bin"}:
+                    raise UnsafeArtifact(
+                        "refusing a composite artifact whose members are not exactly "
+                        "manifest.json, prefix.skops and final.bin"
+                    )
+                manifest = json.loads(zf.read(self._MANIFEST))
+                prefix, final = zf.read("prefix.skops"), zf.read("final.bin")
+        except (zipfile.BadZipFile, ValueError, KeyError) as exc:
+            raise UnsafeArtifact(f"refusing a malformed composite artifact: {exc}") from None
+        if manifest.get("final_flavor") not in ("xgboost", "lightgbm") or not isinstance(
+            manifest.get("final_step"), str
+        ):
+            raise UnsafeArtifact(
+                "refusing a composite artifact: its final model must be xgboost or lightgbm"
+            )
+        return manifest, prefix, final
+
+    def check(self, data: bytes, trusted: bool) -> list[str]:
+        _, prefix, _ = self._parts(data)
+        return _FLAVORS["sklearn"].check(prefix, trusted)
+
+    def load(self, data: bytes, info: dict[str, Any], trusted: bool) -> Any:
+        from sklearn.pipeline import Pipeline
+
+        manifest, prefix_bytes, final_bytes = self._parts(data)
+        prefix = _FLAVORS["sklearn"].load(prefix_bytes, {}, trusted)
+        final = _FLAVORS[manifest["final_flavor"]].load(
+            final_bytes, dict(manifest.get("final_info") or {}), trusted
+        )
+        return Pipeline([*prefix.steps, (manifest["final_step"], final)])
 
 
 class OnnxFlavor:
@@ -193,7 +336,14 @@ class PickleFlavor:
 
 _FLAVORS: dict[str, Flavor] = {
     f.name: f
-    for f in (SklearnFlavor(), XGBoostFlavor(), LightGBMFlavor(), OnnxFlavor(), PickleFlavor())
+    for f in (
+        SklearnFlavor(),
+        XGBoostFlavor(),
+        LightGBMFlavor(),
+        BoostedPipelineFlavor(),
+        OnnxFlavor(),
+        PickleFlavor(),
+    )
 }
 
 
@@ -208,7 +358,7 @@ def flavor(name: str) -> Flavor:
 
 def detect(model: Any, trust: bool) -> Flavor:
     # XGBoost and LightGBM sklearn wrappers are also BaseEstimators: native formats win.
-    for name in ("xgboost", "lightgbm", "onnx", "sklearn"):
+    for name in ("xgboost", "lightgbm", "sklearn-boosted", "onnx", "sklearn"):
         f = _FLAVORS[name]
         if f.matches(model):
             return f
