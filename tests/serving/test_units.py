@@ -202,3 +202,20 @@ def test_the_signature_records_the_policy_its_pipeline_supports() -> None:
     ordinal = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
     assert policy(ordinal, HistGradientBoostingClassifier(max_iter=10)) == "pass"
     assert policy(OrdinalEncoder(), HistGradientBoostingClassifier(max_iter=10)) == "reject"
+
+
+def test_tensor_type_errors_name_the_column_kind_in_good_english() -> None:
+    import numpy as np
+
+    from modelyard.serving.schema import Payload
+
+    schema = InputSchema.from_signature(
+        {"inputs": [{"name": "n", "type": "integer"}, {"name": "c", "type": "string"}]}
+    )
+    texts = np.array(["a"], dtype=object)
+    with pytest.raises(InvalidInput, match="numeric tensor for an integer column"):
+        schema.validate(Payload("tensors", [("n", texts), ("c", texts)], "inputs"), 10)
+    with pytest.raises(InvalidInput, match="BYTES tensor for a string column"):
+        schema.validate(
+            Payload("tensors", [("n", np.array([1])), ("c", np.array([1]))], "inputs"), 10
+        )

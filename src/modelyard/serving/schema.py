@@ -415,6 +415,10 @@ def _columns_length(data: dict[str, Any], where: str) -> int:
     return next(iter(lengths.values()), 0)
 
 
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
 def _names(names: Sequence[str], limit: int = 8) -> str:
     shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
@@ -534,7 +538,7 @@ def _check_array(col: Column, arr: np.ndarray, where: str) -> np.ndarray:
     if col.kind in ("float", "integer"):
         if kind not in "fiu":
             raise InvalidInput(
-                f"{where}.{col.name}: expected a numeric tensor for a {col.kind} column, "
+                f"{where}.{col.name}: expected a numeric tensor for {_a(col.kind)} column, "
                 f"got {arr.dtype.name}",
                 field=col.name,
             )
@@ -560,7 +564,7 @@ def _check_array(col: Column, arr: np.ndarray, where: str) -> np.ndarray:
         return arr
     if kind not in "OSU":
         raise InvalidInput(
-            f"{where}.{col.name}: expected a BYTES tensor for a {col.kind} column, "
+            f"{where}.{col.name}: expected a BYTES tensor for {_a(col.kind)} column, "
             f"got {arr.dtype.name}",
             field=col.name,
         )
