@@ -30,8 +30,10 @@ import orjson
 
 from modelyard.core.errors import InvalidInput, ModelyardError, NotFound, PermissionDenied
 from modelyard.core.governance import Permission
+from modelyard.core.http_config import HttpLimits
 from modelyard.serving import openapi, protocol_v1, protocol_v2
 from modelyard.serving.auth import ServingAuth
+from modelyard.serving.body_limit import BodyLimit
 from modelyard.serving.errors import (
     MethodNotAllowed,
     ModelFailed,
@@ -62,9 +64,12 @@ class ServingApp:
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
         auth: ServingAuth | None = None,
+        limits: HttpLimits | None = None,
     ) -> None:
         self.state = state
         self.auth = auth  # None: every route is open (serving.auth and metrics_auth: none)
+        limits = limits or HttpLimits()
+        self.guarded = BodyLimit(self.http, limits.max_body_bytes, limits.body_timeout_s)
         self.metrics = state.telemetry.metrics
         self.predlog = state.telemetry.predlog
         self.new_id = IdMaker()
@@ -76,7 +81,7 @@ class ServingApp:
     # ---- ASGI entry ------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self.http(scope, receive, send)
+            await self.guarded(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self.lifespan(receive, send)
 

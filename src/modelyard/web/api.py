@@ -14,17 +14,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from modelyard.core.errors import InvalidInput, ModelyardError, NotFound, Unauthenticated
 from modelyard.core.governance import Permission
+from modelyard.core.refs import parse_id
 from modelyard.registry.registry import Registry
 from modelyard.security.access import Identity
+from modelyard.serving.body_limit import BodyLimit
 
 PREFIX = "/api/v1"
-MAX_BODY = 1 << 20
 
 
 def _default(value: Any) -> Any:
@@ -163,7 +165,8 @@ def _deploy(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) ->
     from modelyard.rollout.operations import deploy
 
     weight = body.get("weight")
-    if weight is not None and not isinstance(weight, int | float):
+    number = isinstance(weight, int | float) and not isinstance(weight, bool)
+    if weight is not None and not (number and 0 <= weight <= 1):  # NaN fails the comparison
         raise InvalidInput(f"weight must be a number between 0 and 1, got {weight!r}")
     mv = deploy(
         reg,
@@ -202,8 +205,7 @@ def _token_create(reg: Registry, who: Identity, req: Request, body: dict[str, An
     from modelyard.security import tokens
 
     days = body.get("expires_days")
-    if days is not None and not isinstance(days, int | float):
-        raise InvalidInput(f"expires_days must be a number, got {days!r}")
+    tokens.check_expiry_days(days)
     tok = tokens.create(reg.store, _str(body, "name"), _str(body, "role"), who.name, days)
     return {
         "id": tok.id,
@@ -268,11 +270,9 @@ def _review_list(reg: Registry, who: Identity, req: Request, body: dict[str, Any
 def _review_decide(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
     from modelyard.store.feedback import FeedbackStore
 
-    raw = req.path_params["item_id"]
-    if not raw.isdigit():
-        raise InvalidInput(f"review item id must be a positive integer, got {raw!r}")
+    item_id = parse_id(req.path_params["item_id"], "review item")
     decision = _str(body, "decision")
-    return FeedbackStore(reg.store).decide(int(raw), decision, who.name, body.get("label"))
+    return FeedbackStore(reg.store).decide(item_id, decision, who.name, body.get("label"))
 
 
 def _str(body: dict[str, Any], key: str) -> str:
@@ -353,9 +353,7 @@ def _endpoint(
             who.require(op.permission, f"{op.method} {PREFIX}{op.path}")
             body: dict[str, Any] = {}
             if op.method != "GET":
-                raw = await request.body()
-                if len(raw) > MAX_BODY:
-                    raise InvalidInput(f"request body is {len(raw)} bytes; the limit is {MAX_BODY}")
+                raw = await request.body()  # bounded: the BodyLimit wrapper refuses more
                 if raw.strip():
                     try:
                         body = json.loads(raw)
@@ -456,7 +454,12 @@ def management_app(reg: Registry) -> Starlette:
         )
 
     routes.append(Route(PREFIX + "/openapi.json", spec, methods=["GET"]))
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    limits = reg.config.http
+    return Starlette(
+        routes=routes,
+        exception_handlers={404: not_found, 405: not_found},
+        middleware=[Middleware(BodyLimit, limits.max_form_bytes, limits.body_timeout_s)],
+    )
 
 
 __all__ = ["OPS", "PREFIX", "NotFound", "management_app", "openapi"]
