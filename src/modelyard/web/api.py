@@ -20,7 +20,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from modelyard.core.errors import InvalidInput, ModelyardError, NotFound, Unauthenticated
-from modelyard.core.governance import Permission
+from modelyard.core.governance import AccessRole, Permission
+from modelyard.core.lifecycle import Role
 from modelyard.core.refs import parse_id
 from modelyard.registry.registry import Registry
 from modelyard.security.access import Identity
@@ -369,13 +370,71 @@ def _endpoint(
     return endpoint
 
 
+# ---- the OpenAPI description: what each parameter and body field accepts ---------------------
+_TEXT: dict[str, Any] = {"type": "string", "minLength": 1}
+_REF: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*(@([0-9]+|latest))?$",
+}
+_LIMIT: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 10_000}
+PARAMS: dict[str, dict[str, Any]] = {  # path parameters, by name (default: text)
+    "ref": _REF,
+    "item_id": {"type": "integer", "minimum": 1},
+}
+QUERY: dict[str, dict[str, dict[str, Any]]] = {  # query parameters, by route
+    "/models": {"name": _TEXT},
+    "/datasets": {"name": _TEXT},
+    "/audit": {"model": _TEXT, "actor": _TEXT, "action": _TEXT, "limit": _LIMIT},
+    "/review": {
+        "endpoint": _TEXT,
+        "status": {"enum": ["pending", "confirmed", "corrected", "all"]},
+        "limit": _LIMIT,
+    },
+}
+_LABEL: dict[str, Any] = {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
+FIELDS: dict[str, dict[str, dict[str, Any]]] = {  # body fields, by route (default: text)
+    "/endpoints/{endpoint}/deploy": {
+        "version": _REF,
+        "role": {"enum": [r.value for r in Role]},
+        "weight": {"type": "number", "minimum": 0, "maximum": 1},
+        "reason": _TEXT,
+    },
+    "/endpoints/{endpoint}/rollback": {"reason": _TEXT, "to": _REF},
+    "/feedback": {
+        "prediction_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "label": _LABEL,
+        "endpoint": _TEXT,
+    },
+    "/review/{item_id}": {"decision": {"enum": ["confirm", "correct"]}, "label": _LABEL},
+    "/tokens": {
+        "name": _TEXT,
+        "role": {"enum": [r.value for r in AccessRole]},
+        "expires_days": {
+            "type": "number",
+            "minimum": 0,
+            "exclusiveMinimum": True,
+            "maximum": 36_600,
+        },
+    },
+}
+
+
 def openapi(ops: tuple[Op, ...] = OPS) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in ops:
         params = [
-            {"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+            {
+                "name": p.strip("{}"),
+                "in": "path",
+                "required": True,
+                "schema": PARAMS.get(p.strip("{}"), {"type": "string"}),
+            }
             for p in op.path.split("/")
             if p.startswith("{")
+        ]
+        params += [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in QUERY.get(op.path, {}).items()
         ]
         entry: dict[str, Any] = {
             "summary": op.summary,
@@ -391,15 +450,16 @@ def openapi(ops: tuple[Op, ...] = OPS) -> dict[str, Any]:
                 "422": {"$ref": "#/components/responses/Error"},
             },
         }
-        if op.body:
+        fields = {k: _TEXT for k in op.body} | FIELDS.get(op.path, {})
+        if fields:
             entry["requestBody"] = {
-                "required": True,
+                "required": bool(op.body),
                 "content": {
                     "application/json": {
                         "schema": {
                             "type": "object",
                             "required": list(op.body),
-                            "properties": {k: {"type": "string", "minLength": 1} for k in op.body},
+                            "properties": fields,
                         }
                     }
                 },
