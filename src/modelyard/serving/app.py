@@ -45,6 +45,7 @@ from modelyard.serving.errors import (
 )
 from modelyard.serving.plan import Endpoint, ServingState
 from modelyard.serving.predictor import Answer, IdMaker, InferRequest, Predictor
+from modelyard.serving.predlog import acknowledged
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -312,6 +313,7 @@ class ServingApp:
             _headers_for(ep, scope, req)
             answer = await ep.predictor.predict(req)
             out = protocol_v1.encode(answer, pid, want)
+            await self.log_first(ep, req, answer, started)
         except ModelyardError as exc:
             await self.failed(send, ep, exc, pid, "v1", started)
             return
@@ -391,6 +393,7 @@ class ServingApp:
             _headers_for(ep, scope, req)
             answer = await target.predict(req)
             out, head_len = protocol_v2.encode(answer, pid, v2.id, v2.binary, v2.binary_all)
+            await self.log_first(ep, req, answer, started)
         except ModelyardError as exc:
             await self.failed(send, ep, exc, pid, "v2", started)
             return
@@ -413,6 +416,16 @@ class ServingApp:
             )
         self.done(ep, req, answer, "v2", started)
 
+    async def log_first(
+        self, ep: Endpoint, req: InferRequest, answer: Answer, started: float
+    ) -> None:
+        """``prediction_log.durability: acknowledged``: the answer is on disk before it is
+        sent (a group commit off the event loop, see ``durable_log``)."""
+        config = ep.config.prediction_log
+        if self.predlog is not None and acknowledged(config):
+            latency = time.perf_counter() - started
+            await self.predlog.commit(ep.name, config, answer.version.pii, req.id, latency, answer)
+
     def done(
         self, ep: Endpoint, req: InferRequest, answer: Answer, protocol: str, started: float
     ) -> None:
@@ -427,7 +440,7 @@ class ServingApp:
                 answer.frame.n if answer.frame is not None else None,
                 answer.fallback_reason,
             )
-        if self.predlog is not None:
+        if self.predlog is not None and not acknowledged(ep.config.prediction_log):
             self.predlog.record(
                 ep.name,
                 ep.config.prediction_log,
