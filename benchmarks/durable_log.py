@@ -186,6 +186,24 @@ def run_mode(durability: str, args: argparse.Namespace, work: Path) -> list[dict
     return results
 
 
+def sync_latency_ms(folder: Path, n: int = 200) -> float:
+    """Median time of one small append + fdatasync on ``folder``'s file system: the floor of
+    an acknowledged request's extra latency at concurrency 1."""
+    path = folder / "sync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    times = []
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            os.write(fd, b"x" * 200 + b"\n")
+            getattr(os, "fdatasync", os.fsync)(fd)
+            times.append(time.perf_counter() - t0)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return statistics.median(times) * 1000
+
+
 def _log_lines(root: Path) -> int:
     return sum(
         f.read_bytes().count(b"\n") for f in (root / ".modelyard" / "predictions").rglob("*.jsonl")
@@ -202,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="modelyard-durable-", dir=args.dir))
     try:
+        sync_ms = sync_latency_ms(work)
         rows = [r for mode in ("buffered", "acknowledged") for r in run_mode(mode, args, work)]
     finally:
         if not args.keep:
@@ -216,6 +235,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['mode']:<13} {r['concurrency']:>3} {r['rps']:>9,.0f} {r['p50_ms']:>8.2f} "
             f"{r['p99_ms']:>8.2f} {r['errors']:>7} {r['requests']:>9,} {logged:>9}"
         )
+    print(f"one append + fdatasync on {work.parent}: {sync_ms:.2f} ms (median of 200)")
     for c in args.concurrency:
         off = next(r for r in rows if r["mode"] == "buffered" and r["concurrency"] == c)
         on = next(r for r in rows if r["mode"] == "acknowledged" and r["concurrency"] == c)

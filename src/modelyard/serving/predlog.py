@@ -7,6 +7,11 @@ JSON lines, one file per endpoint, day and process, so replicas never contend. F
 :mod:`modelyard.security.pii`; stable, so joins still work) or dropped before anything is
 written. ``read_log`` reads the files back for replay.
 
+That default (``durability: buffered``) loses what was answered since the last flush when the
+process is killed. With ``prediction_log: {durability: acknowledged}`` the app awaits
+``commit`` before it sends an answer: the entry goes to a group-commit writer thread
+(``durable_log``) that appends it to ``<pid>-acked.jsonl`` and syncs the file first.
+
 With ``prediction_log: {format: parquet}`` an endpoint's entries go instead to Hive-partitioned
 Parquet at the prediction-log location (``MODELYARD_PREDICTION_LOG_URL``, default the artifact
 location's ``predictions/``; a folder or ``s3://``)::
