@@ -15,7 +15,7 @@ without a size limit, and has no body-read deadline (``timeout_keep_alive`` cove
 idle time between requests; its h11 ``max_incomplete_event_size`` bounds headers, and only on
 the h11 parser). The error answers use the one JSON shape (``errors.error_body``).
 
-Cost on the inference path: not measurable in process (2026-12-04, best of 12 × 2,000 one-row
+Cost on the inference path: not measurable in process (2026-12-04, best of 12 x 2,000 one-row
 V1 requests on a busy 2-core machine: 59.6 µs/request through the wrapper, 64.2 µs without).
 """
 
