@@ -177,3 +177,14 @@ def test_a_log_that_cannot_be_written_answers_503_and_no_prediction(
     assert answer.json()["code"] == "not_ready"
     assert "prediction log could not be written" in answer.json()["error"]
     assert "predictions" not in answer.json()
+
+
+def test_acknowledged_durability_refuses_the_parquet_format_naming_the_key() -> None:
+    from modelyard.core.errors import ConfigError
+    from modelyard.core.project import parse_project
+
+    text = "endpoints:\n  bc:\n    prediction_log: {durability: acknowledged, format: parquet}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_project(text)
+    assert "endpoints.bc.prediction_log" in caught.value.message
+    assert "format: jsonl" in caught.value.message
