@@ -228,7 +228,8 @@ def test_a_chunked_body_is_refused_once_it_crosses_the_limit(
         for _ in range(limit // (64 * 1024) * 4):
             yield b"x" * (64 * 1024)
 
-    response = client.post(path, headers=auth, content=body())
+    form = {"content-type": "application/x-www-form-urlencoded"}  # what the dashboard parses
+    response = client.post(path, headers={**auth, **form}, content=body())
     _refused(response, 413, f"{limit:,} bytes")
 
 
@@ -303,11 +304,12 @@ def test_a_100_mb_unauthenticated_post_to_the_login_form_leaves_memory_bounded(
     port, pid, _ = real_server
     block = b"token=" + b"x" * (1024 * 1024 - 6)
     n = 100
+    form = "content-type: application/x-www-form-urlencoded\r\n"
     if framing == "content-length":
-        head = f"content-length: {n * len(block)}\r\ncontent-type: text/plain\r\n"
+        head = f"content-length: {n * len(block)}\r\n{form}"
         chunks: Iterator[bytes] = iter([block] * n)
     else:
-        head = "transfer-encoding: chunked\r\ncontent-type: text/plain\r\n"
+        head = f"transfer-encoding: chunked\r\n{form}"
         frame = f"{len(block):x}\r\n".encode() + block + b"\r\n"
         chunks = iter([frame] * n + [b"0\r\n\r\n"])
     before = _peak_rss(pid)
@@ -324,9 +326,10 @@ def test_a_body_that_trickles_in_is_cut_off_with_a_408(
     real_server: tuple[int, int, str], path: str
 ) -> None:
     port, _, admin = real_server
+    media = "application/x-www-form-urlencoded" if path.startswith("/ui/") else "application/json"
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(
-            f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: {media}\r\n"
             f"authorization: Bearer {admin}\r\ncontent-length: 1000\r\n\r\n{{".encode()
         )
         started = time.monotonic()
