@@ -116,6 +116,20 @@ class PredictionLogConfig(_Strict):
         description="jsonl: files per endpoint/day/process in the project; parquet: "
         "Hive-partitioned files (endpoint/date/hour) at MODELYARD_PREDICTION_LOG_URL",
     )
+    durability: Literal["buffered", "acknowledged"] = Field(
+        default="buffered",
+        description="buffered: written every flush_every_s (a killed server loses up to that "
+        "much); acknowledged: written and fsync'd before the answer is sent (jsonl only)",
+    )
+
+    @model_validator(mode="after")
+    def _acknowledged_needs_jsonl(self) -> PredictionLogConfig:
+        if self.durability == "acknowledged" and self.format != "jsonl":
+            raise ValueError(
+                "durability 'acknowledged' writes JSON lines before answering: "
+                "use format: jsonl (Parquet files are written whole, per flush)"
+            )
+        return self
 
 
 class EndpointConfig(_Strict):

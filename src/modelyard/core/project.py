@@ -18,6 +18,7 @@ from modelyard.core.endpoint_config import EndpointConfig
 from modelyard.core.errors import ConfigError
 from modelyard.core.gate_policy import GatePolicy
 from modelyard.core.governance import GovernanceConfig
+from modelyard.core.http_config import HttpLimits
 from modelyard.core.kube_config import KubernetesConfig
 from modelyard.core.monitor_config import MonitoringConfig, PlaybookConfig
 from modelyard.core.rollout_config import RolloutPolicy
@@ -120,6 +121,9 @@ class ProjectConfig(_Strict):
     webhooks: WebhooksConfig = Field(
         default_factory=WebhooksConfig,
         description="which addresses alert and playbook webhooks may reach",
+    )
+    http: HttpLimits = Field(
+        default_factory=HttpLimits, description="request-body size limits and read deadline"
     )
 
     @field_validator("models", "datasets", "endpoints", "playbooks")

@@ -49,8 +49,7 @@ def create(
     except ValueError:
         allowed = ", ".join(r.value for r in AccessRole)
         raise InvalidInput(f"unknown role {role!r}: expected one of {allowed}") from None
-    if expires_days is not None and expires_days <= 0:
-        raise InvalidInput(f"expiry must be a positive number of days, got {expires_days}")
+    check_expiry_days(expires_days)
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_days) if expires_days else None
@@ -65,6 +64,25 @@ def create(
         }
     )
     return NewToken(token_id, name, access, f"{PREFIX}{token_id}_{secret}", expires)
+
+
+MAX_EXPIRY_DAYS = 36_600  # a century; 1e308 days would overflow a datetime
+
+
+def check_expiry_days(value: object) -> None:
+    """``expires_days``: a finite number of days, 0 < days <= MAX_EXPIRY_DAYS (or None)."""
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= MAX_EXPIRY_DAYS  # NaN fails this too
+    ):
+        raise InvalidInput(
+            f"expires_days must be a number of days above 0 and at most {MAX_EXPIRY_DAYS}, "
+            f"got {value!r}",
+            hint="leave it out for a token that does not expire",
+        )
 
 
 def authenticate(store: MetadataStore, presented: str) -> Identity:

@@ -30,8 +30,10 @@ import orjson
 
 from modelyard.core.errors import InvalidInput, ModelyardError, NotFound, PermissionDenied
 from modelyard.core.governance import Permission
+from modelyard.core.http_config import HttpLimits
 from modelyard.serving import openapi, protocol_v1, protocol_v2
 from modelyard.serving.auth import ServingAuth
+from modelyard.serving.body_limit import BodyLimit
 from modelyard.serving.errors import (
     MethodNotAllowed,
     ModelFailed,
@@ -43,6 +45,7 @@ from modelyard.serving.errors import (
 )
 from modelyard.serving.plan import Endpoint, ServingState
 from modelyard.serving.predictor import Answer, IdMaker, InferRequest, Predictor
+from modelyard.serving.predlog import acknowledged
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -62,9 +65,12 @@ class ServingApp:
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
         auth: ServingAuth | None = None,
+        limits: HttpLimits | None = None,
     ) -> None:
         self.state = state
         self.auth = auth  # None: every route is open (serving.auth and metrics_auth: none)
+        limits = limits or HttpLimits()
+        self.guarded = BodyLimit(self.http, limits.max_body_bytes, limits.body_timeout_s)
         self.metrics = state.telemetry.metrics
         self.predlog = state.telemetry.predlog
         self.new_id = IdMaker()
@@ -76,7 +82,7 @@ class ServingApp:
     # ---- ASGI entry ------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self.http(scope, receive, send)
+            await self.guarded(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self.lifespan(receive, send)
 
@@ -307,6 +313,7 @@ class ServingApp:
             _headers_for(ep, scope, req)
             answer = await ep.predictor.predict(req)
             out = protocol_v1.encode(answer, pid, want)
+            await self.log_first(ep, req, answer, started)
         except ModelyardError as exc:
             await self.failed(send, ep, exc, pid, "v1", started)
             return
@@ -386,6 +393,7 @@ class ServingApp:
             _headers_for(ep, scope, req)
             answer = await target.predict(req)
             out, head_len = protocol_v2.encode(answer, pid, v2.id, v2.binary, v2.binary_all)
+            await self.log_first(ep, req, answer, started)
         except ModelyardError as exc:
             await self.failed(send, ep, exc, pid, "v2", started)
             return
@@ -408,6 +416,16 @@ class ServingApp:
             )
         self.done(ep, req, answer, "v2", started)
 
+    async def log_first(
+        self, ep: Endpoint, req: InferRequest, answer: Answer, started: float
+    ) -> None:
+        """``prediction_log.durability: acknowledged``: the answer is on disk before it is
+        sent (a group commit off the event loop, see ``durable_log``)."""
+        config = ep.config.prediction_log
+        if self.predlog is not None and acknowledged(config):
+            latency = time.perf_counter() - started
+            await self.predlog.commit(ep.name, config, answer.version.pii, req.id, latency, answer)
+
     def done(
         self, ep: Endpoint, req: InferRequest, answer: Answer, protocol: str, started: float
     ) -> None:
@@ -422,7 +440,7 @@ class ServingApp:
                 answer.frame.n if answer.frame is not None else None,
                 answer.fallback_reason,
             )
-        if self.predlog is not None:
+        if self.predlog is not None and not acknowledged(ep.config.prediction_log):
             self.predlog.record(
                 ep.name,
                 ep.config.prediction_log,

@@ -25,6 +25,13 @@ class PayloadTooLarge(InvalidInput):
     http_status = 413
 
 
+class RequestTimeout(InvalidInput):
+    """The body did not arrive whole within the read deadline."""
+
+    code = "request_timeout"
+    http_status = 408
+
+
 class Throttled(ModelyardError):
     code = "throttled"
     http_status = 429

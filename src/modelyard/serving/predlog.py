@@ -7,6 +7,11 @@ JSON lines, one file per endpoint, day and process, so replicas never contend. F
 :mod:`modelyard.security.pii`; stable, so joins still work) or dropped before anything is
 written. ``read_log`` reads the files back for replay.
 
+That default (``durability: buffered``) loses what was answered since the last flush when the
+process is killed. With ``prediction_log: {durability: acknowledged}`` the app awaits
+``commit`` before it sends an answer: the entry goes to a group-commit writer thread
+(``durable_log``) that appends it to ``<pid>-acked.jsonl`` and syncs the file first.
+
 With ``prediction_log: {format: parquet}`` an endpoint's entries go instead to Hive-partitioned
 Parquet at the prediction-log location (``MODELYARD_PREDICTION_LOG_URL``, default the artifact
 location's ``predictions/``; a folder or ``s3://``)::
@@ -43,6 +48,8 @@ import orjson
 from modelyard.core.endpoint_config import EndpointConfig, PredictionLogConfig
 from modelyard.core.errors import ConfigError, EncryptionError
 from modelyard.security.pii import pii_hash_key, private_record
+from modelyard.serving.durable_log import GroupCommitWriter
+from modelyard.serving.errors import NotReady
 from modelyard.serving.predictor import Answer
 from modelyard.store.crypto import Keyring
 from modelyard.store.parquet_log import filesystem, parquet_files
@@ -93,6 +100,7 @@ class PredictionLog:
         self.written = 0
         self.task: asyncio.Task[None] | None = None
         self.rand = random.random
+        self.durable = GroupCommitWriter(self._acked_line)  # durability: acknowledged
 
     @classmethod
     def for_settings(
@@ -151,6 +159,36 @@ class PredictionLog:
             )
         )
 
+    async def commit(
+        self,
+        endpoint: str,
+        config: PredictionLogConfig,
+        pii: frozenset[str],
+        prediction_id: str,
+        latency_s: float,
+        answer: Answer,
+    ) -> None:
+        """``durability: acknowledged``: return once the answer is written and fsync'd (with
+        the other requests of its group commit); a failure is a 503, never a silent loss."""
+        with_input = config.input_sample >= 1.0 or self.rand() < config.input_sample
+        entry = _Entry(
+            endpoint, config, pii, prediction_id, time.time(), latency_s, answer, with_input
+        )
+        try:
+            await self.durable.commit(entry)
+        except OSError as exc:
+            log.error("could not write the prediction log: %s", exc)
+            raise NotReady(
+                f"the prediction log could not be written ({exc.strerror or exc}); this "
+                "endpoint logs every answer before sending it, so none was sent",
+                hint="free disk space or fix the log folder's permissions",
+            ) from None
+        self.written += 1
+
+    def _acked_line(self, e: _Entry) -> tuple[Path, bytes]:
+        day = dt.datetime.fromtimestamp(e.at, dt.UTC).strftime("%Y-%m-%d")
+        return self.folder / e.endpoint / day / f"{os.getpid()}-acked.jsonl", self._line(e)
+
     def start(self, every_s: float) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run(every_s))
 
@@ -172,6 +210,7 @@ class PredictionLog:
         if self.task is not None:
             self.task.cancel()
         await self.flush()
+        await asyncio.to_thread(self.durable.close)
 
     # ---- off the event loop ---------------------------------------------------------------
     def _write(self, batch: list[_Entry]) -> None:
@@ -290,6 +329,11 @@ class PredictionLog:
         if self.keyring is not None:
             line = SEALED + base64.b64encode(self.keyring.encrypt(line, b"predlog"))
         return line + b"\n"
+
+
+def acknowledged(config: PredictionLogConfig) -> bool:
+    """Is every answer of this endpoint logged before it is sent?"""
+    return config.enabled and config.durability == "acknowledged"
 
 
 def read_log(

@@ -25,6 +25,7 @@ from modelyard.serving.errors import PayloadTooLarge
 PayloadKind = Literal["records", "rows", "columns", "matrix", "tensors"]
 _NUM = frozenset({float, int})
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INTEGER = "an integer within the 64-bit range"
 _KINDS = ("float", "integer", "boolean", "string", "datetime")
 _EXPECT = {
     "float": "a number",
@@ -397,14 +398,20 @@ class InputSchema:
         for j, col in enumerate(self.columns):
             if col.kind == "integer":
                 c = values[:, j]
-                ok = np.isnan(c) | (c == np.round(c))
+                ok = np.isnan(c) | _whole_int64(c)
                 if not ok.all():
                     i = int(np.argmin(ok))
                     raise InvalidInput(
-                        f"{where}[{i}].{col.name}: expected an integer, got {float(c[i])}",
+                        f"{where}[{i}].{col.name}: expected {_INTEGER}, got {float(c[i])}",
                         field=col.name,
                     )
         return Frame(int(matrix.shape[0]), self.names, matrix=np.ascontiguousarray(values))
+
+
+def _whole_int64(values: np.ndarray) -> np.ndarray:
+    """Which floats are whole numbers that an int64 holds (1e300 is whole, and is not)."""
+    with np.errstate(invalid="ignore"):
+        return (values == np.round(values)) & (values >= _INT64_MIN) & (values < _INT64_MAX)
 
 
 def _columns_length(data: dict[str, Any], where: str) -> int:
@@ -470,8 +477,8 @@ def _convert(col: Column, vals: list[Any], where: str, fmt: str) -> np.ndarray:
             elif t is float:
                 if not math.isfinite(v):
                     raise _bad(col, where, fmt, i, v)
-                if kind == "integer" and not v.is_integer():
-                    raise _bad(col, where, fmt, i, v)
+                if kind == "integer" and not (v.is_integer() and _INT64_MIN <= v < _INT64_MAX):
+                    raise _bad(col, where, fmt, i, v, _INTEGER)
                 out[i] = v
             elif v is None and nullable:
                 out[i] = math.nan
@@ -550,10 +557,10 @@ def _check_array(col: Column, arr: np.ndarray, where: str) -> np.ndarray:
             i = int(np.argmax(bad))
             raise _bad(col, where, ".{name}[{i}]", i, float(vals[i]))
         if col.kind == "integer" and kind == "f":
-            frac = ~np.isnan(vals) & (vals != np.round(vals))
+            frac = ~np.isnan(vals) & ~_whole_int64(vals)
             if frac.any():
                 i = int(np.argmax(frac))
-                raise _bad(col, where, ".{name}[{i}]", i, float(vals[i]))
+                raise _bad(col, where, ".{name}[{i}]", i, float(vals[i]), _INTEGER)
         return vals if col.kind == "float" or kind == "f" else arr.astype(np.int64)
     if col.kind == "boolean":
         if kind != "b":

@@ -109,7 +109,9 @@ def build_app(
         if close_registry:
             reg.close()
 
-    return ServingApp(state, on_startup=[started], on_shutdown=[stopped], auth=auth)
+    return ServingApp(
+        state, on_startup=[started], on_shutdown=[stopped], auth=auth, limits=reg.config.http
+    )
 
 
 def uvicorn_options(host: str, port: int, log_level: str) -> dict[str, Any]:

@@ -14,17 +14,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from modelyard.core.errors import InvalidInput, ModelyardError, NotFound, Unauthenticated
-from modelyard.core.governance import Permission
+from modelyard.core.governance import AccessRole, Permission
+from modelyard.core.lifecycle import Role
+from modelyard.core.refs import parse_id
 from modelyard.registry.registry import Registry
 from modelyard.security.access import Identity
+from modelyard.serving.body_limit import BodyLimit
 
 PREFIX = "/api/v1"
-MAX_BODY = 1 << 20
 
 
 def _default(value: Any) -> Any:
@@ -163,7 +166,8 @@ def _deploy(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) ->
     from modelyard.rollout.operations import deploy
 
     weight = body.get("weight")
-    if weight is not None and not isinstance(weight, int | float):
+    number = isinstance(weight, int | float) and not isinstance(weight, bool)
+    if weight is not None and not (number and 0 <= weight <= 1):  # NaN fails the comparison
         raise InvalidInput(f"weight must be a number between 0 and 1, got {weight!r}")
     mv = deploy(
         reg,
@@ -202,8 +206,7 @@ def _token_create(reg: Registry, who: Identity, req: Request, body: dict[str, An
     from modelyard.security import tokens
 
     days = body.get("expires_days")
-    if days is not None and not isinstance(days, int | float):
-        raise InvalidInput(f"expires_days must be a number, got {days!r}")
+    tokens.check_expiry_days(days)
     tok = tokens.create(reg.store, _str(body, "name"), _str(body, "role"), who.name, days)
     return {
         "id": tok.id,
@@ -268,11 +271,9 @@ def _review_list(reg: Registry, who: Identity, req: Request, body: dict[str, Any
 def _review_decide(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
     from modelyard.store.feedback import FeedbackStore
 
-    raw = req.path_params["item_id"]
-    if not raw.isdigit():
-        raise InvalidInput(f"review item id must be a positive integer, got {raw!r}")
+    item_id = parse_id(req.path_params["item_id"], "review item")
     decision = _str(body, "decision")
-    return FeedbackStore(reg.store).decide(int(raw), decision, who.name, body.get("label"))
+    return FeedbackStore(reg.store).decide(item_id, decision, who.name, body.get("label"))
 
 
 def _str(body: dict[str, Any], key: str) -> str:
@@ -353,9 +354,7 @@ def _endpoint(
             who.require(op.permission, f"{op.method} {PREFIX}{op.path}")
             body: dict[str, Any] = {}
             if op.method != "GET":
-                raw = await request.body()
-                if len(raw) > MAX_BODY:
-                    raise InvalidInput(f"request body is {len(raw)} bytes; the limit is {MAX_BODY}")
+                raw = await request.body()  # bounded: the BodyLimit wrapper refuses more
                 if raw.strip():
                     try:
                         body = json.loads(raw)
@@ -371,13 +370,71 @@ def _endpoint(
     return endpoint
 
 
+# ---- the OpenAPI description: what each parameter and body field accepts ---------------------
+_TEXT: dict[str, Any] = {"type": "string", "minLength": 1}
+_REF: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*(@([0-9]+|latest))?$",
+}
+_LIMIT: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 10_000}
+PARAMS: dict[str, dict[str, Any]] = {  # path parameters, by name (default: text)
+    "ref": _REF,
+    "item_id": {"type": "integer", "minimum": 1},
+}
+QUERY: dict[str, dict[str, dict[str, Any]]] = {  # query parameters, by route
+    "/models": {"name": _TEXT},
+    "/datasets": {"name": _TEXT},
+    "/audit": {"model": _TEXT, "actor": _TEXT, "action": _TEXT, "limit": _LIMIT},
+    "/review": {
+        "endpoint": _TEXT,
+        "status": {"enum": ["pending", "confirmed", "corrected", "all"]},
+        "limit": _LIMIT,
+    },
+}
+_LABEL: dict[str, Any] = {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
+FIELDS: dict[str, dict[str, dict[str, Any]]] = {  # body fields, by route (default: text)
+    "/endpoints/{endpoint}/deploy": {
+        "version": _REF,
+        "role": {"enum": [r.value for r in Role]},
+        "weight": {"type": "number", "minimum": 0, "maximum": 1},
+        "reason": _TEXT,
+    },
+    "/endpoints/{endpoint}/rollback": {"reason": _TEXT, "to": _REF},
+    "/feedback": {
+        "prediction_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "label": _LABEL,
+        "endpoint": _TEXT,
+    },
+    "/review/{item_id}": {"decision": {"enum": ["confirm", "correct"]}, "label": _LABEL},
+    "/tokens": {
+        "name": _TEXT,
+        "role": {"enum": [r.value for r in AccessRole]},
+        "expires_days": {
+            "type": "number",
+            "minimum": 0,
+            "exclusiveMinimum": True,
+            "maximum": 36_600,
+        },
+    },
+}
+
+
 def openapi(ops: tuple[Op, ...] = OPS) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in ops:
         params = [
-            {"name": p.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+            {
+                "name": p.strip("{}"),
+                "in": "path",
+                "required": True,
+                "schema": PARAMS.get(p.strip("{}"), {"type": "string"}),
+            }
             for p in op.path.split("/")
             if p.startswith("{")
+        ]
+        params += [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in QUERY.get(op.path, {}).items()
         ]
         entry: dict[str, Any] = {
             "summary": op.summary,
@@ -393,15 +450,16 @@ def openapi(ops: tuple[Op, ...] = OPS) -> dict[str, Any]:
                 "422": {"$ref": "#/components/responses/Error"},
             },
         }
-        if op.body:
+        fields = {k: _TEXT for k in op.body} | FIELDS.get(op.path, {})
+        if fields:
             entry["requestBody"] = {
-                "required": True,
+                "required": bool(op.body),
                 "content": {
                     "application/json": {
                         "schema": {
                             "type": "object",
                             "required": list(op.body),
-                            "properties": {k: {"type": "string", "minLength": 1} for k in op.body},
+                            "properties": fields,
                         }
                     }
                 },
@@ -456,7 +514,12 @@ def management_app(reg: Registry) -> Starlette:
         )
 
     routes.append(Route(PREFIX + "/openapi.json", spec, methods=["GET"]))
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    limits = reg.config.http
+    return Starlette(
+        routes=routes,
+        exception_handlers={404: not_found, 405: not_found},
+        middleware=[Middleware(BodyLimit, limits.max_form_bytes, limits.body_timeout_s)],
+    )
 
 
 __all__ = ["OPS", "PREFIX", "NotFound", "management_app", "openapi"]

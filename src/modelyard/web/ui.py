@@ -35,6 +35,7 @@ from modelyard.core.governance import Permission
 from modelyard.registry.registry import Registry
 from modelyard.security.access import Identity
 from modelyard.security.sessions import Session
+from modelyard.serving.body_limit import BodyLimit
 from modelyard.web.ui_auth import Auth, require_csrf
 from modelyard.web.ui_security import REPORT_CSP, SecurityHeaders, check_same_origin, read_form
 
@@ -391,7 +392,9 @@ def dashboard_app(
         Route("/artifacts/{digest}", artifact),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    limits = reg.config.http
+    body_limit = Middleware(BodyLimit, limits.max_form_bytes, limits.body_timeout_s)
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders), body_limit])
 
 
 # ---- small parsers for the pages' query strings and forms -----------------------------------
@@ -411,9 +414,9 @@ def _since(hours: str | None) -> dt.datetime | None:
 
 
 def _int_id(raw: str, what: str) -> int:
-    if not raw.isdigit():
-        raise InvalidInput(f"{what} id must be a whole number, got {raw!r}")
-    return int(raw)
+    from modelyard.core.refs import parse_id
+
+    return parse_id(raw, what)
 
 
 def _back(target: str | None, default: str) -> str:
