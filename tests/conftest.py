@@ -61,7 +61,7 @@ def registry(project_dir: Path, store_url: str):  # type: ignore[no-untyped-def]
     from modelyard.registry.registry import Registry
 
     env = {"MODELYARD_STORE_URL": store_url, "MODELYARD_USER": "tester"}
-    reg = Registry.init(project_dir, env=env)
+    reg = Registry.init(project_dir, env=env, identity="os")
     yield reg
     reg.close()
 
@@ -71,6 +71,6 @@ def local_registry(project_dir: Path):  # type: ignore[no-untyped-def]
     """A registry on the zero-service default (SQLite in the project folder)."""
     from modelyard.registry.registry import Registry
 
-    reg = Registry.init(project_dir, env={"MODELYARD_USER": "tester"})
+    reg = Registry.init(project_dir, env={"MODELYARD_USER": "tester"}, identity="os")
     yield reg
     reg.close()

@@ -33,7 +33,7 @@ def client() -> Iterator[tuple[TestClient, str]]:
     from sklearn.tree import DecisionTreeClassifier
 
     with tempfile.TemporaryDirectory() as tmp:
-        reg = Registry.init(Path(tmp), env={"MODELYARD_USER": "fuzz"})
+        reg = Registry.init(Path(tmp), env={"MODELYARD_USER": "fuzz"}, identity="os")
         X, y = load_wine(return_X_y=True, as_frame=True)
         mv = reg.register_model(DecisionTreeClassifier(max_depth=2).fit(X, y), "wine", X.head())
         reg.transition(mv, "validated", reason="so approve/deploy paths have something to do")

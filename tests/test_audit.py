@@ -99,7 +99,7 @@ def test_a_rewritten_chain_fails_signature_checks(project_dir: Path, store_url: 
     key_file = project_dir.parent / "audit.pem"
     generate_signing_key(key_file)
     env = {"MODELYARD_STORE_URL": store_url, "MODELYARD_AUDIT_KEY_FILE": str(key_file)}
-    with Registry.init(project_dir, env=env) as reg:
+    with Registry.init(project_dir, env=env, identity="os") as reg:
         _activity(reg)
         public = load_signing_key(key_file).public_key()
         assert verify(reg.store, public).ok
@@ -141,10 +141,10 @@ def test_entries_hash_times_in_utc_regardless_of_zone() -> None:
 
 def test_policy_changes_in_the_project_file_are_audited(project_dir: Path, store_url: str) -> None:
     env = {"MODELYARD_STORE_URL": store_url, "MODELYARD_USER": "alice"}
-    Registry.init(project_dir, env=env).close()
+    Registry.init(project_dir, env=env, identity="os").close()
     Registry.open(project_dir, env=env).close()  # unchanged: nothing new
     (project_dir / "modelyard.yaml").write_text(
-        "name: p\ngovernance:\n  approvals: {required: 2}\n"
+        "name: p\nidentity: os\ngovernance:\n  approvals: {required: 2}\n"
     )
     with Registry.open(project_dir, env={**env, "MODELYARD_USER": "mallory"}) as reg:
         changes = reg.store.audit_entries(action="project.policy")

@@ -25,7 +25,7 @@ def my(
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    assert my("init", str(tmp_path / "p"), cwd=tmp_path).returncode == 0
+    assert my("init", str(tmp_path / "p"), "--identity", "os", cwd=tmp_path).returncode == 0
     return tmp_path / "p"
 
 

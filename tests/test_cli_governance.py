@@ -30,6 +30,7 @@ def test_author_cannot_approve_reviewer_can_then_deploy_rollback_and_audit(tmp_p
     project = tmp_path / "p"
     project.mkdir()
     (project / "modelyard.yaml").write_text(
+        "identity: os\n"
         "models:\n  wine: {owner: team-wine}\ngovernance:\n  approvals: {required: 1}\n"
     )
     X, y = load_wine(return_X_y=True, as_frame=True)

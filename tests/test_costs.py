@@ -103,7 +103,7 @@ def test_catalog_entries_carry_the_cost_of_each_version_and_the_model(registry: 
 
 def test_the_catalog_command_shows_cost_in_its_table_and_json(tmp_path: Path) -> None:
     root = tmp_path / "p"
-    reg = Registry.init(root, env={"MODELYARD_USER": "tester"})
+    reg = Registry.init(root, env={"MODELYARD_USER": "tester"}, identity="os")
     try:
         mv, _ = _trained(reg)
         _windows(reg, mv, [2000], [1.0])

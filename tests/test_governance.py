@@ -10,9 +10,10 @@ import sqlalchemy as sa
 
 from modelyard.core.errors import IllegalTransition, PermissionDenied
 from modelyard.core.governance import ROLE_PERMISSIONS, AccessRole, Permission
+from modelyard.core.identity import local_actor
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.security import tokens
-from modelyard.security.access import Identity
+from modelyard.security.access import Identity, local_identity
 from modelyard.security.approvals import approve, reject
 from modelyard.store import schema as t
 
@@ -69,6 +70,12 @@ def test_tokens_are_shown_once_stored_hashed_and_can_expire_or_be_revoked(
     assert actions.count("token.create") == 2 and "token.revoke" in actions
 
 
+def as_(reg: Registry, name: str) -> Identity:
+    """The local actor that ``MODELYARD_USER=name`` gives in an ``identity: os`` project."""
+    s = reg.settings
+    return local_identity(local_actor(s.os_account, s.os_name, name, "os"))
+
+
 def _validated(reg: Registry) -> ModelVersion:
     from sklearn.datasets import load_wine
     from sklearn.tree import DecisionTreeClassifier
@@ -83,6 +90,7 @@ def _with_policy(
     project_dir: Path, store_url: str, required: int, four_eyes: bool, user: str
 ) -> Registry:
     (project_dir / "modelyard.yaml").write_text(
+        "identity: os\n"  # one person plays author and reviewers (MODELYARD_USER)
         f"governance:\n  approvals: {{required: {required}, four_eyes: {str(four_eyes).lower()}}}\n"
     )
     return Registry.open(
@@ -96,14 +104,14 @@ def test_four_eyes_the_author_cannot_approve_and_two_reviewers_are_needed(
     with _with_policy(project_dir, store_url, 2, True, "alice") as reg:
         mv = _validated(reg)
         with pytest.raises(PermissionDenied, match="four eyes"):
-            approve(reg, mv.ref, "alice", "my own work looks great")
+            approve(reg, mv.ref, as_(reg, "alice"), "my own work looks great")
         with pytest.raises(PermissionDenied, match="0 of 2 required"):
             reg.transition(mv, "approved", reason="sneaking past the policy")
-        first = approve(reg, mv.ref, "bob", "fairness report reviewed")
+        first = approve(reg, mv.ref, as_(reg, "bob"), "fairness report reviewed")
         assert not first.approved and first.version.state == "validated"
         with pytest.raises(IllegalTransition, match="only approved versions"):
             reg.deploy(mv, "wine-prod")
-        second = approve(reg, mv.ref, "carol", "calibration fine")
+        second = approve(reg, mv.ref, as_(reg, "carol"), "calibration fine")
         assert second.approved and second.version.state == "approved"
         assert reg.deploy(mv, "wine-prod").state == "deployed"
         decisions = [e for e in reg.store.audit_entries(action="model.approve")]
@@ -115,10 +123,10 @@ def test_only_validated_versions_can_be_approved_and_rejection_records_why(
 ) -> None:
     with _with_policy(project_dir, store_url, 1, False, "alice") as reg:
         mv = _validated(reg)
-        rejected = reject(reg, mv.ref, "bob", "unfair to younger people")
+        rejected = reject(reg, mv.ref, as_(reg, "bob"), "unfair to younger people")
         assert rejected.state == "rejected"
         with pytest.raises(IllegalTransition, match="only validated versions"):
-            approve(reg, mv.ref, "bob", "changed my mind")
+            approve(reg, mv.ref, as_(reg, "bob"), "changed my mind")
         history = reg.store.transitions_of(mv.id)
         assert history[-1]["reason"] == "rejected by bob: unfair to younger people"
 

@@ -113,7 +113,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         db = self.tmp / "meta.db"
         shutil.copyfile(self.template, db)
         env = {"MODELYARD_STORE_URL": f"sqlite:///{db}", "MODELYARD_USER": "prop"}
-        self.reg = Registry.init(self.tmp / "proj", env=env)
+        self.reg = Registry.init(self.tmp / "proj", env=env, identity="os")
 
     def teardown(self) -> None:
         if self.reg is not None:

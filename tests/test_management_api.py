@@ -70,6 +70,7 @@ def test_a_revoked_token_stops_working_at_once(api) -> None:  # type: ignore[no-
     assert client.get(PREFIX + "/whoami", headers=head).json() == {
         "name": "t-viewer",
         "role": "viewer",
+        "principal": "user:t-viewer",
     }
     admin = {"Authorization": f"Bearer {secrets['admin']}"}
     assert client.delete(PREFIX + "/tokens/t-viewer", headers=admin).status_code == 200

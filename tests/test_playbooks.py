@@ -31,6 +31,7 @@ from modelyard.store.rollouts import RUNNING, RolloutStore
 from tests.support.cli import run_main
 
 PROJECT = """\
+identity: os
 name: playbooks-test
 models:
   arrests:
@@ -113,7 +114,7 @@ def make_project(root: Path, env: dict[str, str], fitted: Fitted) -> Registry:
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "modelyard.yaml").write_text(PROJECT, encoding="utf-8")
-    reg = Registry.init(root, env=env)
+    reg = Registry.init(root, env=env, identity="os")
     reg.add_dataset(fitted.train, "arrests-train", "arrests train")
     reg.add_dataset(fitted.eval, "arrests-eval", "arrests eval")
     sample = fitted.train[FEATURES].head(20)

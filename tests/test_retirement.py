@@ -157,7 +157,7 @@ def test_proposals_are_audited_once_and_shown_in_the_catalog(registry: Registry)
 
 def test_retire_proposals_command_lists_them_without_retiring(tmp_path: Path) -> None:
     root = tmp_path / "p"
-    reg = Registry.init(root, env={"MODELYARD_USER": "tester"})
+    reg = Registry.init(root, env={"MODELYARD_USER": "tester"}, identity="os")
     try:
         (mv,) = _deployed(reg, ["wine"])
         _seen(reg, mv, "wine", dt.datetime.now(dt.UTC) - dt.timedelta(days=90))

@@ -308,7 +308,7 @@ def test_deploy_command_runs_each_strategy_and_shadow_report_says_when_there_is_
     import sys
 
     root = tmp_path / "p"
-    reg = Registry.init(root, env={"MODELYARD_USER": "tester"})
+    reg = Registry.init(root, env={"MODELYARD_USER": "tester"}, identity="os")
     try:
         _versions(reg, 3)
     finally:

@@ -32,7 +32,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Registry, str, pd.DataFrame, dict[s
     from tests.support.flaky_model import FailsOnSomeRows
 
     df = pd.DataFrame(load_arrests(as_frame=True))
-    reg = Registry.init(tmp_path / "p", env={"MODELYARD_USER": "ops"})
+    reg = Registry.init(tmp_path / "p", env={"MODELYARD_USER": "ops"}, identity="os")
     good = fit(TrainingInputs({"train": df}, {}, {}, 0))
     sample = df[FEATURES][df["age"] % 3 != 0].head(10)
     versions = {

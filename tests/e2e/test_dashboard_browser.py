@@ -25,6 +25,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
     project = tmp_path_factory.mktemp("ui") / "p"
     project.mkdir()
     (project / "modelyard.yaml").write_text(
+        "identity: os\n"
         "models:\n  wine: {owner: team-wine, objective: grade wine, kpi: accuracy}\n"
         "governance:\n  approvals: {required: 1}\n"
     )

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 SHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 WIDTH = dt.timedelta(seconds=0.5)
 PROJECT = """\
+identity: os
 name: monitored
 models:
   arrests: {owner: team-risk, objective: predict release, sla: {latency_p99_ms: 50}}

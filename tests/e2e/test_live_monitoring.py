@@ -29,6 +29,7 @@ from tests.support.servers import served
 pytestmark = pytest.mark.slow
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 PROJECT = """\
+identity: os
 name: live
 monitoring: {window_s: 2, grace_s: 0.5, sample_size: 0}
 """
@@ -50,7 +51,7 @@ class Project:
         root.mkdir(parents=True)
         (root / "modelyard.yaml").write_text(PROJECT, encoding="utf-8")
         self.df = arrests()
-        self.reg = Registry.init(root, env=self.env)
+        self.reg = Registry.init(root, env=self.env, identity="os")
         ds = self.reg.add_dataset(self.df, "arrests-train")
         with self.reg.start_run(model="arrests", params={}, seed=0) as run:
             run.use_dataset(ds, role="train")

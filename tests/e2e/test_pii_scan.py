@@ -35,6 +35,7 @@ def _served_project(tmp_path: Path) -> tuple[Path, dict[str, str], pd.DataFrame]
     project = tmp_path / "p"
     project.mkdir()
     (project / "modelyard.yaml").write_text(
+        "identity: os\n"
         "datasets:\n  arrests: {target: released, pii: [email], protected: [colour, sex, age]}\n"
     )
     env = {

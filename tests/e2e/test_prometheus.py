@@ -23,6 +23,7 @@ from tests.support.system_tools import require_program
 
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 PROJECT = """\
+identity: os
 name: prom
 models:
   arrests:
@@ -101,7 +102,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
     (proj / "modelyard.yaml").write_text(PROJECT)
     df = pd.DataFrame(arrests())
     env = {"MODELYARD_USER": "ops"}
-    reg = Registry.init(proj, env=env)
+    reg = Registry.init(proj, env=env, identity="os")
     good = fit(TrainingInputs({"train": df}, {}, {}, 0))
     sample = df[FEATURES][df["age"] % 3 != 0].head(10)
     mv = reg.register_model(FailsOnSomeRows(good), "arrests", sample, trust=True)

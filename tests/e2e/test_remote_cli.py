@@ -25,7 +25,7 @@ def test_management_verbs_through_a_server_obey_the_role_table(tmp_path: Path) -
 
     X, y = load_wine(return_X_y=True, as_frame=True)
     project = tmp_path / "p"
-    with Registry.init(project, env={"MODELYARD_USER": "alice"}) as reg:
+    with Registry.init(project, env={"MODELYARD_USER": "alice"}, identity="os") as reg:
         for depth in (1, 2):
             mv = reg.register_model(
                 DecisionTreeClassifier(max_depth=depth).fit(X, y), "wine", X.head()

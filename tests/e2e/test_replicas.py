@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.s3]
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 REFRESH_S = 0.2
 PROJECT = """\
+identity: os
 name: replicas
 endpoints:
   arrests:
@@ -67,7 +68,7 @@ def cluster(
     proj.mkdir()
     (proj / "modelyard.yaml").write_text(PROJECT)
     df = pd.DataFrame(arrests())
-    reg = Registry.init(proj, env=env)
+    reg = Registry.init(proj, env=env, identity="os")
     ds = reg.add_dataset(df, name="arrests", source="sklego")
     versions = []
     for c in (1.0, 0.01):

@@ -39,7 +39,7 @@ def served(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
     root = tmp_path / "proj"
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    with Registry.init(root, env={"MODELYARD_USER": "tester"}) as reg:
+    with Registry.init(root, env={"MODELYARD_USER": "tester"}, identity="os") as reg:
         versions = {}
         for name, c in (("good", 1.0), ("broken", 0.5)):
             model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000))

@@ -19,6 +19,7 @@ from tests.support.servers import served
 pytestmark = pytest.mark.slow
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 PROJECT = """\
+identity: os
 models:
   arrests: {owner: risk@example.org}
 monitoring:
@@ -60,7 +61,7 @@ def test_a_failing_champion_is_rolled_back_by_the_monitor_inside_the_server(
 
     df = pd.DataFrame(load_arrests(as_frame=True))
     project = tmp_path / "p"
-    reg = Registry.init(project, env={"MODELYARD_USER": "ops"})
+    reg = Registry.init(project, env={"MODELYARD_USER": "ops"}, identity="os")
     (project / "modelyard.yaml").write_text(PROJECT)
     reg.close()
     reg = Registry.open(project, env={"MODELYARD_USER": "ops"})

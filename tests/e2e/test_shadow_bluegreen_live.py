@@ -37,7 +37,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Registry, str, pd.DataFrame, dict[s
     from modelyard.gates.retrain import TrainingInputs
 
     df = pd.DataFrame(load_arrests(as_frame=True))
-    reg = Registry.init(tmp_path / "p", env={"MODELYARD_USER": "ops"})
+    reg = Registry.init(tmp_path / "p", env={"MODELYARD_USER": "ops"}, identity="os")
     sample = df[FEATURES].head(10)
     versions: dict[str, ModelVersion] = {}
     for name, c in (("blue", 1.0), ("green", 0.05), ("ungated", 2.0)):

@@ -62,7 +62,7 @@ def test_https_inference_api_and_dashboard_on_one_socket(tmp_path: Path) -> None
 
     X, y = load_wine(return_X_y=True, as_frame=True)
     project = tmp_path / "p"
-    with Registry.init(project, env={"MODELYARD_USER": "ops"}) as reg:
+    with Registry.init(project, env={"MODELYARD_USER": "ops"}, identity="os") as reg:
         mv = reg.register_model(DecisionTreeClassifier(max_depth=2).fit(X, y), "wine", X.head())
         reg.transition(mv, "validated", reason="gates")
         reg.transition(mv, "approved", reason="review")

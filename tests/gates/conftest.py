@@ -138,6 +138,7 @@ def make_ctx(
 
 
 PROJECT_YAML = """\
+identity: os
 name: gates-test
 models:
   arrests:
@@ -203,7 +204,7 @@ def gate_project(tmp_path: Path, split: tuple[pd.DataFrame, pd.DataFrame]) -> Ca
         body = textwrap.indent(gates, " " * 6)
         (root / "modelyard.yaml").write_text(PROJECT_YAML.format(gates=body), encoding="utf-8")
         (root / "train_arrests.py").write_text(TRAIN_MODULE, encoding="utf-8")
-        reg = Registry.init(root, env={"MODELYARD_USER": "tester"})
+        reg = Registry.init(root, env={"MODELYARD_USER": "tester"}, identity="os")
         train, test = split
         reg.add_dataset(train, "arrests-train", source="sklego arrests (train split)")
         reg.add_dataset(test, "arrests-eval", source="sklego arrests (eval split)")

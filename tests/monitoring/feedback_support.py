@@ -57,7 +57,7 @@ def arrests_project(
     env = {"MODELYARD_USER": "tester"}
     if store_url:
         env["MODELYARD_STORE_URL"] = store_url
-    reg = Registry.init(root, env=env)
+    reg = Registry.init(root, env=env, identity="os")
     df = arrests()
     tr, ev = train_test_split(df, test_size=0.3, random_state=0, stratify=df["released"])
     reg.add_dataset(tr.reset_index(drop=True), "arrests-train")

@@ -32,6 +32,7 @@ from modelyard.store.windows import WindowStore
 
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 PROJECT = """\
+identity: os
 name: live
 monitoring: {window_s: 10, grace_s: 2, sample_size: 16}
 """
@@ -55,7 +56,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     root.mkdir()
     (root / "modelyard.yaml").write_text(PROJECT, encoding="utf-8")
     df = arrests()
-    with Registry.init(root, env={"MODELYARD_USER": "tester"}) as reg:
+    with Registry.init(root, env={"MODELYARD_USER": "tester"}, identity="os") as reg:
         ds = reg.add_dataset(df, "arrests-train")
         versions: dict[str, ModelVersion] = {}
         models: dict[str, Any] = {}

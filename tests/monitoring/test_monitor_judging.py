@@ -27,6 +27,7 @@ WIDTH = dt.timedelta(seconds=60)
 NOW = (T0 + dt.timedelta(hours=1)).timestamp()  # every test window is long closed by then
 
 PROJECT = """\
+identity: os
 name: monitored
 models:
   arrests:

@@ -176,11 +176,11 @@ def test_monitor_backfill_stores_windows_from_the_parquet_log(tmp_path: Path) ->
     root = tmp_path / "proj"
     root.mkdir()
     (root / "modelyard.yaml").write_text(
-        "name: bf\nendpoints:\n  arrests:\n    prediction_log: {format: parquet}\n"
+        "name: bf\nidentity: os\nendpoints:\n  arrests:\n    prediction_log: {format: parquet}\n"
     )
     env = {"MODELYARD_USER": "tester"}
     df = _arrests().dropna()
-    with Registry.init(root, env=env) as reg:
+    with Registry.init(root, env=env, identity="os") as reg:
         from modelyard.demo.data import arrests
 
         full = arrests()

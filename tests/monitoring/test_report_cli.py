@@ -76,7 +76,7 @@ def test_cli_report_on_registered_datasets(project_dir: Path) -> None:
 
     df = load_arrests(as_frame=True)
     env = {"MODELYARD_USER": "tester"}
-    with Registry.init(project_dir, env=env) as reg:
+    with Registry.init(project_dir, env=env, identity="os") as reg:
         early = reg.add_dataset(df[df.year <= 1998].reset_index(drop=True), name="arrests")
         late = reg.add_dataset(df[df.year >= 2001].reset_index(drop=True), name="arrests")
     res = runner.invoke(

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 PROJECT_YAML = """\
+identity: os
 name: serving-tests
 datasets:
   arrests:
@@ -134,7 +135,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     env = {"MODELYARD_USER": "tester"}
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     arrests_df = arrests()
-    with Registry.init(root, env=env) as reg:
+    with Registry.init(root, env=env, identity="os") as reg:
         models: list[tuple[str, Any, bool]] = [
             ("bc", make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), False),
             ("bc", make_pipeline(StandardScaler(), LogisticRegression(C=0.01)), False),

@@ -63,7 +63,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             ]
         ).fit(df[FEATURES], df["released"] == "Yes"),
     }
-    reg = Registry.init(root, env=env)
+    reg = Registry.init(root, env=env, identity="os")
     for name, model in models.items():
         sample = df[FEATURES].head(20) if name == "arrests" else X.head()
         mv = reg.register_model(model, name, sample)

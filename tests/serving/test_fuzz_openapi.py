@@ -28,7 +28,7 @@ def test_no_generated_request_produces_a_server_error(tmp_path: Path) -> None:
     from sklearn.preprocessing import StandardScaler
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    reg = Registry.init(tmp_path / "p", env={"MODELYARD_USER": "fuzz"})
+    reg = Registry.init(tmp_path / "p", env={"MODELYARD_USER": "fuzz"}, identity="os")
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
     mv = reg.register_model(model, "bc", X.head())
     app = build_app(reg, ServeSpec(project=str(tmp_path / "p"), ref=mv.ref, prediction_log=False))

@@ -23,6 +23,7 @@ from tests.serving.conftest import FEATURES, RunningServer, arrests_pipeline
 from tests.support.s3server import S3Endpoint, s3_endpoint  # noqa: F401
 
 PROJECT = """\
+identity: os
 name: parquet-log
 datasets:
   arrests:
@@ -42,7 +43,7 @@ def _make_project(root: Path, env: dict[str, str]) -> Any:
     root.mkdir(parents=True)
     (root / "modelyard.yaml").write_text(PROJECT)
     df = arrests()
-    with Registry.init(root, env=env) as reg:
+    with Registry.init(root, env=env, identity="os") as reg:
         ds = reg.add_dataset(df, name="arrests", source="sklego")
         with reg.start_run(model="arrests", seed=0) as run:
             run.use_dataset(ds.ref, role="train")

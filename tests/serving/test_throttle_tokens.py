@@ -19,6 +19,7 @@ from modelyard.serving.errors import Throttled
 from modelyard.serving.throttle import Limiter
 
 YAML = """\
+identity: os
 name: throttle-tests
 endpoints:
   tokens:
@@ -161,7 +162,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str,
     (root / "modelyard.yaml").write_text(YAML)
     env = {"MODELYARD_USER": "tester"}
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    reg = Registry.init(root, env=env)
+    reg = Registry.init(root, env=env, identity="os")
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
     mv = reg.register_model(model, "bc", X.head())
     reg.transition(mv, "validated", reason="gates")

@@ -67,7 +67,7 @@ def dashboard(project: Path, roles: tuple[str, ...]) -> Iterator[tuple[str, dict
     from modelyard.security import tokens
     from tests.support.servers import served
 
-    with Registry.open(project, env={"MODELYARD_USER": "admin"}) as reg:
+    with Registry.open(project, env={}) as reg:
         secrets = {
             role: tokens.create(reg.store, f"{role}-1", role, "admin").secret for role in roles
         }

@@ -18,7 +18,7 @@ def breast_cancer_endpoint(root: Path) -> pd.DataFrame:
     from modelyard.registry.registry import Registry
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    with Registry.init(root, env={"MODELYARD_USER": "tester"}) as reg:
+    with Registry.init(root, env={"MODELYARD_USER": "tester"}, identity="os") as reg:
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
         mv = reg.register_model(model, "bc", X.head())
         reg.transition(mv, "validated", reason="gates")

@@ -42,10 +42,11 @@ def approve(
                 f"{doc['ref']}: {doc['state']} ({doc['approvals']}/{doc['required']})"
             )
         return
+    from modelyard.security.access import local_identity
     from modelyard.security.approvals import approve as do_approve
 
     with open_registry(project) as reg:
-        d = do_approve(reg, ref, reg.settings.user, comment)
+        d = do_approve(reg, ref, local_identity(reg.actor), comment)
     if json_:
         render.emit_json(
             {
@@ -77,10 +78,11 @@ def reject(
         doc = server.call("POST", f"/models/{ref}/reject", {"comment": comment})
         render.console.print(f"{doc['ref']}: {render.state(doc['state'])}")
         return
+    from modelyard.security.access import local_identity
     from modelyard.security.approvals import reject as do_reject
 
     with open_registry(project) as reg:
-        mv = do_reject(reg, ref, reg.settings.user, comment)
+        mv = do_reject(reg, ref, local_identity(reg.actor), comment)
     render.console.print(f"{mv.ref}: {render.state(mv.state)}")
 
 
@@ -277,12 +279,21 @@ def token_create(
     expires_days: Annotated[
         float | None, typer.Option("--expires-days", help="Lifetime in days.")
     ] = None,
+    principal: Annotated[
+        str | None,
+        typer.Option(
+            "--principal",
+            help="Whose token: a name (user:NAME) or os:UID:NAME; one principal may hold "
+            "several tokens, none of which may approve that principal's versions. "
+            "Default: a principal named after the token.",
+        ),
+    ] = None,
     project: ProjectOpt = DEFAULT_PROJECT,
     json_: JsonOpt = False,
 ) -> None:
     """Create an API token; it is shown once and stored only as a hash.
 
-    Example: [bold]modelyard token create --name ci --role data-scientist --expires-days 90[/]
+    Example: [bold]modelyard token create --name alice-ci --role data-scientist --principal alice[/]
     """
     from modelyard.cli.remote import remote
     from modelyard.security import tokens
@@ -292,6 +303,8 @@ def token_create(
         body: dict[str, object] = {"name": name, "role": role}
         if expires_days is not None:
             body["expires_days"] = expires_days
+        if principal is not None:
+            body["principal"] = principal
         doc = server.call("POST", "/tokens", body)
         if json_:
             render.emit_json(doc)
@@ -300,20 +313,22 @@ def token_create(
             typer.echo(doc["token"])
         return
     with open_registry(project) as reg:
-        tok = tokens.create(reg.store, name, role, reg.settings.user, expires_days)
+        tok = tokens.create(reg.store, name, role, reg.settings.user, expires_days, principal)
     if json_:
         render.emit_json(
             {
                 "id": tok.id,
                 "name": tok.name,
                 "role": tok.role.value,
+                "principal": tok.principal,
                 "token": tok.secret,
                 "expires_at": tok.expires_at,
             }
         )
         return
     render.console.print(
-        f"token for [bold]{tok.name}[/] (role {tok.role.value}); store it now, "
+        f"token for [bold]{tok.name}[/] (role {tok.role.value}, principal {tok.principal}); "
+        "store it now, "
         "it is not shown again:"
     )
     typer.echo(tok.secret)
@@ -332,7 +347,16 @@ def token_list(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) ->
     items = [
         {
             k: r[k]
-            for k in ("id", "name", "role", "created_by", "created_at", "expires_at", "revoked_at")
+            for k in (
+                "id",
+                "name",
+                "role",
+                "principal",
+                "created_by",
+                "created_at",
+                "expires_at",
+                "revoked_at",
+            )
         }
         for r in rows
     ]
@@ -341,12 +365,13 @@ def token_list(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) ->
         return
     render.table(
         "Tokens",
-        ["id", "name", "role", "by", "created", "expires", "revoked"],
+        ["id", "name", "role", "principal", "by", "created", "expires", "revoked"],
         [
             (
                 i["id"],
                 i["name"],
                 i["role"],
+                i["principal"] or "",
                 i["created_by"],
                 render.ago(i["created_at"]),
                 render.ago(i["expires_at"]) or "never",

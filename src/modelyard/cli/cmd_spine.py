@@ -30,15 +30,27 @@ def init(
         Path, typer.Argument(help="Folder to create the project in.")
     ] = DEFAULT_PROJECT,
     name: Annotated[str | None, typer.Option(help="Project name (default: folder name).")] = None,
+    identity: Annotated[
+        str | None,
+        typer.Option(
+            help="'os' for a one-person project: MODELYARD_USER may then name the actor "
+            "(recorded as an override). Default: the OS account acts, overrides are refused."
+        ),
+    ] = None,
 ) -> None:
     """Create a project: modelyard.yaml plus a local store in .modelyard/.
 
     Example: [bold]modelyard init my-project[/]
     """
+    from modelyard.core.errors import InvalidInput
     from modelyard.core.project import GOVERNED_PROJECT
     from modelyard.registry.registry import Registry
 
-    reg = Registry.init(path, name=name, env=dict(os.environ), template=GOVERNED_PROJECT)
+    if identity not in (None, "account", "os"):
+        raise InvalidInput(f"--identity must be 'account' or 'os', got {identity!r}")
+    reg = Registry.init(
+        path, name=name, env=dict(os.environ), template=GOVERNED_PROJECT, identity=identity
+    )
     render.console.print(
         f"Initialised project [bold]{reg.config.name}[/] in {reg.settings.project_dir}\n"
         f"  metadata:  {reg.settings.store_url}\n  artifacts: {reg.settings.artifact_url}"

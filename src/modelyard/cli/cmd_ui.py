@@ -38,7 +38,7 @@ def ui(
     from modelyard.web.ui import dashboard_app
 
     reg = open_registry(project)
-    who = None if tokens else local_identity(reg.settings.user)
+    who = None if tokens else local_identity(reg.actor)
     launch = None if tokens else secrets.token_urlsafe(32)  # as notebook servers do
     dash = dashboard_app(reg, "/ui", who, launch)
 

@@ -109,6 +109,11 @@ class ProjectConfig(_Strict):
     audit: AuditConfig = Field(
         default_factory=AuditConfig, description="checkpoints of the audit chain (anchors)"
     )
+    identity: Literal["account", "os"] = Field(
+        default="account",
+        description="who acts locally: the OS account (account), or, for one-person projects, "
+        "whatever name MODELYARD_USER gives (os; recorded as an override)",
+    )
     kubernetes: KubernetesConfig = Field(
         default_factory=KubernetesConfig, description="what `modelyard k8s` writes"
     )
@@ -256,6 +261,12 @@ store: {{}}
   # artifacts: s3://bucket/prefix        # default: .modelyard/artifacts
 models: {{}}
 datasets: {{}}
+"""
+
+# `modelyard init --identity os`: a one-person project, where MODELYARD_USER names the actor
+IDENTITY_LINE = """\
+# who acts: the OS account (account), or the name in MODELYARD_USER (os: one-person projects)
+identity: {identity}
 """
 
 # What `modelyard init` writes for a team project: approval before production by someone other

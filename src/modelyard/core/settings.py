@@ -24,7 +24,12 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("audit_key_file", "MODELYARD_AUDIT_KEY_FILE", "Ed25519 key (PEM) signing audit entries"),
     ("pii_secret", "MODELYARD_PII_SECRET", "secret keying PII digests (team mode: all replicas)"),
     ("pii_secret_file", "MODELYARD_PII_SECRET_FILE", "file holding that secret"),
-    ("user", "MODELYARD_USER", "actor recorded in lineage and audit (default: OS user)"),
+    (
+        "user",
+        "MODELYARD_USER",
+        "act under another name; refused unless the project says `identity: os` (default: "
+        "the OS account)",
+    ),
     ("s3_endpoint_url", "MODELYARD_S3_ENDPOINT_URL", "S3 endpoint for S3-compatible stores"),
     ("s3_key", "AWS_ACCESS_KEY_ID", "S3 access key"),
     ("s3_secret", "AWS_SECRET_ACCESS_KEY", "S3 secret key"),
@@ -44,7 +49,7 @@ class Settings:
     project_dir: Path
     store_url: str
     artifact_url: str
-    user: str
+    user: str  # the acting name: the OS account's, or an accepted MODELYARD_USER override
     encryption_key: bytes | None = None
     old_encryption_keys: tuple[bytes, ...] = ()
     s3_endpoint_url: str | None = None
@@ -57,6 +62,9 @@ class Settings:
     prediction_log_url: str = ""  # resolved: MODELYARD_PREDICTION_LOG_URL or ARTIFACTS/predictions
     # MODELYARD_PII_SECRET[_FILE]; None: the project's own .modelyard/pii.key (security.pii)
     pii_secret: bytes | None = None
+    os_account: str = ""  # principal id of the process's OS account: os:<uid>:<username>
+    os_name: str = ""  # that account's user name
+    user_override: str | None = None  # MODELYARD_USER as given (checked by core.identity)
 
     @property
     def state_dir(self) -> Path:
@@ -88,11 +96,16 @@ class Settings:
         )
         if "://" not in log_url and not Path(log_url).is_absolute():
             log_url = str(project_dir / log_url)
+        uid, os_name = _os_account()
+        override = env.get("MODELYARD_USER") or None
         return cls(
             project_dir=project_dir,
             store_url=store_url,
             artifact_url=artifact_url,
-            user=env.get("MODELYARD_USER") or _os_user(),
+            user=override or os_name,
+            os_account=f"os:{uid}:{os_name}",
+            os_name=os_name,
+            user_override=override,
             encryption_key=current_key,
             old_encryption_keys=old_keys,
             s3_endpoint_url=env.get("MODELYARD_S3_ENDPOINT_URL"),
@@ -122,11 +135,19 @@ def _trace_mode(raw: str | None) -> str:
     return mode
 
 
-def _os_user() -> str:
+def _os_account() -> tuple[int, str]:
+    """The process's own account (uid and name from the password database): unlike
+    ``getpass.getuser()`` this does not consult LOGNAME/USER, which anyone can set."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # pragma: no cover - Windows: no uids; the login name is all there is
+        return 0, getpass.getuser()
+    uid = getuid()
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+        import pwd
+
+        return uid, pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return uid, str(uid)
 
 
 def _read_pii_secret(env: Mapping[str, str]) -> bytes | None:

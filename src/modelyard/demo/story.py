@@ -23,6 +23,9 @@ AUTHOR, REVIEWER = "alice", "bob"
 
 PROJECT_YAML = """\
 name: modelyard-demo
+# one person plays the author, the reviewer and the operator (MODELYARD_USER), so the project
+# declares it; each role is recorded in the audit log as an override of the OS account
+identity: os
 models:
   arrests:
     owner: risk-analytics@example.org
@@ -136,6 +139,7 @@ def _run_demo(root: Path, console: Console, keep_serving: bool) -> DemoResult:
     from modelyard.registry.catalog import catalog
     from modelyard.registry.lineage import model_lineage
     from modelyard.rollout.operations import deploy
+    from modelyard.security.access import local_identity
     from modelyard.security.approvals import approve
 
     started = time.perf_counter()
@@ -185,10 +189,12 @@ def _run_demo(root: Path, console: Console, keep_serving: bool) -> DemoResult:
                     continue
                 own = None
                 try:
-                    approve(reg, ref, AUTHOR, "my own model looks fine")
+                    approve(reg, ref, local_identity(reg.actor), "my own model looks fine")
                 except Exception as exc:  # the four-eyes rule, shown on purpose
                     own = str(exc)
-                decision = approve(reviewer, ref, REVIEWER, f"gate report for {ref} reviewed")
+                decision = approve(
+                    reviewer, ref, local_identity(reviewer.actor), f"gate report for {ref} reviewed"
+                )
                 console.print(
                     f"[green]✓[/] approved [bold]{ref}[/] by {REVIEWER}"
                     + (f" [dim](the author was refused: {own.split(':')[0]})[/]" if own else "")
@@ -284,6 +290,7 @@ def _canary_story(
     from modelyard.gates.runner import run_gate
     from modelyard.rollout.canary import Controller, start
     from modelyard.rollout.signals import PrometheusScrape
+    from modelyard.security.access import local_identity
     from modelyard.security.approvals import approve
 
     fragile = _fragile_candidate(reg)
@@ -300,7 +307,7 @@ def _canary_story(
     reviewer = _as(reg, REVIEWER)
     try:
         for candidate in (fragile, mv):
-            approve(reviewer, candidate.ref, REVIEWER, "gate report reviewed")
+            approve(reviewer, candidate.ref, local_identity(reviewer.actor), "gate report reviewed")
     finally:
         reviewer.close()
     console.print(
@@ -478,6 +485,7 @@ def _drift_story(
     from modelyard.rollout.canary import start
     from modelyard.rollout.monitor_pass import run_pass
     from modelyard.rollout.playbooks import Playbooks
+    from modelyard.security.access import local_identity
     from modelyard.security.approvals import approve
     from modelyard.store.playbooks import PlaybookStore
 
@@ -531,7 +539,12 @@ def _drift_story(
     result.gates[candidate] = any(r["id"] == gate_id and r["passed"] for r in reports)
     reviewer = _as(reg, REVIEWER)
     try:
-        approve(reviewer, candidate, REVIEWER, "retrained on the new population; gates passed")
+        approve(
+            reviewer,
+            candidate,
+            local_identity(reviewer.actor),
+            "retrained on the new population; gates passed",
+        )
     finally:
         reviewer.close()
     console.print(

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import InvalidInput
+from modelyard.core.identity import local_actor
 from modelyard.core.lifecycle import Role, State
 from modelyard.core.project import (
     DEFAULT_PROJECT,
+    IDENTITY_LINE,
     PROJECT_FILE,
     ProjectConfig,
     load_project,
@@ -70,6 +72,7 @@ class ModelVersion:
     parent_id: int | None
     created_by: str
     created_at: Any
+    principal: str | None = None  # the author, by principal id (core/identity.py)
 
     @property
     def ref(self) -> str:
@@ -86,7 +89,13 @@ class Registry:
     def __init__(self, settings: Settings, config: ProjectConfig) -> None:
         self.settings = settings
         self.config = config
+        # who acts: refused before anything is opened if MODELYARD_USER claims another name
+        # in a project that does not declare `identity: os`
+        self.actor = local_actor(
+            settings.os_account, settings.os_name, settings.user_override, config.identity
+        )
         self.store = MetadataStore(settings.store_url)
+        self.store.principal = self.actor.principal
         storage: dict[str, Any] = {}
         if settings.artifact_url.startswith("s3://"):
             storage = {"key": settings.s3_key, "secret": settings.s3_secret}
@@ -149,13 +158,19 @@ class Registry:
         name: str | None = None,
         env: dict[str, str] | None = None,
         template: str = DEFAULT_PROJECT,
+        identity: str | None = None,
     ) -> Registry:
+        """Create the project (unless its file exists) and open it. ``identity="os"`` writes
+        ``identity: os``: a one-person project where MODELYARD_USER may name the actor."""
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)
         file = root / PROJECT_FILE
         if not file.exists():
             project_name = name or root.resolve().name or "project"
-            file.write_text(template.format(name=project_name), encoding="utf-8")
+            text = template.format(name=project_name)
+            if identity is not None:
+                text += IDENTITY_LINE.format(identity=identity)
+            file.write_text(text, encoding="utf-8")
         gitignore = root / ".modelyard" / ".gitignore"
         gitignore.parent.mkdir(parents=True, exist_ok=True)
         if not gitignore.exists():
@@ -335,6 +350,7 @@ class Registry:
                 "card": card,
                 "parent_id": parent.id if parent else None,
                 "created_by": self.settings.user,
+                "principal": self.actor.principal,
             },
             actor=self.settings.user,
             reason=reason + (" (trusted: pickle format)" if fl.name == "pickle" else ""),

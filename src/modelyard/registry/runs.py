@@ -113,6 +113,7 @@ class Run:
                 "seed": self.seed,
                 "environment": env,
                 "created_by": reg.settings.user,
+                "principal": reg.actor.principal,
                 "started_at": dt.datetime.now(dt.UTC),
             },
             artifact=(pkgs.digest, pkgs.size, "packages"),

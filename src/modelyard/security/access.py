@@ -6,13 +6,17 @@ from dataclasses import dataclass
 
 from modelyard.core.errors import PermissionDenied
 from modelyard.core.governance import ROLE_PERMISSIONS, AccessRole, Permission
+from modelyard.core.identity import Actor, principal_id
 
 
 @dataclass(frozen=True)
 class Identity:
-    name: str
+    name: str  # display name (the token's name, or the local user's)
     role: AccessRole
     token_id: str | None = None  # None: local single-user mode (the OS user)
+    # who it is (core/identity.py): the token's owner, or the local OS account. Four-eyes and
+    # the audit log compare and record this, never the name.
+    principal: str = ""
 
     def can(self, permission: Permission | str) -> bool:
         return Permission(permission) in ROLE_PERMISSIONS[self.role]
@@ -29,9 +33,12 @@ class Identity:
             )
 
 
-def local_identity(user: str) -> Identity:
-    """Local single-user mode (no server): the OS user acts with every permission."""
-    return Identity(name=user, role=AccessRole.ADMIN)
+def local_identity(actor: Actor | str) -> Identity:
+    """Local single-user mode (no server): the OS user acts with every permission. A bare
+    name (Python callers, tests) is the named principal ``user:<name>``."""
+    if isinstance(actor, str):
+        actor = Actor(actor, principal_id(actor))
+    return Identity(name=actor.name, role=AccessRole.ADMIN, principal=actor.principal)
 
 
 def permission_table() -> list[tuple[str, list[str]]]:
@@ -50,6 +57,11 @@ def permission_markdown(routes: list[tuple[str, str, str]] | None = None) -> str
         "",
         "Generated from the code (`modelyard token roles --markdown`); a test keeps it true.",
         "Everything not granted here is denied.",
+        "",
+        "A token acts for its principal (`modelyard token create --principal NAME`; one",
+        "principal may hold several tokens). Four-eyes compares principals, not names: no",
+        "token of a version's author may approve it. Locally the OS account acts;",
+        "`MODELYARD_USER` is refused unless the project file says `identity: os`.",
         "",
         "| role | " + " | ".join(p.value for p in perms) + " |",
         "|---|" + "---|" * len(perms),

@@ -1,12 +1,27 @@
-"""Approvals: the policy says how many reviewers, and whether an author may approve their own."""
+"""Approvals: the policy says how many reviewers, and whether an author may approve their own.
+
+Who decides is an :class:`Identity` with a principal id (the token's owner, or the local OS
+account), and four-eyes compares principals, never names: a second token of the author, or a
+token that merely has a different name, is still the author.
+
+A decision commits only with what it causes: the approval row, its audit entry and (when the
+count is reached, or on a rejection) the transition are one transaction, and every check runs
+inside it on the locked row. A refused decision leaves nothing but the error.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
 from modelyard.core.errors import Conflict, IllegalTransition, InvalidInput, PermissionDenied
+from modelyard.core.identity import same_principal
 from modelyard.core.lifecycle import State
 from modelyard.registry.registry import ModelVersion, Registry
+from modelyard.security.access import Identity
+from modelyard.store import schema as t
 from modelyard.store.governance import GovernanceStore
 
 
@@ -18,53 +33,81 @@ class Decision:
     approved: bool
 
 
-def authors_of(reg: Registry, mv: ModelVersion) -> set[str]:
-    names = {mv.created_by}
+def authors_of(conn: Connection, mv: ModelVersion) -> set[str]:
+    """The principals who authored ``mv``: who registered it, and who started its run."""
+    found = {mv.principal or f"legacy:{mv.created_by}"}
     if mv.run_id:
-        names.add(reg.store.get_run(mv.run_id)["created_by"])
-    return names
+        run = conn.execute(
+            select(t.runs.c.principal, t.runs.c.created_by).where(t.runs.c.id == mv.run_id)
+        ).one()
+        found.add(run.principal or f"legacy:{run.created_by}")
+    return found
 
 
 def current_approvers(reg: Registry, mv: ModelVersion) -> list[str]:
-    """Approvers since the version last became validated (a re-gated version starts afresh)."""
-    return GovernanceStore(reg.store).current_approvers(mv.id)
+    """Approvers (names) since the version last became validated, one per principal."""
+    return [a["actor"] for a in GovernanceStore(reg.store).current_approvers(mv.id)]
 
 
-def approve(reg: Registry, ref: str, actor: str, comment: str) -> Decision:
+def _who(who: Identity) -> None:
+    if not who.principal:
+        raise PermissionDenied(f"{who.name} has no principal id; cannot record a decision")
+
+
+def approve(reg: Registry, ref: str, who: Identity, comment: str) -> Decision:
     if not comment.strip():
         raise InvalidInput("an approval needs a comment (--comment)")
+    _who(who)
     mv = reg.model_version(ref)
-    if mv.state != State.VALIDATED.value:
-        raise IllegalTransition(
-            f"cannot approve {mv.ref}: it is {mv.state}; only validated versions can be approved",
-            hint="run `modelyard gate` first" if mv.state == State.PROPOSED.value else None,
-        )
     policy = reg.config.governance.approvals
-    if policy.four_eyes and actor in authors_of(reg, mv):
-        raise PermissionDenied(
-            f"{actor} may not approve {mv.ref}: they authored it and the policy requires "
-            "someone else's approval (four eyes)",
-            hint="ask a reviewer, or set governance.approvals.four_eyes: false",
-        )
-    approvers = current_approvers(reg, mv)
-    if actor in approvers:
-        raise Conflict(f"{actor} has already approved {mv.ref}")
-    GovernanceStore(reg.store).add_decision(mv.id, actor, "approve", comment, f"model:{mv.ref}")
-    approvers.append(actor)
-    done = len(approvers) >= policy.required
+    gov = GovernanceStore(reg.store)
+    with reg.store.tx() as conn:
+        row = reg.store.locked_version(conn, mv.id)
+        mv = ModelVersion.from_row(row)
+        if mv.state != State.VALIDATED.value:
+            raise IllegalTransition(
+                f"cannot approve {mv.ref}: it is {mv.state}; only validated versions can be "
+                "approved",
+                hint="run `modelyard gate` first" if mv.state == State.PROPOSED.value else None,
+            )
+        if policy.four_eyes and any(
+            same_principal(a, who.name, who.principal) for a in authors_of(conn, mv)
+        ):
+            raise PermissionDenied(
+                f"{who.name} ({who.principal}) may not approve {mv.ref}: that principal "
+                "authored it and the policy requires someone else's approval (four eyes)",
+                hint="ask a reviewer, or set governance.approvals.four_eyes: false",
+            )
+        approvers = gov.current_approvers(mv.id, conn)
+        if any(same_principal(a["principal"], who.name, who.principal) for a in approvers):
+            raise Conflict(f"{who.name} ({who.principal}) has already approved {mv.ref}")
+        gov.add_decision(conn, mv.id, who.name, who.principal, "approve", comment, _target(mv))
+        names = [a["actor"] for a in approvers] + [who.name]
+        done = len(names) >= policy.required
+        if done:
+            reason = f"approved by {', '.join(names)}: {comment}"
+            reg.store.transition_in(conn, row, State.APPROVED, who.name, reason)
     if done:
-        mv = reg.transition(
-            mv,
-            State.APPROVED,
-            reason=f"approved by {', '.join(approvers)}: {comment}",
-            actor=actor,
-        )
-    return Decision(mv, len(approvers), policy.required, done)
+        mv = reg.model_version(mv.ref)
+    return Decision(mv, len(names), policy.required, done)
 
 
-def reject(reg: Registry, ref: str, actor: str, comment: str) -> ModelVersion:
+def reject(reg: Registry, ref: str, who: Identity, comment: str) -> ModelVersion:
     if not comment.strip():
         raise InvalidInput("a rejection needs a comment (--comment) saying why")
+    _who(who)
     mv = reg.model_version(ref)
-    GovernanceStore(reg.store).add_decision(mv.id, actor, "reject", comment, f"model:{mv.ref}")
-    return reg.transition(mv, State.REJECTED, reason=f"rejected by {actor}: {comment}", actor=actor)
+    with reg.store.tx() as conn:
+        row = reg.store.locked_version(conn, mv.id)
+        mv = ModelVersion.from_row(row)
+        GovernanceStore(reg.store).add_decision(
+            conn, mv.id, who.name, who.principal, "reject", comment, _target(mv)
+        )
+        # refused (e.g. a deployed version): raises, and the decision above rolls back with it
+        reason = f"rejected by {who.name}: {comment}"
+        reg.store.transition_in(conn, row, State.REJECTED, who.name, reason)
+    return reg.model_version(mv.ref)
+
+
+def _target(mv: ModelVersion) -> str:
+    return f"model:{mv.ref}"

@@ -47,7 +47,12 @@ class TokenSnapshot:
             token_id: (
                 r["secret_hash"],
                 r["expires_at"].timestamp() if r["expires_at"] is not None else math.inf,
-                Identity(name=r["name"], role=AccessRole(r["role"]), token_id=token_id),
+                Identity(
+                    name=r["name"],
+                    role=AccessRole(r["role"]),
+                    token_id=token_id,
+                    principal=r.get("principal") or f"user:{r['name']}",
+                ),
             )
             for token_id, r in rows.items()
             if r["revoked_at"] is None

@@ -16,6 +16,7 @@ from typing import Any
 
 from modelyard.core.errors import InvalidInput, Unauthenticated
 from modelyard.core.governance import AccessRole
+from modelyard.core.identity import principal_id
 from modelyard.core.project import validate_name
 from modelyard.security.access import Identity
 from modelyard.store.governance import GovernanceStore, expired
@@ -31,6 +32,7 @@ class NewToken:
     role: AccessRole
     secret: str  # the full token; shown once, never stored
     expires_at: dt.datetime | None
+    principal: str = ""  # whose token it is
 
 
 def _hash(secret: str) -> str:
@@ -41,9 +43,18 @@ secret_digest = _hash  # what the store keeps of a secret (for in-memory checks)
 
 
 def create(
-    store: MetadataStore, name: str, role: str, actor: str, expires_days: float | None = None
+    store: MetadataStore,
+    name: str,
+    role: str,
+    actor: str,
+    expires_days: float | None = None,
+    principal: str | None = None,
 ) -> NewToken:
+    """A new token for ``principal`` (a name → ``user:<name>``, or ``os:<uid>:<name>`` to tie
+    it to a local account; default: a principal named after the token). One principal may
+    hold several tokens; none of them may approve that principal's own versions."""
     validate_name(name, "token name")
+    owner = principal_id(principal if principal is not None else name)
     try:
         access = AccessRole(role)
     except ValueError:
@@ -58,12 +69,13 @@ def create(
             "id": token_id,
             "name": name,
             "role": access.value,
+            "principal": owner,
             "secret_hash": _hash(secret),
             "created_by": actor,
             "expires_at": expires,
         }
     )
-    return NewToken(token_id, name, access, f"{PREFIX}{token_id}_{secret}", expires)
+    return NewToken(token_id, name, access, f"{PREFIX}{token_id}_{secret}", expires, owner)
 
 
 MAX_EXPIRY_DAYS = 36_600  # a century; 1e308 days would overflow a datetime
@@ -123,7 +135,12 @@ def _identity(row: dict[str, Any], at: dt.datetime | None = None) -> Identity:
         raise Unauthenticated(
             f"token {row['name']!r} expired at {row['expires_at']:%Y-%m-%d %H:%M}"
         )
-    return Identity(name=row["name"], role=AccessRole(row["role"]), token_id=row["id"])
+    return Identity(
+        name=row["name"],
+        role=AccessRole(row["role"]),
+        token_id=row["id"],
+        principal=row["principal"] or f"user:{row['name']}",
+    )
 
 
 def revoke(store: MetadataStore, name: str, actor: str, reason: str = "revoked") -> None:

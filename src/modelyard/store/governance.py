@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.engine import Connection
 
 from modelyard.core.errors import Conflict, NotFound
 from modelyard.core.lifecycle import State
@@ -19,33 +20,63 @@ class GovernanceStore:
 
     # ---- approvals -----------------------------------------------------------------------
     def add_decision(
-        self, version_id: int, actor: str, decision: str, comment: str, target: str
+        self,
+        conn: Connection,
+        version_id: int,
+        actor: str,
+        principal: str,
+        decision: str,
+        comment: str,
+        target: str,
     ) -> None:
-        with self.store.tx() as conn:
-            conn.execute(
-                insert(t.approvals).values(
-                    model_version_id=version_id,
-                    actor=actor,
-                    decision=decision,
-                    comment=comment,
-                    at=now(),
-                )
+        """Record a decision inside the caller's transaction: the caller commits it together
+        with the transition it causes, or rolls both back when that transition is refused."""
+        conn.execute(
+            insert(t.approvals).values(
+                model_version_id=version_id,
+                actor=actor,
+                principal=principal,
+                decision=decision,
+                comment=comment,
+                at=now(),
             )
-            self.store.audit(conn, actor, f"model.{decision}", target, comment)
+        )
+        self.store.audit(
+            conn, actor, f"model.{decision}", target, comment, {"principal": principal}
+        )
 
-    def current_approvers(self, version_id: int) -> list[str]:
-        """Distinct approvers since the version last became validated, in order (a re-gated
-        version starts afresh)."""
+    def current_approvers(self, version_id: int, conn: Connection | None = None) -> list[Row]:
+        """Approvals since the version last became validated (a re-gated version starts
+        afresh), one per principal, in order: rows with ``actor`` and ``principal``."""
+        if conn is None:
+            with self.store.tx() as own:
+                return self.current_approvers(version_id, own)
         since = None
-        for step in self.store.transitions_of(version_id):
-            if step["to_state"] == State.VALIDATED.value:
-                since = step["at"]
-        out: list[str] = []
-        for d in self.decisions(version_id):
+        steps = conn.execute(
+            select(t.transitions.c.to_state, t.transitions.c.at)
+            .where(t.transitions.c.model_version_id == version_id)
+            .order_by(t.transitions.c.id)
+        )
+        for step in steps:
+            if step.to_state == State.VALIDATED.value:
+                since = step.at
+        out: list[Row] = []
+        seen: set[str] = set()
+        for d in self._decisions(conn, version_id):
+            who = d["principal"] or f"legacy:{d['actor']}"
             fresh = since is None or d["at"] >= since
-            if d["decision"] == "approve" and fresh and d["actor"] not in out:
-                out.append(d["actor"])
+            if d["decision"] == "approve" and fresh and who not in seen:
+                seen.add(who)
+                out.append({"actor": d["actor"], "principal": who})
         return out
+
+    def _decisions(self, conn: Connection, version_id: int) -> list[Row]:
+        q = (
+            select(t.approvals)
+            .where(t.approvals.c.model_version_id == version_id)
+            .order_by(t.approvals.c.id)
+        )
+        return [dict(r) for r in conn.execute(q).mappings()]
 
     def decisions(self, version_id: int) -> list[Row]:
         q = (
@@ -76,8 +107,8 @@ class GovernanceStore:
                 values["created_by"],
                 "token.create",
                 f"token:{values['name']}",
-                f"role {values['role']}",
-                {"id": values["id"], "role": values["role"]},
+                f"role {values['role']} for {values['principal']}",
+                {"id": values["id"], "role": values["role"], "owner": values["principal"]},
             )
 
     def token(self, token_id: str) -> Row | None:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from modelyard.core import audit as chain_rules
 from modelyard.core.errors import ConfigError, Conflict, InvalidInput, ModelyardError, NotFound
+from modelyard.core.identity import OVERRIDE, acting_principal
 from modelyard.core.lifecycle import ROUTABLE, Role, State, check_transition
 from modelyard.store import audit_log
 from modelyard.store import schema as t
@@ -48,6 +49,15 @@ def now() -> dt.datetime:
 Row = dict[str, Any]
 
 
+def with_principal(data: Mapping[str, Any] | None, principal: str | None) -> dict[str, Any]:
+    out = dict(data or {})
+    if principal and "principal" not in out:
+        out["principal"] = principal
+    if OVERRIDE in str(out.get("principal", "")):
+        out["identity"] = "override"  # MODELYARD_USER under `identity: os`
+    return out
+
+
 def _row(r: RowMapping | None) -> Row | None:
     return dict(r) if r is not None else None
 
@@ -64,6 +74,9 @@ class MetadataStore:
         self._verified: chain_rules.ChainState | None = None  # verified up to here
         self._checkpoint_lock = threading.Lock()
         self._local = threading.local()
+        # the principal recorded with entries written outside a request (the registry sets
+        # its local actor's); a request's principal (core.identity.acting) takes precedence
+        self.principal: str | None = None
         if auto_migrate:
             migrate(self.engine)
 
@@ -83,7 +96,8 @@ class MetadataStore:
         reason: str,
         data: Mapping[str, Any] | None = None,
     ) -> int:
-        """Record who did what, in the same transaction as the change itself."""
+        """Record who did what, in the same transaction as the change itself. The entry's data
+        carries the acting principal (covered by the entry's hash and signature)."""
         if self.signer is None and self.declared_key is not None:
             raise ConfigError(
                 f"the audit chain is signed (key {self.declared_key[:16]}…) but no signing key "
@@ -96,7 +110,7 @@ class MetadataStore:
             action=action,
             target=target,
             reason=reason,
-            data=data,
+            data=with_principal(data, acting_principal() or self.principal),
             at=now(),
             signer=self.signer,
         )
@@ -619,30 +633,42 @@ class MetadataStore:
     def transition(self, version_id: int, target: State, actor: str, reason: str) -> Row:
         with self.tx() as conn:
             row = self._locked_version(conn, version_id)
-            what = f"{row['model_name']}@{row['version']}"
-            check_transition(row["state"], target, what=what)
-            # routes and the deployed state move together: only set_route deploys, and a
-            # version that still has routes may only move to a state that may keep serving
-            routed = (
-                conn.execute(
-                    select(t.routes.c.endpoint).where(t.routes.c.model_version_id == version_id)
-                )
-                .scalars()
-                .all()
-            )
-            if State(target) is State.DEPLOYED:
-                raise Conflict(
-                    f"cannot move {what} to deployed directly",
-                    hint="deploy it to an endpoint (set a route); that marks it deployed",
-                )
-            if routed and State(target) not in ROUTABLE:
-                raise Conflict(
-                    f"cannot move {what} to {State(target).value}: it still serves on "
-                    f"{', '.join(sorted(routed))}",
-                    hint="undeploy it from those endpoints first",
-                )
-            self._transition(conn, row, target, actor, reason)
+            self.transition_in(conn, row, target, actor, reason)
         return self.get_model_version_by_id(version_id)
+
+    def transition_in(
+        self, conn: Connection, row: Mapping[str, Any], target: State, actor: str, reason: str
+    ) -> None:
+        """A checked transition of ``row`` (read with ``locked_version``) inside the caller's
+        transaction, so a decision and the transition it causes commit together or not at all."""
+        version_id = row["id"]
+        what = f"{row['model_name']}@{row['version']}"
+        check_transition(row["state"], target, what=what)
+        # routes and the deployed state move together: only set_route deploys, and a
+        # version that still has routes may only move to a state that may keep serving
+        routed = (
+            conn.execute(
+                select(t.routes.c.endpoint).where(t.routes.c.model_version_id == version_id)
+            )
+            .scalars()
+            .all()
+        )
+        if State(target) is State.DEPLOYED:
+            raise Conflict(
+                f"cannot move {what} to deployed directly",
+                hint="deploy it to an endpoint (set a route); that marks it deployed",
+            )
+        if routed and State(target) not in ROUTABLE:
+            raise Conflict(
+                f"cannot move {what} to {State(target).value}: it still serves on "
+                f"{', '.join(sorted(routed))}",
+                hint="undeploy it from those endpoints first",
+            )
+        self._transition(conn, row, target, actor, reason)
+
+    def locked_version(self, conn: Connection, version_id: int) -> Row:
+        """The version's row, locked (PostgreSQL) until the caller's transaction ends."""
+        return self._locked_version(conn, version_id)
 
     def _locked_version(self, conn: Connection, version_id: int) -> Row:
         q = select(t.model_versions).where(t.model_versions.c.id == version_id)

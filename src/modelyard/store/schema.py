@@ -73,6 +73,8 @@ runs = Table(
     Column("seed", BigInteger, nullable=True),
     Column("environment", JSON, nullable=False),
     Column("created_by", String(128), nullable=False),
+    # who started it, by principal id (see core/identity.py); display names are not identities
+    Column("principal", String(256), nullable=True),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("ended_at", UTCDateTime(), nullable=True),
     Column("error", Text, nullable=True),
@@ -117,6 +119,7 @@ model_versions = Table(
     Column("parent_id", Integer, ForeignKey("model_versions.id"), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(128), nullable=False),
+    Column("principal", String(256), nullable=True),  # the author, by principal id
     UniqueConstraint("model_name", "version", name="uq_model_versions_name_version"),
     Index("ix_model_versions_run", "run_id"),
 )
@@ -227,6 +230,7 @@ approvals = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
     Column("actor", String(128), nullable=False),
+    Column("principal", String(256), nullable=True),  # four-eyes compares this, not actor
     Column("decision", String(16), nullable=False),
     Column("comment", Text, nullable=False),
     Column("at", UTCDateTime(), nullable=False),
@@ -239,6 +243,7 @@ tokens = Table(
     Column("id", String(16), primary_key=True),
     Column("name", String(128), nullable=False),
     Column("role", String(32), nullable=False),
+    Column("principal", String(256), nullable=True),  # whose token: one principal, many tokens
     Column("secret_hash", String(64), nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),

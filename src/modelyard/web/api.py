@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from modelyard.core.errors import InvalidInput, ModelyardError, NotFound, Unauthenticated
 from modelyard.core.governance import AccessRole, Permission
+from modelyard.core.identity import acting
 from modelyard.core.lifecycle import Role
 from modelyard.core.refs import parse_id
 from modelyard.registry.registry import Registry
@@ -146,7 +147,7 @@ def _audit_verify(reg: Registry, who: Identity, req: Request, body: dict[str, An
 def _approve(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
     from modelyard.security.approvals import approve
 
-    d = approve(reg, req.path_params["ref"], who.name, _str(body, "comment"))
+    d = approve(reg, req.path_params["ref"], who, _str(body, "comment"))
     return {
         "ref": d.version.ref,
         "state": d.version.state,
@@ -158,7 +159,7 @@ def _approve(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -
 def _reject(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
     from modelyard.security.approvals import reject
 
-    mv = reject(reg, req.path_params["ref"], who.name, _str(body, "comment"))
+    mv = reject(reg, req.path_params["ref"], who, _str(body, "comment"))
     return {"ref": mv.ref, "state": mv.state}
 
 
@@ -207,11 +208,17 @@ def _token_create(reg: Registry, who: Identity, req: Request, body: dict[str, An
 
     days = body.get("expires_days")
     tokens.check_expiry_days(days)
-    tok = tokens.create(reg.store, _str(body, "name"), _str(body, "role"), who.name, days)
+    owner = body.get("principal")
+    if owner is not None and not isinstance(owner, str):
+        raise InvalidInput(f"principal must be a string (a name or os:UID:NAME), got {owner!r}")
+    tok = tokens.create(
+        reg.store, _str(body, "name"), _str(body, "role"), who.name, days, principal=owner
+    )
     return {
         "id": tok.id,
         "name": tok.name,
         "role": tok.role.value,
+        "principal": tok.principal,
         "token": tok.secret,
         "expires_at": tok.expires_at,
     }
@@ -225,7 +232,7 @@ def _token_revoke(reg: Registry, who: Identity, req: Request, body: dict[str, An
 
 
 def _whoami(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    return {"name": who.name, "role": who.role.value}
+    return {"name": who.name, "role": who.role.value, "principal": who.principal}
 
 
 def _feedback(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
@@ -362,12 +369,18 @@ def _endpoint(
                         raise InvalidInput(f"malformed JSON body: {exc}") from None
                     if not isinstance(body, dict):
                         raise InvalidInput("the JSON body must be an object")
-            result = await run_in_threadpool(op.handler, reg, who, request, body)
+            result = await run_in_threadpool(_as, who, op.handler, reg, request, body)
             return JSON(result)
         except ModelyardError as exc:
             return error_response(exc)
 
     return endpoint
+
+
+def _as(who: Identity, handler: Handler, reg: Registry, req: Request, body: dict[str, Any]) -> Any:
+    """Run ``handler`` on behalf of ``who``: audit entries it writes carry their principal."""
+    with acting(who.principal):
+        return handler(reg, who, req, body)
 
 
 # ---- the OpenAPI description: what each parameter and body field accepts ---------------------
@@ -409,6 +422,10 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {  # body fields, by route (defau
     "/tokens": {
         "name": _TEXT,
         "role": {"enum": [r.value for r in AccessRole]},
+        "principal": {
+            "type": "string",
+            "pattern": "^(user:|os:[0-9]+:)?[A-Za-z0-9][A-Za-z0-9._@+-]*$",
+        },
         "expires_days": {
             "type": "number",
             "minimum": 0,

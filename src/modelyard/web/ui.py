@@ -319,7 +319,7 @@ def dashboard_app(
                 form = await read_form(request)
                 require_csrf(session, form)
                 who.require(permission)
-                target = await run_in_threadpool(run, request, who, form)
+                target = await run_in_threadpool(_on_behalf, who, run, request, form)
             except ModelyardError as exc:
                 return error_page(request, who, exc, session)
             return RedirectResponse(f"{root}{target}", status_code=303)
@@ -330,7 +330,7 @@ def dashboard_app(
         from modelyard.security.approvals import approve as do_approve
 
         ref = request.path_params["ref"]
-        do_approve(reg, ref, who.name, form.get("comment", ""))
+        do_approve(reg, ref, who, form.get("comment", ""))
         return f"/models/{ref}"
 
     def rollback(request: Request, who: Identity, form: dict[str, str]) -> str:
@@ -411,6 +411,19 @@ def _since(hours: str | None) -> dt.datetime | None:
             hint="e.g. ?hours=6 for the last six hours; leave it out for the newest windows",
         )
     return dt.datetime.now(dt.UTC) - dt.timedelta(hours=value)
+
+
+def _on_behalf(
+    who: Identity,
+    run: Callable[[Request, Identity, dict[str, str]], str],
+    request: Request,
+    form: dict[str, str],
+) -> str:
+    """Run a form action with ``who``'s principal recorded in the audit entries it writes."""
+    from modelyard.core.identity import acting
+
+    with acting(who.principal):
+        return run(request, who, form)
 
 
 def _int_id(raw: str, what: str) -> int:
