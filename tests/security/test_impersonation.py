@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from modelyard.core.errors import PermissionDenied
 from modelyard.registry.registry import Registry
 from modelyard.store import schema as t
 from modelyard.web.api import PREFIX, management_app
@@ -110,6 +111,14 @@ def test_a_token_named_like_the_author_but_held_by_someone_else_may_approve(team
     assert reg.model_version(ref).principal == ME
 
 
+def test_the_authors_os_account_and_their_named_principal_count_as_one(team: Any) -> None:
+    client, reg, ref, token = team
+    mine = token("laptop", principal=MY_NAME)  # user:<the OS account's name>
+    r = client.post(f"{PREFIX}/models/{ref}/approve", headers=mine, json={"comment": "ok"})
+    assert r.status_code == 403 and "four eyes" in r.json()["error"], r.text
+    assert _approvals(reg) == []
+
+
 def test_one_principal_with_two_tokens_counts_as_one_approval(
     tmp_path: Path, store_url: str
 ) -> None:
@@ -198,3 +207,74 @@ def test_with_identity_os_an_override_is_allowed_and_recorded_as_one(
         assert entry["data"]["identity"] == "override"
         assert entry["data"]["principal"] == f"{ME}/as:reviewer"
         assert reg.model_version(ref).state == "approved"
+
+
+def test_rows_from_before_principals_get_one_and_still_bind_four_eyes(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Migration 0005 on a store written by the previous schema: tokens belong to the principal
+    of their name, older authors and approvals become ``legacy:<name>``, and a legacy author
+    still may not approve through a token named after them."""
+    import datetime as dt
+
+    from alembic import command
+
+    from modelyard.security import tokens
+    from modelyard.security.approvals import approve
+    from modelyard.store.db import _alembic_config, create_store_engine, migrate
+
+    engine = create_store_engine(store_url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0004")
+    at = dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO runs (id, model_name, status, params, seed, environment, "
+                "created_by, started_at) VALUES ('r1', 'wine', 'finished', '{}', NULL, '{}', "
+                "'alice', :at)"
+            ),
+            {"at": at},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO model_versions (model_name, version, run_id, artifact_digest, "
+                "flavor, trusted, signature, size_bytes, state, card, created_at, created_by) "
+                "VALUES ('wine', 1, 'r1', :d, 'sklearn', false, '{}', 1, 'validated', '{}', "
+                ":at, 'alice')"
+            ),
+            {"d": "0" * 64, "at": at},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO approvals (model_version_id, actor, decision, comment, at) "
+                "VALUES (1, 'bob', 'comment', 'looked at it', :at)"
+            ),
+            {"at": at},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO tokens (id, name, role, secret_hash, created_by, created_at) "
+                "VALUES ('t1', 'alice', 'reviewer', :h, 'admin', :at)"
+            ),
+            {"h": "f" * 64, "at": at},
+        )
+    assert migrate(engine)
+    with engine.connect() as conn:
+        got = {
+            table: conn.execute(sa.text(f"SELECT principal FROM {table}")).scalar_one()
+            for table in ("runs", "model_versions", "approvals", "tokens")
+        }
+    engine.dispose()
+    assert got == {
+        "runs": "legacy:alice",
+        "model_versions": "legacy:alice",
+        "approvals": "legacy:bob",
+        "tokens": "user:alice",
+    }
+    root = _project(tmp_path / "legacy")
+    with Registry.open(root, env={"MODELYARD_STORE_URL": store_url}) as reg:
+        secret = tokens.create(reg.store, "alice-2", "reviewer", "admin", principal="alice")
+        alice = tokens.authenticate(reg.store, secret.secret)
+        with pytest.raises(PermissionDenied, match="four eyes"):
+            approve(reg, "wine@1", alice, "legacy, but still mine")

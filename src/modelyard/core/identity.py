@@ -65,13 +65,17 @@ def principal_name(principal: str) -> str:
 
 def same_principal(recorded: str, name: str, principal: str) -> bool:
     """Is ``recorded`` (an author's or approver's principal) the actor ``(name, principal)``?
-    Rows from before principals existed carry ``legacy:<name>``; for those the name is all
-    there is, and it is compared with both names of the actor (the conservative answer)."""
+
+    The same id is the same principal. Across kinds of id the principal's own name is compared
+    too (``os:1000:alice`` registered it, ``user:alice`` holds the token): that can only refuse,
+    never allow, so a person reaching the store through the OS and the API still counts once.
+    Rows from before principals existed carry ``legacy:<name>``; for those the name is all there
+    is, and it is compared with both names of the actor (the token's and its principal's)."""
     if recorded == principal:
         return True
     if recorded.startswith("legacy:"):
         return recorded[len("legacy:") :] in {name, principal_name(principal)}
-    return False
+    return principal_name(recorded) == principal_name(principal)
 
 
 def local_actor(os_account: str, os_name: str, override: str | None, identity: str) -> Actor:
