@@ -149,7 +149,7 @@ def test_the_readme_tour_order_tags_data_after_registration_without_changing_its
     def cli(*args: str) -> Any:
         return run_main(capsys, monkeypatch, *args, env=env)
 
-    assert cli("init", str(root)).returncode == 0
+    assert cli("init", str(root), "--identity", "os").returncode == 0
     added = cli("data", "add", str(train), "--name", "arrests-train", "-p", str(root), "--json")
     assert added.returncode == 0, added.stderr
     digest = json.loads(added.stdout)["digest"]

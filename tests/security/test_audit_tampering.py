@@ -65,12 +65,12 @@ def _history(reg: Registry, first: int, n: int) -> None:
 
 def _open(project_dir: Path, store_url: str, anchor: Path, key_file: Path | None) -> Registry:
     (project_dir / "modelyard.yaml").write_text(
-        f"name: tamper\naudit:\n  anchors: [{anchor}]\n  checkpoint_every: 0\n"
+        f"name: tamper\nidentity: os\naudit:\n  anchors: [{anchor}]\n  checkpoint_every: 0\n"
     )
     env = {"MODELYARD_STORE_URL": store_url, "MODELYARD_USER": "alice"}
     if key_file is not None:
         env["MODELYARD_AUDIT_KEY_FILE"] = str(key_file)
-    return Registry.init(project_dir, env=env)
+    return Registry.init(project_dir, env=env, identity="os")
 
 
 def _make_chain(project_dir: Path, store_url: str, signed: bool) -> Iterator[Chain]:
@@ -402,7 +402,7 @@ def test_a_checkpoint_is_written_every_n_entries_as_a_signed_appended_line(
     anchor.write_text("")  # an existing file is appended to, never truncated
     reg = _open(project_dir, store_url, anchor, key_file)
     (project_dir / "modelyard.yaml").write_text(
-        f"name: tamper\naudit:\n  anchors: [{anchor}]\n  checkpoint_every: 5\n"
+        f"name: tamper\nidentity: os\naudit:\n  anchors: [{anchor}]\n  checkpoint_every: 5\n"
     )
     reg.close()
     with Registry.open(
@@ -494,7 +494,8 @@ def test_an_s3_anchor_keeps_one_object_per_checkpoint_never_overwritten(
 
     prefix = f"audit-{uuid.uuid4().hex[:8]}"
     (project_dir / "modelyard.yaml").write_text(
-        f"name: s3anchor\naudit:\n  anchors: [{s3_endpoint.url(prefix)}]\n  checkpoint_every: 0\n"
+        "name: s3anchor\nidentity: os\n"
+        f"audit:\n  anchors: [{s3_endpoint.url(prefix)}]\n  checkpoint_every: 0\n"
     )
     env = {
         "MODELYARD_USER": "alice",
@@ -504,7 +505,7 @@ def test_an_s3_anchor_keeps_one_object_per_checkpoint_never_overwritten(
     }
     fs = s3fs.S3FileSystem(**s3_endpoint.storage_options())
     base = f"{s3_endpoint.bucket}/{prefix}"
-    with Registry.init(project_dir, env=env) as reg:
+    with Registry.init(project_dir, env=env, identity="os") as reg:
         _history(reg, 0, 3)
         first = reg.store.checkpoint()
         (obj,) = fs.ls(base, refresh=True)
@@ -539,7 +540,7 @@ def test_the_application_role_on_postgresql_can_only_read_and_append_the_log(
 
     role = f"my_app_{uuid.uuid4().hex[:8]}"
     owner_env = {"MODELYARD_STORE_URL": pg_schema_url, "MODELYARD_USER": "owner"}
-    Registry.init(project_dir, env=owner_env).close()
+    Registry.init(project_dir, env=owner_env, identity="os").close()
     with psycopg.connect(PG_URL, autocommit=True) as admin:
         admin.execute(f"CREATE ROLE {role} LOGIN")
     try:

@@ -357,7 +357,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("csrf") / "p"
     root.mkdir()
     (root / "modelyard.yaml").write_text(
-        "models:\n  wine: {owner: team-wine, objective: grade wine, kpi: accuracy}\n"
+        "identity: os\nmodels:\n  wine: {owner: team-wine, objective: grade wine, kpi: accuracy}\n"
     )
     with Registry.open(root, env={"MODELYARD_USER": "alice"}) as reg:
         _build(reg)

@@ -56,7 +56,7 @@ def _project(root: Path, serving: str) -> tuple[list[float], list[str]]:
     from sklearn.preprocessing import StandardScaler
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    with Registry.init(root, env=ENV) as reg:
+    with Registry.init(root, env=ENV, identity="os") as reg:
         for name, c in (("bc", 1.0), ("broken", 0.5)):
             model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000))
             mv = reg.register_model(model.fit(X, y), name, X.head())
@@ -294,7 +294,7 @@ def test_the_setting_is_validated_at_the_project_file_boundary() -> None:
 
 def test_the_hot_path_verifies_tokens_from_memory(tmp_path: Path) -> None:
     """One store read per refresh, none per request: the snapshot answers 1,000 checks."""
-    with Registry.init(tmp_path / "p", env=ENV) as reg:
+    with Registry.init(tmp_path / "p", env=ENV, identity="os") as reg:
         good = tokens.create(reg.store, "scorer", "data-scientist", "admin").secret
         reads: list[int] = []
 

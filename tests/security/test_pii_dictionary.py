@@ -29,6 +29,7 @@ from modelyard.store.feedback import FeedbackStore
 
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 PROJECT_YAML = """\
+identity: os
 datasets:
   arrests: {target: released, pii: [email], protected: [colour, sex, age]}
 endpoints:
@@ -71,7 +72,7 @@ def _serve(project: Path, env: dict[str, str], df: pd.DataFrame) -> Served:
     inputs = [*FEATURES, "email"]
     project.mkdir(parents=True, exist_ok=True)
     (project / "modelyard.yaml").write_text(PROJECT_YAML)
-    reg = Registry.init(project, env=env)
+    reg = Registry.init(project, env=env, identity="os")
     with reg.start_run(model="arrests", seed=0) as run:
         run.use_dataset(df, name="arrests")
         pre = ColumnTransformer(
@@ -211,7 +212,8 @@ def test_replicas_sharing_the_team_secret_hash_equally_and_other_projects_do_not
 def test_an_existing_project_gets_its_secret_on_first_use_and_keeps_it(tmp_path: Path) -> None:
     project = tmp_path / "old"
     project.mkdir()
-    (project / "modelyard.yaml").write_text("name: old\n")  # made before secrets existed
+    # made before secrets existed
+    (project / "modelyard.yaml").write_text("name: old\nidentity: os\n")
     with Registry.open(project, env={"MODELYARD_USER": "ops"}) as reg:
         first = pii_hash_key(reg.settings)
     assert (project / ".modelyard" / "pii.key").is_file()

@@ -113,7 +113,7 @@ def _event(alert_id: int) -> AlertEvent:
 
 @pytest.fixture
 def reg(tmp_path: Path) -> Iterator[Registry]:
-    r = Registry.init(tmp_path / "p", env={"MODELYARD_USER": "ops"})
+    r = Registry.init(tmp_path / "p", env={"MODELYARD_USER": "ops"}, identity="os")
     yield r
     r.close()
 
