@@ -170,6 +170,19 @@ def test_modelyard_user_cannot_claim_another_identity_locally(
         assert _approvals(reg) == [] and reg.model_version(ref).state == "validated"
 
 
+def test_init_refuses_an_override_before_writing_and_accepts_it_for_a_one_person_project(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "new"
+    env = {"MODELYARD_USER": "anyone"}
+    refused = run_main(capsys, monkeypatch, "init", str(root), env=env)
+    assert refused.returncode == 2 and "identity: os" in refused.stderr
+    assert not (root / "modelyard.yaml").exists()
+    solo = run_main(capsys, monkeypatch, "init", str(root), "--identity", "os", env=env)
+    assert solo.returncode == 0, solo.stderr
+    assert "identity: os" in (root / "modelyard.yaml").read_text()
+
+
 def test_the_os_account_cannot_approve_its_own_version_on_the_command_line(
     tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -96,7 +96,7 @@ class Settings:
         )
         if "://" not in log_url and not Path(log_url).is_absolute():
             log_url = str(project_dir / log_url)
-        uid, os_name = _os_account()
+        uid, os_name = os_account()
         override = env.get("MODELYARD_USER") or None
         return cls(
             project_dir=project_dir,
@@ -135,7 +135,7 @@ def _trace_mode(raw: str | None) -> str:
     return mode
 
 
-def _os_account() -> tuple[int, str]:
+def os_account() -> tuple[int, str]:
     """The process's own account (uid and name from the password database): unlike
     ``getpass.getuser()`` this does not consult LOGNAME/USER, which anyone can set."""
     getuid = getattr(os, "getuid", None)

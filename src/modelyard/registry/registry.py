@@ -19,7 +19,7 @@ from modelyard.core.project import (
     validate_name,
 )
 from modelyard.core.refs import parse_ref
-from modelyard.core.settings import Settings
+from modelyard.core.settings import Settings, os_account
 from modelyard.store.artifacts import ArtifactStore, PutResult, open_backend
 from modelyard.store.crypto import Keyring
 from modelyard.store.metadata import MetadataStore
@@ -166,6 +166,10 @@ class Registry:
         root.mkdir(parents=True, exist_ok=True)
         file = root / PROJECT_FILE
         if not file.exists():
+            # refuse an override before anything is written, so a corrected retry can add it
+            uid, os_name = os_account()
+            override = (os.environ if env is None else env).get("MODELYARD_USER")
+            local_actor(f"os:{uid}:{os_name}", os_name, override, identity or "account")
             project_name = name or root.resolve().name or "project"
             text = template.format(name=project_name)
             if identity is not None:
