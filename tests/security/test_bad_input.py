@@ -44,7 +44,7 @@ def server(
         if request.param == "postgresql":
             url = stack.enter_context(fresh_schema(request.getfixturevalue("postgres_url")))
         env = {"MODELYARD_STORE_URL": url, "MODELYARD_USER": "tester"}
-        reg = stack.enter_context(Registry.init(root / "p", env=env))
+        reg = stack.enter_context(Registry.init(root / "p", env=env, identity="os"))
         X = pd.DataFrame({"count": [1, 2, 3, 4, 5, 6], "share": [0.1, 0.5, 0.2, 0.9, 0.3, 0.8]})
         mv = reg.register_model(LogisticRegression().fit(X, [0, 1, 0, 1, 0, 1]), "m", X)
         admin = tokens.create(reg.store, "red-team", "admin", "tester").secret
@@ -246,7 +246,7 @@ def test_the_limits_come_from_the_project_file(local_registry: Registry) -> None
 
     project = local_registry.settings.project_dir
     (project / "modelyard.yaml").write_text(
-        "name: limits\nhttp: {max_body_bytes: 4096, max_form_bytes: 2048}\n"
+        "name: limits\nidentity: os\nhttp: {max_body_bytes: 4096, max_form_bytes: 2048}\n"
     )
     reg = Registry.open(project, {"MODELYARD_USER": "tester"})
     X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})

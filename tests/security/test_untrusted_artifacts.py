@@ -596,6 +596,7 @@ def test_the_allow_list_against_what_skops_trusts_by_default() -> None:
 
 # ---- through the real commands ----------------------------------------------------------------
 E2E_PROJECT = """\
+identity: os
 name: hostile-artifacts
 datasets:
   arrests: {target: released, protected: [colour, sex, age]}

@@ -80,7 +80,8 @@ class ModelVersion:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ModelVersion:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+        # ``principal`` may be absent from a row built by hand (store contract, tests)
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__ if k in row})
 
 
 class Registry:
