@@ -3,8 +3,6 @@ management API (token required) and the dashboard."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import os
 import ssl
 import subprocess
@@ -17,43 +15,9 @@ import pytest
 from modelyard.registry.registry import Registry
 from modelyard.security import tokens
 from tests.support.servers import free_port, wait_ready
+from tests.support.tls import self_signed
 
 pytestmark = pytest.mark.slow
-
-
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def test_https_inference_api_and_dashboard_on_one_socket(tmp_path: Path) -> None:
@@ -68,7 +32,7 @@ def test_https_inference_api_and_dashboard_on_one_socket(tmp_path: Path) -> None
         reg.transition(mv, "approved", reason="review")
         reg.deploy(mv, "wine", reason="release")
         viewer = tokens.create(reg.store, "v", "viewer", "ops").secret
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     port = free_port()
     proc = subprocess.Popen(
         [

@@ -26,6 +26,7 @@ from modelyard.monitoring.alerts import AlertEvent
 from modelyard.monitoring.sinks import Dispatcher, WebhookSink, build_sinks
 from modelyard.registry.registry import Registry
 from modelyard.store.alerts import AlertStore
+from tests.support.tls import self_signed
 
 SECRET = "T0AAAAAAA/B0BBBBBBBB/s3cr3tXXXXXXXXXXXXXXXXabcd"
 
@@ -202,46 +203,12 @@ def test_an_allowed_host_name_is_connected_at_the_address_checked_with_its_host_
     assert [h["host"] for h in receiver.hits] == [f"localhost:{receiver.port}"]
 
 
-def _certificate_for(name: str, folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate (its own CA) for DNS name ``name``: (cert, key) PEM files."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_over_tls_the_pinned_address_keeps_the_name_for_sni_and_the_certificate_check(
     reg: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import ssl
 
-    cert, key = _certificate_for("localhost", tmp_path)
+    cert, key = self_signed(tmp_path, "localhost")
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     server_names: list[str | None] = []
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
