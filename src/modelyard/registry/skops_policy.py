@@ -75,6 +75,21 @@ CACHED_LOADER = "CachedNode"
 # links and losses (GradientBoosting, HistGradientBoosting, GLMs, SGD), HistGradientBoosting's
 # binning and predictors, the tree structure, calibration and optimiser state, column
 # selectors. Plain data holders; none of them calls anything named in the file.
+# scikit-learn's loss classes (Python, and the Cython ones the Python ones hold)
+_LOSSES = (
+    "AbsoluteError",
+    "ExponentialLoss",
+    "HalfBinomialLoss",
+    "HalfGammaLoss",
+    "HalfMultinomialLoss",
+    "HalfPoissonLoss",
+    "HalfSquaredError",
+    "HalfTweedieLoss",
+    "HalfTweedieLossIdentity",
+    "HuberLoss",
+    "PinballLoss",
+)
+
 SKLEARN_HELPER_TYPES = frozenset(
     {
         *(
@@ -88,38 +103,8 @@ SKLEARN_HELPER_TYPES = frozenset(
                 "MultinomialLogit",
             )
         ),
-        *(
-            f"sklearn._loss.loss.{n}"
-            for n in (
-                "AbsoluteError",
-                "ExponentialLoss",
-                "HalfBinomialLoss",
-                "HalfGammaLoss",
-                "HalfMultinomialLoss",
-                "HalfPoissonLoss",
-                "HalfSquaredError",
-                "HalfTweedieLoss",
-                "HalfTweedieLossIdentity",
-                "HuberLoss",
-                "PinballLoss",
-            )
-        ),
-        *(
-            f"sklearn._loss._loss.Cy{n}"
-            for n in (
-                "AbsoluteError",
-                "ExponentialLoss",
-                "HalfBinomialLoss",
-                "HalfGammaLoss",
-                "HalfMultinomialLoss",
-                "HalfPoissonLoss",
-                "HalfSquaredError",
-                "HalfTweedieLoss",
-                "HalfTweedieLossIdentity",
-                "HuberLoss",
-                "PinballLoss",
-            )
-        ),
+        *(f"sklearn._loss.loss.{n}" for n in _LOSSES),
+        *(f"sklearn._loss._loss.Cy{n}" for n in _LOSSES),  # their Cython twins
         *(
             f"sklearn.linear_model._sgd_fast.{n}"
             for n in (
