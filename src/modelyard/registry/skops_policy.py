@@ -71,10 +71,6 @@ CALLABLE_LOADERS = {
 # A back-reference to an object already audited in the same file.
 CACHED_LOADER = "CachedNode"
 
-# scikit-learn types that are not public estimators but that fitted estimators are made of:
-# links and losses (GradientBoosting, HistGradientBoosting, GLMs, SGD), HistGradientBoosting's
-# binning and predictors, the tree structure, calibration and optimiser state, column
-# selectors. Plain data holders; none of them calls anything named in the file.
 # scikit-learn's loss classes (Python, and the Cython ones the Python ones hold)
 _LOSSES = (
     "AbsoluteError",
@@ -90,6 +86,10 @@ _LOSSES = (
     "PinballLoss",
 )
 
+# scikit-learn types that are not public estimators but that fitted estimators are made of:
+# links and losses (GradientBoosting, HistGradientBoosting, GLMs, SGD), HistGradientBoosting's
+# binning and predictors, the tree structure, calibration and optimiser state, column
+# selectors. Plain data holders; none of them calls anything named in the file.
 SKLEARN_HELPER_TYPES = frozenset(
     {
         *(
