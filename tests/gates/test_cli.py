@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,10 +86,16 @@ def value(y, labels, proba):
 
 
 def test_an_errored_gate_is_no_verdict_and_a_rejection_is_reconsidered_only_explicitly(
-    gate_project,
+    gate_project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
+    """In-process (the same entry point and exit codes as the script, without six start-ups)."""
     from modelyard.registry.registry import Registry
     from tests.gates.conftest import DEFAULT_GATES, PROJECT_YAML
+    from tests.support.cli import run_main
+
+    def gate(project: Path, *args: str) -> Any:
+        env = {"MODELYARD_USER": "ci", "COLUMNS": "160", "NO_COLOR": "1"}
+        return run_main(capsys, monkeypatch, "gate", *args, "--project", str(project), env=env)
 
     reg = gate_project(DEFAULT_GATES + "kpi: {function: kpi_fn:value}\n")
     root = reg.settings.project_dir
