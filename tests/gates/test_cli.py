@@ -89,6 +89,8 @@ def test_an_errored_gate_is_no_verdict_and_a_rejection_is_reconsidered_only_expl
     gate_project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     """In-process (the same entry point and exit codes as the script, without six start-ups)."""
+    # `gate` registers the real-server load runner, a process-wide hook: keep it to this test
+    monkeypatch.setattr("modelyard.gates.checks.load._RUNNER", [])
     from modelyard.registry.registry import Registry
     from tests.gates.conftest import DEFAULT_GATES, PROJECT_YAML
     from tests.support.cli import run_main
