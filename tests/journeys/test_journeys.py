@@ -273,13 +273,15 @@ def test_journey(case: Case, yard: Yard, cli: Cli, request: pytest.FixtureReques
         )
     # V2 BYTES tensors have no null: rows with every field present
     full = evf[feats.notna().all(axis=1)].head(8)
-    v2 = triton_infer(base, case.name, full, champ_cols)
-    model, cols = models[v2["version"]]
-    local = model.predict(full[cols]).tolist()
-    if case.task == "classification":
-        assert v2["predict"] == local, (v2, local)
-    else:
-        assert v2["predict"] == pytest.approx(local, rel=1e-9)
+    for pinned in (None, cand_ref):  # routed, then the canary by its version
+        v2 = triton_infer(base, case.name, full, champ_cols, pinned)
+        assert pinned is None or v2["version"] == pinned
+        model, cols = models[v2["version"]]
+        local = model.predict(full[cols]).tolist()
+        if case.task == "classification":
+            assert v2["predict"] == local, (v2, local)
+        else:
+            assert v2["predict"] == pytest.approx(local, rel=1e-9)
     for column, value in case.unseen.items():  # the input policy: unseen categories pass
         row = {**records(feats.head(1))[0], column: value}
         r = post(base, f"/v1/models/{case.name}:predict", {"instances": [row]})
@@ -374,8 +376,11 @@ def test_journey(case: Case, yard: Yard, cli: Cli, request: pytest.FixtureReques
     assert again.returncode != 0 and "retired" in again.stderr
 
 
-def triton_infer(base: str, name: str, df: pd.DataFrame, cols: list[str]) -> dict[str, Any]:
-    """V2 through tritonclient: one tensor per column, BYTES for strings and datetimes."""
+def triton_infer(
+    base: str, name: str, df: pd.DataFrame, cols: list[str], ref: str | None = None
+) -> dict[str, Any]:
+    """V2 through tritonclient: one tensor per column, BYTES for strings and datetimes; with
+    ``ref``, that version of the endpoint."""
     import tritonclient.http as tc
 
     client = tc.InferenceServerClient(url=base.removeprefix("http://"))
@@ -396,7 +401,8 @@ def triton_infer(base: str, name: str, df: pd.DataFrame, cols: list[str]) -> dic
             values = series.map(lambda v: "" if v is None or v != v else str(v))
             t.set_data_from_numpy(values.to_numpy(dtype=object))
         inputs.append(t)
-    result = client.infer(name, inputs)
+    version = ref.rpartition("@")[2] if ref else ""
+    result = client.infer(name, inputs, model_version=version)
     response = result.get_response()
     predict = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("predict")]
     return {
