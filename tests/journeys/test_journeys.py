@@ -227,14 +227,14 @@ def test_journey(case: Case, yard: Yard, cli: Cli, request: pytest.FixtureReques
         "--strategy",
         "canary",
         "--steps",
-        "10,100",
+        "50,100",
         "--interval",
         "3600",
         user=OPERATOR,
     )
-    assert f"{cand_ref} → {case.name} as canary at 10% of traffic" in canary.stdout
+    assert f"{cand_ref} → {case.name} as canary at 50% of traffic" in canary.stdout
     assert f"{cand_ref} → {case.name} as production" not in canary.stdout, canary.stdout
-    assert routes(yard, case.name) == [(champ_ref, "production", 1.0), (cand_ref, "canary", 0.1)]
+    assert routes(yard, case.name) == [(champ_ref, "production", 1.0), (cand_ref, "canary", 0.5)]
 
     # 5. a real server: KServe V1 (labels, then probabilities) and V2 through tritonclient
     base = yard.server()
@@ -257,20 +257,22 @@ def test_journey(case: Case, yard: Yard, cli: Cli, request: pytest.FixtureReques
         local = model.predict(evf.iloc[[i]][cols])
         assert r.json()["predictions"] == pytest.approx(local.tolist()), (version, row)
         ids[r.headers["x-prediction-id"]] = (version, i)
+    # a canary at 50 %: both versions answer (all but certain in 24 requests), each checked
+    assert {v for v, _ in ids.values()} == set(models), ids
     batch = records(feats.head(16))
-    r = post(
-        base,
-        f"/v1/models/{case.name}:predict",
-        {"instances": batch, "parameters": {"probabilities": case.task == "classification"}},
-    )
-    assert r.status_code == 200, r.text
-    model, cols = models[r.headers["x-model-version"]]
-    if case.task == "classification":
-        body = r.json()
-        assert body["classes"] == [c.item() if hasattr(c, "item") else c for c in model.classes_]
-        np.testing.assert_allclose(
-            body["probabilities"], model.predict_proba(evf.head(16)[cols]), rtol=1e-9, atol=1e-12
-        )
+    body = {"instances": batch, "parameters": {"probabilities": case.task == "classification"}}
+    answered: set[str] = set()
+    for _ in range(40):  # until both versions have answered the batch
+        r = post(base, f"/v1/models/{case.name}:predict", body)
+        assert r.status_code == 200, r.text
+        version = r.headers["x-model-version"]
+        if version in answered:
+            continue
+        answered.add(version)
+        check_batch(case, r.json(), *models[version], evf)
+        if answered == set(models):
+            break
+    assert answered == set(models)
     # V2 BYTES tensors have no null: rows with every field present
     full = evf[feats.notna().all(axis=1)].head(8)
     for pinned in (None, cand_ref):  # routed, then the canary by its version
@@ -325,32 +327,10 @@ def test_journey(case: Case, yard: Yard, cli: Cli, request: pytest.FixtureReques
     assert all(w["error_rate"] == 0.0 for w in windows), windows
     assert all(w["requests"] >= 1 for w in windows), windows
 
-    # 7. lineage from a prediction id: the version, its run, the data
-    pid, (version, i) = next(iter(ids.items()))
-    walk = cli.json("lineage", "prediction", pid, "--endpoint", case.name)
-    assert walk["prediction"]["version"] == version
-    assert walk["prediction"]["role"] == ("production" if version == champ_ref else "canary")
-    assert walk["prediction"]["input_logged"] is True
-    # the logged input: the fields the answering version reads (extra ones are dropped)
-    logged, sent = walk["prediction"]["input"][0], records(feats.iloc[[i]])[0]
-    assert set(logged) == set(models[version][1])
-    for column in logged:
-        value = sent[column]
-        if pd.api.types.is_datetime64_any_dtype(feats[column]):
-            assert utc(logged[column]) == utc(value), column
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            assert logged[column] == pytest.approx(value), column
-        else:
-            assert logged[column] == value, column
-    assert walk["model_version"]["ref"] == version
-    spec = case.champion if version == champ_ref else case.candidate
-    assert walk["run"]["params"] == run_params(spec)  # lists, bools, null: not their repr
-    assert {d["ref"] for d in walk["datasets"]} == {refs["train"], refs["eval"]}
-    label = labels["label"].iloc[0]
-    if case.task == "regression":
-        assert float(walk["feedback"]["label"]) == pytest.approx(float(label))
-    else:
-        assert str(walk["feedback"]["label"]) == str(label)
+    # 7. lineage from a prediction id of each version: the answer, version, run, data, label
+    for version in models:
+        pid, i = next((p, row) for p, (v, row) in ids.items() if v == version)
+        walk_one(cli, case, pid, version, i, feats, models, refs, champ_ref, evf)
 
     # 8. roll back: the champion alone again, on the running server too
     back = cli("rollback", case.name, "-m", "journey over", user=OPERATOR)
@@ -374,6 +354,63 @@ def test_journey(case: Case, yard: Yard, cli: Cli, request: pytest.FixtureReques
         assert project.model_version(champ_ref).state == "deployed"
     again = cli("deploy", cand_ref, "--to", case.name, user=OPERATOR, ok=False)
     assert again.returncode != 0 and "retired" in again.stderr
+
+
+def walk_one(
+    cli: Cli,
+    case: Case,
+    pid: str,
+    version: str,
+    i: int,
+    feats: pd.DataFrame,
+    models: dict[str, tuple[Any, list[str]]],
+    refs: dict[str, str],
+    champ_ref: str,
+    evf: pd.DataFrame,
+) -> None:
+    """``modelyard lineage prediction ID --json`` for a prediction of row ``i`` by ``version``."""
+    walk = cli.json("lineage", "prediction", pid, "--endpoint", case.name)
+    assert walk["prediction"]["version"] == version
+    assert walk["prediction"]["role"] == ("production" if version == champ_ref else "canary")
+    assert walk["prediction"]["input_logged"] is True
+    # the logged input: the fields the answering version reads (extra ones are dropped)
+    logged, sent = walk["prediction"]["input"][0], records(feats.iloc[[i]])[0]
+    assert set(logged) == set(models[version][1])
+    for column in logged:
+        value = sent[column]
+        if pd.api.types.is_datetime64_any_dtype(feats[column]):
+            assert utc(logged[column]) == utc(value), column
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            assert logged[column] == pytest.approx(value), column
+        else:
+            assert logged[column] == value, column
+    assert walk["model_version"]["ref"] == version
+    spec = case.champion if version == champ_ref else case.candidate
+    assert walk["run"]["params"] == run_params(spec)  # lists, bools, null: not their repr
+    assert {d["ref"] for d in walk["datasets"]} == {refs["train"], refs["eval"]}
+    label = evf[case.target].iloc[i]
+    if case.task == "regression":
+        assert float(walk["feedback"]["label"]) == pytest.approx(float(label))
+    else:
+        assert str(walk["feedback"]["label"]) == str(label)
+
+
+def check_batch(
+    case: Case, body: dict[str, Any], model: Any, cols: list[str], evf: pd.DataFrame
+) -> None:
+    """A V1 answer for the first 16 evaluation rows: the labels, and for a classifier the
+    probabilities and classes, equal to the local model's."""
+    local = model.predict(evf.head(16)[cols]).tolist()
+    if case.task != "classification":
+        assert body["predictions"] == pytest.approx(local, rel=1e-9)
+        return
+    assert body["predictions"] == local
+    assert body["classes"] == [c.item() if hasattr(c, "item") else c for c in model.classes_]
+    proba = model.predict_proba(evf.head(16)[cols])
+    if proba.dtype == np.float32:  # XGBoost: the same float32 values, in their short form
+        np.testing.assert_array_equal(np.asarray(body["probabilities"], np.float32), proba)
+    else:
+        np.testing.assert_allclose(body["probabilities"], proba, rtol=1e-9, atol=1e-12)
 
 
 def triton_infer(
