@@ -263,7 +263,6 @@ FL_NUM = ["Dep-Delay", "distance", "Temp.F", "Wind Speed"]
 DB_NUM = ["Age", "body.mass-index", "Blood Pressure", "s1", "s5"]
 PG_NUM = ["Bill Length (mm)", "Bill Depth (mm)", "flipper.length", "Body-Mass"]
 HT_NUM = ["age", "Chest Pain", "Max Heart-Rate", "oldpeak"]
-DEFECT_9 = "defect 9: boosted model inside a Pipeline"
 
 CASES = [
     Case(
@@ -345,7 +344,6 @@ CASES = [
         protected=("sex",),
         champion=_model("pipeline+logistic", ["sex", "thal"], HT_NUM),
         candidate=_model("pipeline+xgboost", ["thal"], ["age", "Max Heart-Rate", "oldpeak"]),
-        xfail=DEFECT_9,
     ),
     Case(
         name="penguins-lgbm-pipeline",
@@ -357,6 +355,5 @@ CASES = [
         protected=("sex",),
         champion=_model("pipeline+logistic", ["island", "sex"], PG_NUM),
         candidate=_model("pipeline+lightgbm", ["island"], ["Bill Length (mm)", "Body-Mass"]),
-        xfail=DEFECT_9,
     ),
 ]

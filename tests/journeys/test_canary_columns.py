@@ -29,7 +29,7 @@ def test_a_canary_on_fewer_columns_answers_the_champions_callers(tmp_path: Path)
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     wide, narrow = list(X.columns[:5]), list(X.columns[:3])
-    with Project.init(tmp_path / "p", env={"MODELYARD_USER": "author"}) as reg:
+    with Project.init(tmp_path / "p") as reg:
         refs = []
         for cols in (wide, narrow):
             model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X[cols], y)

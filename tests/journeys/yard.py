@@ -90,6 +90,8 @@ def project_file(cases: list[Case]) -> str:
         "name": "journeys",
         "models": models,
         "datasets": datasets,
+        # identities per command through MODELYARD_USER (see approve_as_second_identity)
+        "identity": "os",
         "governance": {"approvals": {"required": 1, "four_eyes": True}},
         "endpoints": endpoints,
         "monitoring": {"window_s": 1, "grace_s": 0.2, "interval_s": 0.5},

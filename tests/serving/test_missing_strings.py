@@ -27,7 +27,7 @@ def test_a_null_category_is_imputed_as_in_training(tmp_path: Path) -> None:
     # through unimputed is an unknown category to the encoder (all zeros) → the other answer
     frame = pd.DataFrame({"colour": colour, "x": rng.normal(size=300)})
     frame["y"] = np.where(frame["colour"].isna(), 1, (frame["x"] > 1).astype(int))
-    with Project.init(tmp_path / "p", env={"MODELYARD_USER": "author"}) as reg:
+    with Project.init(tmp_path / "p") as reg:
         data = reg.add_dataset(frame, "colours")
         train = reg.load_dataset(data)  # as registered: missing strings read back as NaN
         pre = ColumnTransformer(

@@ -21,7 +21,7 @@ def test_v1_probabilities_of_an_xgboost_classifier(tmp_path: Path) -> None:
     X = X.iloc[:, :6]
     model = XGBClassifier(n_estimators=20, max_depth=3, n_jobs=1).fit(X, y)
     assert not model.predict_proba(X.head(3)).flags.c_contiguous
-    with Project.init(tmp_path / "p", env={"MODELYARD_USER": "author"}) as reg:
+    with Project.init(tmp_path / "p") as reg:
         mv = reg.register_model(model, "bc", X.head())
         app = build_app(reg, ServeSpec(project=str(tmp_path / "p"), ref=mv.ref, refresh_s=0.1))
         rows = X.head(5).to_dict(orient="records")
