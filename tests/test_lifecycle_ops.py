@@ -79,3 +79,17 @@ def test_catalog_lists_owner_traffic_and_flags_ghosts(registry: Registry) -> Non
     assert any("without an owner" in g for g in entry.ghosts), "no owner in the project file"
     traffic = {v["ref"]: v["routes"] for v in entry.versions}
     assert traffic["wine@2"] == [{"endpoint": "wine", "role": "canary", "weight": 0.1}]
+
+
+def test_rolling_back_the_first_releases_canary_keeps_the_champion(registry: Registry) -> None:
+    """A champion with no predecessor is the last-known-good of its canary: the rollback takes
+    the canary off (a dead end before: 'no earlier production version')."""
+    v1, v2 = _approved(registry, 2)
+    deploy(registry, v1.ref, "wine")
+    deploy(registry, v2.ref, "wine", role="canary", weight=0.1)
+    result = rollback(registry, "wine", reason="canary looks worse")
+    assert (result.from_version, result.to_version) == ("wine@2", "wine@1")
+    plan = registry.store.routes("wine")
+    assert [(r["version"], r["role"]) for r in plan] == [(1, "production")]
+    with pytest.raises(NotFound, match="no earlier production version"):
+        rollback(registry, "wine", reason="nothing left to take off")

@@ -147,3 +147,41 @@ def test_with_fewer_than_two_judgeable_groups_the_figures_are_not_judged(make_ct
     dp = fig(result, "colour: demographic parity difference")
     assert dp.ok is None and "not judged" in (dp.note or "")
     assert result.status == "warn"
+
+
+@pytest.mark.parametrize("raw_side", ["champion", "candidate"])
+def test_a_champion_and_candidate_that_name_the_positive_class_differently_are_each_read_right(
+    make_ctx, models, split, raw_side: str
+) -> None:  # type: ignore[no-untyped-def]
+    """One trained on the raw labels, whose positive class sorts first (classes ["Released",
+    "held"]), the other on released == "Yes" (classes [0, 1], as XGBoost needs): each model's
+    positive column is its own. Before, the champion was read with the candidate's index, and
+    its roc_auc came out inverted."""
+    from modelyard.core.gate_policy import GatePolicy
+    from tests.gates.conftest import pipeline
+
+    train, test = split
+    words = {"Yes": "Released", "No": "held"}
+    raw = pipeline(LogisticRegression(max_iter=1000)).fit(
+        train[FEATURES], train["released"].map(words)
+    )
+    assert list(raw.classes_) == ["Released", "held"]
+    both = {"raw": raw, "encoded": models["fair"]}
+    candidate, champion = ("encoded", "raw") if raw_side == "champion" else ("raw", "encoded")
+    frame = test.assign(released=test["released"].map(words))
+    ctx = GateContext(
+        frame=frame,
+        target="released",
+        candidate=Side("candidate", both[candidate], "arrests@2", 100_000),
+        champion=Side("champion", both[champion], "arrests@1", 100_000),
+        policy=GatePolicy(positive_label="Released"),
+        dataset_schema=make_ctx("fair").dataset_schema,
+    )
+    result = MetricsCheck(MetricsPolicy(thresholds={"roc_auc": Bound(min=0.5)})).run(ctx)
+    y = _y(test)
+    for side, name in (("candidate", candidate), ("champion", champion)):
+        model = both[name]
+        column = list(model.classes_).index("Released" if name == "raw" else 1)
+        auc = roc_auc_score(y, model.predict_proba(test[FEATURES])[:, column])
+        assert result.details[side]["roc_auc"] == pytest.approx(auc, abs=1e-12), side
+        assert auc > 0.6

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -170,7 +172,8 @@ def test_the_input_policy_decides_unseen_categories_and_extra_fields(
                 schema.validate(payload, 10)
         else:
             frame = schema.validate(payload, 10)
-            assert frame.as_dataframe()["c"].tolist() == outcome
+            column = frame.as_dataframe()["c"]  # the model reads a missing string as NaN
+            assert [None if pd.isna(v) else v for v in column] == outcome
 
 
 def test_the_signature_records_the_policy_its_pipeline_supports() -> None:
@@ -202,6 +205,21 @@ def test_the_signature_records_the_policy_its_pipeline_supports() -> None:
     ordinal = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
     assert policy(ordinal, HistGradientBoostingClassifier(max_iter=10)) == "pass"
     assert policy(OrdinalEncoder(), HistGradientBoostingClassifier(max_iter=10)) == "reject"
+    # the usual impute-then-encode sub-pipeline: the encoder after the imputer decides
+    from sklearn.impute import SimpleImputer
+
+    imputed = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="missing"),
+        OneHotEncoder(handle_unknown="ignore"),
+    )
+    assert policy(imputed, lr) == "pass"
+    strict = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder())
+    assert policy(strict, lr) == "reject"
+    # a step that reshapes columns before the encoder hides it: not inferred
+    from sklearn.preprocessing import FunctionTransformer
+
+    hidden = make_pipeline(FunctionTransformer(), OneHotEncoder(handle_unknown="ignore"))
+    assert policy(hidden, lr) == "reject"
 
 
 def test_tensor_type_errors_name_the_column_kind_in_good_english() -> None:
@@ -219,3 +237,33 @@ def test_tensor_type_errors_name_the_column_kind_in_good_english() -> None:
         schema.validate(
             Payload("tensors", [("n", np.array([1])), ("c", np.array([1]))], "inputs"), 10
         )
+
+
+def test_a_scaled_boolean_input_does_not_hide_the_encoders_policy() -> None:
+    """A bool column that the pipeline scales (no encoder reads it) cannot take an unseen
+    value: the one-hot encoder of the real categorical decides the policy."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from modelyard.registry.signature import infer_signature
+
+    X = pd.DataFrame(
+        {"band": ["a", "b", "c", "a"] * 5, "big": [True, False] * 10, "x": np.arange(20.0)}
+    )
+    y = np.arange(20) % 2
+    pre = ColumnTransformer(
+        [
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["band"]),
+            ("num", StandardScaler(), ["big", "x"]),
+        ]
+    )
+    model = make_pipeline(pre, LogisticRegression()).fit(X, y)
+    schema = {
+        "columns": [
+            {"name": "band", "categories": ["a", "b", "c"]},
+            {"name": "big", "categories": ["False", "True"]},  # as a dataset profile has it
+        ]
+    }
+    assert infer_signature(model, X.head(), schema)["input_policy"]["unseen_categories"] == "pass"

@@ -195,15 +195,29 @@ class GateContext:
         if hasattr(model, "predict_proba"):
             proba = np.asarray(model.predict_proba(X), dtype=float)
             if self.binary:
-                p = proba[:, self._pos_index]
+                p = proba[:, self._positive_index(model)]
                 return Predictions((p >= self.policy.threshold).astype(int), p, self.classes)
             labels = np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]
             return Predictions(labels, proba, self.classes)
         labels = np.asarray(model.predict(X))
         if self.binary:
-            pos = self.classes[self._pos_index] if self.classes else 1
+            own = _classes_of(model) or self.classes or (0, 1)
+            pos = own[self._positive_index(model)]
             return Predictions((labels == pos).astype(int), None, self.classes)
         return Predictions(labels, None, self.classes)
+
+    def _positive_index(self, model: Any) -> int:
+        """The positive class's column in ``model``'s own classes. A champion trained on the
+        raw labels (``["Gentoo", "other"]``) and a candidate trained on ``target ==
+        "Gentoo"`` (``[0, 1]``) name it differently; each is read in its own terms."""
+        if model is self.candidate.model:
+            return self._pos_index
+        classes = _classes_of(model)
+        if self.positive_label in classes:
+            return classes.index(self.positive_label)
+        if len(classes) == 2 and set(classes) == {0, 1}:
+            return classes.index(1)  # trained on (target == positive_label)
+        return self._pos_index
 
     # ---- schema helpers ----------------------------------------------------------------
     def column_schema(self, name: str) -> dict[str, Any]:
@@ -266,3 +280,7 @@ def load_function(spec: str, where: str, project_dir: Path | None = None) -> Cal
     if not callable(fn):
         raise ConfigError(f"{where}: {module_name} has no function {attr!r}")
     return fn
+
+
+def _classes_of(model: Any) -> list[Any]:
+    return [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", ())]

@@ -85,6 +85,10 @@ def _dtype(arr: np.ndarray) -> str:
     return "BYTES"
 
 
+# transformers that map each input column to itself, in place (imputers without indicators
+# append their indicator columns after the originals, which keeps them in place too)
+_COLUMNWISE = {"SimpleImputer", "KNNImputer", "IterativeImputer"}
+
 # encoders that answer a category they were not fitted on (instead of raising)
 _TOLERANT = {
     "OneHotEncoder": ("ignore", "infrequent_if_exist", "warn"),
@@ -97,8 +101,13 @@ def _handlers(model: Any, columns: list[str] | None) -> list[tuple[Any, list[str
     scikit-learn pipeline, column transformer or estimator."""
     name = type(model).__name__
     if name == "Pipeline":
-        steps = [s for _, s in model.steps if s not in (None, "passthrough")]
-        return _handlers(steps[0], columns) if steps else []
+        # the encoder may follow steps that keep each input column in place (an imputer, as
+        # in the usual impute-then-one-hot sub-pipeline): look past those, and no further
+        for step in (s for _, s in model.steps if s not in (None, "passthrough")):
+            found = _handlers(step, columns)
+            if found or type(step).__name__ not in _COLUMNWISE:
+                return found
+        return []
     if name == "ColumnTransformer":
         names = [str(n) for n in getattr(model, "feature_names_in_", [])]
         indices = getattr(model, "_transformer_to_input_indices", {})
@@ -134,7 +143,8 @@ def _tolerant(encoder: Any) -> bool:
 def input_policy(model: Any, inputs: list[dict[str, Any]]) -> dict[str, Any]:
     """The unseen-category policy this fitted model supports: ``pass`` when every categorical
     input reaches an encoder that handles unknown values, else ``reject`` (with the reason)."""
-    cats = [i["name"] for i in inputs if i.get("categories")]
+    # a boolean has no third value (the type check refuses one), whatever reads it
+    cats = [i["name"] for i in inputs if i.get("categories") and i.get("type") != "boolean"]
     policy: dict[str, Any] = {"unseen_categories": "reject", "extra_fields": "reject"}
     if not cats:
         policy["why"] = "no categorical inputs with known categories"

@@ -191,22 +191,33 @@ def rollback(
     """Return the endpoint to its last-known-good version (or ``to``) in one transaction:
     the champion is swapped and canaries are removed, so a running server switches at once."""
     current = champion(reg, endpoint)
-    target = reg.model_version(to) if to else last_known_good(reg, endpoint)
-    if current and target.id == current.id:
-        raise Conflict(f"{target.ref} is already the champion of {endpoint}")
-    for r in reg.store.routes(endpoint):
-        if r["role"] == Role.CANARY.value:
-            reg.store.remove_route(
-                endpoint, r["model_version_id"], actor or reg.settings.user, f"rollback: {reason}"
-            )
-    reg.deploy(
-        target,
-        endpoint,
-        role=Role.PRODUCTION,
-        weight=1.0,
-        reason=f"rollback: {reason}",
-        actor=actor,
-    )
+    canaries = [r for r in reg.store.routes(endpoint) if r["role"] == Role.CANARY.value]
+    try:
+        target = reg.model_version(to) if to else last_known_good(reg, endpoint)
+    except NotFound:
+        if not (canaries and current is not None):
+            raise
+        # the first release's champion has no predecessor, and it is the last-known-good of
+        # its canary: rolling back takes the canary off and keeps the champion
+        target = current
+        replaced: str | None = f"{canaries[0]['model_name']}@{canaries[0]['version']}"
+    else:
+        if current and target.id == current.id:
+            raise Conflict(f"{target.ref} is already the champion of {endpoint}")
+        replaced = current.ref if current else None
+    for r in canaries:
+        reg.store.remove_route(
+            endpoint, r["model_version_id"], actor or reg.settings.user, f"rollback: {reason}"
+        )
+    if target is not current:
+        reg.deploy(
+            target,
+            endpoint,
+            role=Role.PRODUCTION,
+            weight=1.0,
+            reason=f"rollback: {reason}",
+            actor=actor,
+        )
     from modelyard.store.rollouts import RUNNING, RolloutStore
 
     rollouts = RolloutStore(reg.store)
@@ -218,7 +229,7 @@ def rollback(
             f"manual rollback: {reason}",
             status="rolled_back",
         )
-    return RollbackResult(endpoint, current.ref if current else None, target.ref)
+    return RollbackResult(endpoint, replaced, target.ref)
 
 
 def deprecate(reg: Registry, ref: str, reason: str) -> ModelVersion:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import orjson
 
 from modelyard.core.errors import InvalidInput
@@ -126,7 +127,8 @@ def encode_explanation(
 
 def encode(answer: Answer, prediction_id: str, want: frozenset[str] = WANT) -> bytes:
     pred = answer.outputs["predict"]
-    values: Any = pred if pred.dtype.kind in "fiub" else pred.tolist()
+    # orjson serialises only C-contiguous arrays (XGBoost's predict_proba is a column view)
+    values: Any = np.ascontiguousarray(pred) if pred.dtype.kind in "fiub" else pred.tolist()
     doc: dict[str, Any] = {
         "predictions": values,
         "id": prediction_id,
@@ -139,6 +141,6 @@ def encode(answer: Answer, prediction_id: str, want: frozenset[str] = WANT) -> b
                 f"{answer.version.ref} gives no class probabilities (it has no predict_proba)",
                 hint='drop "parameters": {"probabilities": true} for this model',
             )
-        doc["probabilities"] = proba
+        doc["probabilities"] = np.ascontiguousarray(proba)
         doc["classes"] = answer.version.signature.get("classes")
     return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -117,12 +117,16 @@ class Frame:
         return np.column_stack([np.asarray(c, dtype=np.float64) for c in self.columns])
 
     def as_dataframe(self) -> Any:
+        """The rows as the model reads them. A missing string is NaN, as pandas reads it from
+        CSV or Parquet (the training data): an imputer with ``missing_values=np.nan`` would
+        leave a ``None`` alone, and the model would answer another question."""
         import pandas as pd
 
         if self.matrix is not None:
             return pd.DataFrame(self.matrix, columns=list(self.names), copy=False)
         assert self.columns is not None
-        return pd.DataFrame(dict(zip(self.names, self.columns, strict=True)), copy=False)
+        cols = [_nan_for_none(c) for c in self.columns]
+        return pd.DataFrame(dict(zip(self.names, cols, strict=True)), copy=False)
 
     def key(self) -> bytes:
         """Canonical bytes of the input: equal inputs give equal keys (the cache uses it)."""
@@ -412,6 +416,17 @@ def _whole_int64(values: np.ndarray) -> np.ndarray:
     """Which floats are whole numbers that an int64 holds (1e300 is whole, and is not)."""
     with np.errstate(invalid="ignore"):
         return (values == np.round(values)) & (values >= _INT64_MIN) & (values < _INT64_MAX)
+
+
+def _nan_for_none(col: np.ndarray) -> np.ndarray:
+    if col.dtype != object:
+        return col
+    missing = np.fromiter((v is None for v in col), dtype=bool, count=len(col))
+    if not missing.any():
+        return col
+    out = col.copy()
+    out[missing] = np.nan
+    return out
 
 
 def _columns_length(data: dict[str, Any], where: str) -> int:
