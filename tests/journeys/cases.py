@@ -333,7 +333,7 @@ CASES = [
         tag_after_add=True,
         champion=_model("pipeline+hist-gb", ["sex", "thal"], HT_NUM),
         candidate=_model("lightgbm", [], ["age", "Chest Pain", "Max Heart-Rate", "oldpeak"]),
-        xfail="defect 9: a LightGBM classifier comes back as a raw Booster",
+        xfail=None,
     ),
     Case(
         name="hearts-xgb-pipeline",

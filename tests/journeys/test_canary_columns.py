@@ -1,23 +1,17 @@
-"""Found by the journey matrix, not fixed: a canary trained on fewer columns than the champion
-refuses the champion's callers. The candidate passes its gate against the champion (each model
-scored on its own columns, the schema check lists the extra columns as ignored) and deploys as
-a canary without a warning, but under the default ``extra_fields: reject`` every request routed
-to it that carries the champion's fields answers 422 — the canary's share of live traffic fails.
-The journeys set ``models.NAME.inputs.extra_fields: ignore`` to get past it."""
+"""Found by the journey matrix: a canary trained on fewer columns than the champion refused the
+champion's callers (under the default ``extra_fields: reject`` every request routed to it that
+carried the champion's fields answered 422 — the canary's share of live traffic failed). Now the
+fields of every version an endpoint routes to are the endpoint's own: a version drops the ones it
+does not read, and still refuses a field no version on the endpoint takes."""
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from starlette.testclient import TestClient
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="new (journeys): a canary on fewer columns refuses the champion's fields (422)",
-)
 def test_a_canary_on_fewer_columns_answers_the_champions_callers(tmp_path: Path) -> None:
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
@@ -46,5 +40,10 @@ def test_a_canary_on_fewer_columns_answers_the_champions_callers(tmp_path: Path)
                 row = X[wide].iloc[i].to_dict()
                 r = client.post("/v1/models/bc:predict", json={"instances": [row]})
                 answers[(r.status_code, r.headers.get("x-model-version"))] += 1
+            bogus = client.post(
+                "/v1/models/bc:predict", json={"instances": [{**row, "not-a-feature": 1.0}]}
+            )
     assert {code for code, _ in answers} == {200}, answers
     assert {version for _, version in answers} == set(refs), answers
+    # a field that no version on the endpoint reads is still refused, naming it
+    assert bogus.status_code == 422 and "not-a-feature" in bogus.json()["error"], bogus.text

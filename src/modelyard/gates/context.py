@@ -248,12 +248,16 @@ class GateContext:
 
 
 def _features_of(model: Any, signature: dict[str, Any] | None, frame: pd.DataFrame) -> list[str]:
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        return [str(n) for n in names]
+    """The columns the model is scored on: its signature's inputs (what the server takes),
+    else the names it was fitted on, else every column. The signature comes first because a
+    model's own names can differ from the data's: LightGBM reports ``Chest_Pain`` for a model
+    fitted on ``Chest Pain``."""
     inputs = (signature or {}).get("inputs") or []
     if inputs:
         return [str(i["name"]) for i in inputs]
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        return [str(n) for n in names]
     return [str(c) for c in frame.columns]
 
 

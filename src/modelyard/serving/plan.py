@@ -144,11 +144,19 @@ class EndpointBuilder:
             cache.clear()  # a plan change invalidates every cached answer
         ep = Endpoint(name, spec.generation, config, None, {}, [], limiter, cache, None)
         by_id: dict[int, VersionPredictor] = {}
+        # The endpoint's callers send the fields of every version it routes to (a canary may
+        # read fewer columns than the champion): those are never "extra" for another version.
+        shared_fields = frozenset(
+            n
+            for mv in [r.version for r in spec.routes] + list(spec.extra.values())
+            if mv.id not in failed and mv.id in self.pool.loaded
+            for n in self.pool.loaded[mv.id].schema.names
+        )
 
         def version(mv: ModelVersion, role: str) -> VersionPredictor:
             vp = by_id.get(mv.id)
             if vp is None:
-                vp = by_id[mv.id] = self._version(ep, mv, config, cache)
+                vp = by_id[mv.id] = self._version(ep, mv, config, cache, shared_fields)
                 vp.role = role
                 ep.versions[mv.version] = vp
             return vp
@@ -251,7 +259,12 @@ class EndpointBuilder:
         return ep
 
     def _version(
-        self, ep: Endpoint, mv: ModelVersion, config: EndpointConfig, cache: PredictionCache | None
+        self,
+        ep: Endpoint,
+        mv: ModelVersion,
+        config: EndpointConfig,
+        cache: PredictionCache | None,
+        shared_fields: frozenset[str] = frozenset(),
     ) -> VersionPredictor:
         loaded = self.pool.loaded[mv.id]
         metrics = self.telemetry.metrics
@@ -262,7 +275,7 @@ class EndpointBuilder:
             metrics.batch(ep.name, ref, n, rows)
 
         model_run: Any = loaded.runtime.run
-        schema = loaded.schema
+        schema = loaded.schema.tolerating(shared_fields)
         clock = None
         if tracing is not None:  # only then: spans for validation, queue wait, model call
             clock = BatchClock()

@@ -165,10 +165,18 @@ class Frame:
 class InputSchema:
     """The signature's inputs, compiled: names, positions, kinds and per-column checkers."""
 
-    def __init__(self, columns: Sequence[Column], extra_fields: str = "reject") -> None:
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        extra_fields: str = "reject",
+        tolerated: frozenset[str] = frozenset(),
+    ) -> None:
         if not columns:
             raise InvalidInput("a model signature needs at least one input column")
         self.extra_fields = extra_fields  # reject | ignore (core.input_policy)
+        #: fields outside the signature dropped even when extra fields are refused: those of
+        #: the other versions on the same endpoint
+        self.tolerated = frozenset(tolerated) - {c.name for c in columns}
         self.columns = tuple(columns)
         self.names = tuple(c.name for c in columns)
         self.width = len(columns)
@@ -219,6 +227,13 @@ class InputSchema:
 
     def describe(self) -> list[dict[str, Any]]:
         return [c.describe() for c in self.columns]
+
+    def tolerating(self, names: frozenset[str]) -> InputSchema:
+        """This schema, also dropping the fields ``names`` (itself when nothing changes)."""
+        extra = frozenset(names) - self.name_set
+        if not extra or extra <= self.tolerated:
+            return self
+        return InputSchema(self.columns, self.extra_fields, self.tolerated | extra)
 
     # ---- entry ---------------------------------------------------------------------------
     def validate(self, payload: Payload, max_rows: int) -> Frame:
@@ -297,7 +312,7 @@ class InputSchema:
     def _check_names(self, keys: Any, where: str, what: str) -> None:
         keys = set(keys)
         missing = [n for n in self.names if n not in keys]
-        extra = sorted(str(k) for k in keys - self.name_set)
+        extra = sorted(str(k) for k in keys - self.name_set - self.tolerated)
         if self.extra_fields == "ignore":
             extra = []
         if missing or extra:
@@ -344,7 +359,11 @@ class InputSchema:
                     f"{where}[{i}]: expected an object keyed by feature name, got {_type(rec)}"
                 )
             if rec.keys() != self.name_set and (
-                self.extra_fields != "ignore" or not self.name_set <= rec.keys()
+                not self.name_set <= rec.keys()
+                or (
+                    self.extra_fields != "ignore"
+                    and not rec.keys() - self.name_set <= self.tolerated
+                )
             ):
                 self._check_names(rec.keys(), f"{where}[{i}]", "field")
             for j, name in enumerate(self.names):
