@@ -30,6 +30,7 @@ PROC_PROMOTE = Path(__file__).parent / "support" / "proc_promote.py"
 N_VERSIONS = 6
 N_PROCS = 4
 ROUNDS = 25
+STORM_S = 1.5  # each promoter keeps going at least this long, so the watcher sees the storm
 
 # One statement, so one snapshot on both backends: nothing can change between the counts.
 WATCH = text(
@@ -80,6 +81,8 @@ def _start_children(
             ",".join(map(str, ids)),
             "--rounds",
             str(ROUNDS),
+            "--min-seconds",
+            str(STORM_S),
             "--seed",
             str(1000 + i),
             "--name",
@@ -156,12 +159,13 @@ def test_concurrent_promotions_by_separate_processes_leave_exactly_one_champion(
         for r in results:
             for kind, n in r["outcome"].items():
                 outcomes[kind] = outcomes.get(kind, 0) + n
-        assert sum(outcomes.values()) == N_PROCS * ROUNDS, outcomes
+        rounds = sum(outcomes.values())
+        assert rounds >= N_PROCS * ROUNDS, outcomes
         unexpected = {k: n for k, n in outcomes.items() if k not in ("ok", "conflict")}
         unexpected = {k: n for k, n in unexpected.items() if not k.startswith("retryable:")}
         assert not unexpected, f"promotion raised non-retryable errors: {outcomes}"
         ok = outcomes.get("ok", 0)
-        assert ok >= N_PROCS * ROUNDS // 2, f"too few promotions succeeded: {outcomes}"
+        assert ok >= rounds // 2, f"too few promotions succeeded: {outcomes}"
         timings = [(round(r["ready_s"], 2), round(r["storm_s"], 2)) for r in results]
         print(f"\n{store.dialect}: {outcomes}, {len(seen)} watcher polls, timings {timings}")
 

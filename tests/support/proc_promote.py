@@ -3,7 +3,8 @@
 Run as a script (``python proc_promote.py --url ... --endpoint ... --ids 1,2,3 ...``). It
 opens its own MetadataStore (own engine, own connections), announces readiness by creating
 ``--ready``, waits until ``--go`` exists so that all children start together, then calls
-``set_route(endpoint, random id, PRODUCTION)`` ``--rounds`` times. It prints one JSON line:
+``set_route(endpoint, random id, PRODUCTION)`` ``--rounds`` times (and on until
+``--min-seconds`` have passed). It prints one JSON line:
 how many promotions succeeded and which errors were raised (counted by kind, never hidden).
 """
 
@@ -25,6 +26,13 @@ def main() -> int:
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--ids", required=True, help="comma-separated model version ids")
     ap.add_argument("--rounds", type=int, default=25)
+    ap.add_argument(
+        "--min-seconds",
+        type=float,
+        default=0.0,
+        help="keep promoting past --rounds until this long has passed (a storm the parent "
+        "can watch on a fast machine too)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="proc")
     ap.add_argument("--ready", type=Path, required=True)
@@ -55,7 +63,9 @@ def main() -> int:
     go_at, began = time.monotonic(), time.time()
     outcome: Counter[str] = Counter()
     promoted: list[int] = []
-    for i in range(args.rounds):
+    i = 0
+    while i < args.rounds or time.monotonic() - go_at < args.min_seconds:
+        i += 1
         vid = rng.choice(ids)
         try:
             store.set_route(
