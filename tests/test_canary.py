@@ -76,6 +76,21 @@ def test_analysis_fails_on_errors_and_slow_p99_and_holds_without_traffic() -> No
     assert quiet.decision == "hold"
 
 
+def test_a_p99_a_few_milliseconds_above_a_tiny_champion_p99_is_not_a_regression() -> None:
+    """On a fast machine both p99s sit in the first buckets: 2 ms against 0.9 ms is a ratio of
+    2.2 but no regression anyone can feel; the slack keeps it from failing a healthy canary."""
+
+    def at(ms: float, n: float = 100) -> VersionCounts:
+        return VersionCounts(n, 0, {ms / 1000: n, float("inf"): n})
+
+    near = canary.analyse(at(2.0), at(0.9), POLICY, 0, 0.1)
+    assert near.decision == "promote", near.reasons
+    far = canary.analyse(at(9.0), at(0.9), POLICY, 0, 0.1)
+    assert far.decision == "fail" and "x champion's" in far.reasons[0]
+    strict = RolloutPolicy(**{**POLICY.model_dump(), "p99_slack_ms": 0.0})
+    assert canary.analyse(at(2.0), at(0.9), strict, 0, 0.1).decision == "fail"
+
+
 def test_histogram_quantile_interpolates_like_promql() -> None:
     c = VersionCounts(100, 0, {0.01: 50, 0.02: 100, float("inf"): 100})
     assert c.quantile_ms(0.5) == pytest.approx(10.0)

@@ -20,7 +20,12 @@ from tests.support import servers
 from tests.support.load import FEATURES, Load
 
 pytestmark = pytest.mark.slow
-POLICY = RolloutPolicy(steps=(0.3, 0.6, 1.0), interval_s=2.0, min_requests=15, failure_limit=2)
+# Latency is judged by the unit tests (tests/test_canary.py); here the two servers' p99s share a
+# 2-core machine with the rest of the suite (a healthy canary once read 36 ms against 20 ms), so
+# only a regression of 200 ms would count: the outcome turns on errors, as these tests intend.
+POLICY = RolloutPolicy(
+    steps=(0.3, 0.6, 1.0), interval_s=2.0, min_requests=15, failure_limit=2, p99_slack_ms=200.0
+)
 
 
 @pytest.fixture

@@ -56,6 +56,12 @@ class RolloutPolicy(BaseModel):
     max_p99_ratio: float = Field(
         default=1.5, gt=0, description="canary p99 latency / champion p99 latency allowed"
     )
+    p99_slack_ms: float = Field(
+        default=5.0,
+        ge=0,
+        description="a canary p99 within this many ms of the champion's never fails the ratio "
+        "test (sub-millisecond latencies differ by whole histogram buckets)",
+    )
     max_p99_ms: float | None = Field(default=None, gt=0, description="absolute p99 limit (ms)")
     failure_limit: int = Field(
         default=2, ge=1, description="failed analyses before rolling back by itself"

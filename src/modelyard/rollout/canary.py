@@ -68,7 +68,12 @@ def analyse(
         )
     if p99 is not None and policy.max_p99_ms is not None and p99 > policy.max_p99_ms:
         a.reasons.append(f"p99 {p99:.1f} ms > {policy.max_p99_ms:.1f} ms")
-    if p99 is not None and base_p99 and p99 > policy.max_p99_ratio * base_p99:
+    if (
+        p99 is not None
+        and base_p99
+        and p99 > policy.max_p99_ratio * base_p99
+        and p99 - base_p99 > policy.p99_slack_ms
+    ):
         a.reasons.append(
             f"p99 {p99:.1f} ms > {policy.max_p99_ratio:g} x champion's {base_p99:.1f} ms"
         )
