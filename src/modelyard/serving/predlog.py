@@ -145,19 +145,24 @@ class PredictionLog:
         if len(self.pending) >= self.max_pending:
             self.dropped += 1
             return
-        with_input = config.input_sample >= 1.0 or self.rand() < config.input_sample
         self.pending.append(
-            _Entry(
-                endpoint,
-                config,
-                pii,
-                prediction_id,
-                time.time() if at is None else at,
-                latency_s,
-                answer,
-                with_input,
-            )
+            self._entry(endpoint, config, pii, prediction_id, latency_s, answer, at)
         )
+
+    def _entry(
+        self,
+        endpoint: str,
+        config: PredictionLogConfig,
+        pii: frozenset[str],
+        prediction_id: str,
+        latency_s: float,
+        answer: Answer,
+        at: float | None = None,
+    ) -> _Entry:
+        """One answer to log, its input sampled at the endpoint's ``input_sample`` rate."""
+        with_input = config.input_sample >= 1.0 or self.rand() < config.input_sample
+        when = time.time() if at is None else at
+        return _Entry(endpoint, config, pii, prediction_id, when, latency_s, answer, with_input)
 
     async def commit(
         self,
@@ -170,10 +175,7 @@ class PredictionLog:
     ) -> None:
         """``durability: acknowledged``: return once the answer is written and fsync'd (with
         the other requests of its group commit); a failure is a 503, never a silent loss."""
-        with_input = config.input_sample >= 1.0 or self.rand() < config.input_sample
-        entry = _Entry(
-            endpoint, config, pii, prediction_id, time.time(), latency_s, answer, with_input
-        )
+        entry = self._entry(endpoint, config, pii, prediction_id, latency_s, answer)
         try:
             await self.durable.commit(entry)
         except OSError as exc:
