@@ -51,7 +51,7 @@ def _project(root: Path) -> tuple[list[float], str]:
 
 def _app(root: Path, auth: str) -> Any:
     from modelyard.registry.registry import Registry
-    from modelyard.serving.server import ServeSpec, build_app
+    from modelyard.serving.stack import ServeSpec, build_app
 
     text = (root / "modelyard.yaml").read_text().split("serving:")[0]
     (root / "modelyard.yaml").write_text(text + f"serving: {{auth: {auth}}}\n")

@@ -9,9 +9,9 @@ import datetime as dt
 import pytest
 
 from modelyard.core.rollout_config import RolloutPolicy
+from modelyard.orchestration import canary
+from modelyard.orchestration.signals import Snapshot, VersionCounts, parse_metrics
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.rollout import canary
-from modelyard.rollout.signals import Snapshot, VersionCounts, parse_metrics
 from modelyard.store.rollouts import RolloutStore
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from modelyard.core.errors import IllegalTransition, InvalidInput, NotFound
+from modelyard.orchestration.operations import champion, deploy, deprecate, retire, rollback
 from modelyard.registry.catalog import catalog
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.rollout.operations import champion, deploy, deprecate, retire, rollback
 
 
 def _approved(reg: Registry, n: int) -> list[ModelVersion]:

@@ -21,10 +21,10 @@ import pytest
 from modelyard.core.governance import ApprovalPolicy, GovernanceConfig
 from modelyard.core.monitor_config import PlaybookConfig
 from modelyard.core.webhooks import WebhooksConfig
+from modelyard.orchestration.continuous import check_triggers
+from modelyard.orchestration.operations import champion
+from modelyard.orchestration.playbooks import Playbooks, run_synthetic
 from modelyard.registry.registry import Registry
-from modelyard.rollout.continuous import check_triggers
-from modelyard.rollout.operations import champion
-from modelyard.rollout.playbooks import Playbooks, run_synthetic
 from modelyard.store.alerts import AlertStore
 from modelyard.store.playbooks import PlaybookStore
 from modelyard.store.rollouts import RUNNING, RolloutStore
@@ -229,7 +229,7 @@ def test_cooldown_suppresses_a_second_run_on_the_same_endpoint(reg: Registry) ->
 
 
 def test_a_run_already_in_progress_elsewhere_is_not_started_twice(local: Registry) -> None:
-    from modelyard.rollout.playbooks import lease_name
+    from modelyard.orchestration.playbooks import lease_name
 
     reg = local
     leases = RolloutStore(reg.store)
@@ -304,7 +304,7 @@ def test_shift_to_a_version_that_is_not_approved_fails_and_stops_the_playbook(
 
 def test_shift_to_an_approved_version_takes_all_traffic_and_ends_canaries(local: Registry) -> None:
     reg = local
-    from modelyard.rollout.canary import start
+    from modelyard.orchestration.canary import start
 
     reg.deploy("arrests@1", "arrests", reason="first")  # champion @1, @2 approved again
     rid = start(reg, "arrests@2", "arrests")

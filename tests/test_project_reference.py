@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelyard.core.project import ProjectConfig
-from modelyard.core.reference import reference
+from modelyard.core.project_docs import reference
 
 DOC = Path(__file__).parents[1] / "docs" / "project-file.md"
 
@@ -13,7 +13,7 @@ DOC = Path(__file__).parents[1] / "docs" / "project-file.md"
 def test_the_reference_in_docs_is_what_the_schema_generates() -> None:
     assert DOC.read_text() == reference(), (
         "docs/project-file.md is stale: run "
-        "`.venv/bin/python -m modelyard.core.reference > docs/project-file.md`"
+        "`.venv/bin/python -m modelyard.core.project_docs > docs/project-file.md`"
     )
 
 

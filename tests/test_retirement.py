@@ -13,10 +13,10 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+from modelyard.orchestration.operations import deploy
+from modelyard.orchestration.retirement import propose_retirements
 from modelyard.registry.catalog import catalog
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.rollout.operations import deploy
-from modelyard.rollout.retirement import propose_retirements
 from modelyard.store import schema as t
 from modelyard.store.windows import WindowStore
 

@@ -18,8 +18,7 @@ from modelyard.core.errors import (
     ModelyardError,
     PermissionDenied,
 )
-from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.rollout.operations import (
+from modelyard.orchestration.operations import (
     blue_green,
     champion,
     deploy,
@@ -27,7 +26,8 @@ from modelyard.rollout.operations import (
     rollback,
     shadow,
 )
-from modelyard.rollout.shadow_report import compare
+from modelyard.orchestration.shadow_report import compare
+from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.serving.sources import StoreRoutes
 from modelyard.store import schema as t
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from modelyard.core.rollout_config import RolloutPolicy
+from modelyard.orchestration.canary import Controller, start
+from modelyard.orchestration.signals import PrometheusScrape
 from modelyard.registry.registry import Registry
-from modelyard.rollout.canary import Controller, start
-from modelyard.rollout.signals import PrometheusScrape
 from modelyard.store.rollouts import RolloutStore
 from tests.support import servers
 from tests.support.load import FEATURES, Load

@@ -59,8 +59,8 @@ _BASELINES: dict[int, Any] = {}  # per version: built once per story
 def _window(reg: Registry, mv: ModelVersion, model: Any, rows: pd.DataFrame, start: Any) -> None:
     """One replica's closed window of ``rows``, as a server replica stores it."""
     from modelyard.demo.training import FEATURES
-    from modelyard.monitoring.baselines import BaselineCache, prediction_scalar
     from modelyard.monitoring.sketch import WindowSketch
+    from modelyard.monitoring.version_baseline import BaselineCache, prediction_scalar
     from modelyard.store.windows import WindowStore
 
     if mv.id not in _BASELINES:

@@ -19,8 +19,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from modelyard.monitoring.baselines import BaselineCache, prediction_scalar
 from modelyard.monitoring.sketch import WindowSketch
+from modelyard.monitoring.version_baseline import BaselineCache, prediction_scalar
 from modelyard.monitoring.window import merge_windows
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.windows import WindowStore

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from modelyard.orchestration.playbooks import Playbooks
 from modelyard.registry.registry import Registry
-from modelyard.rollout.playbooks import Playbooks
 from tests.support import servers
 from tests.test_playbooks import FEATURES_ROW, Fitted, fire, fit_models, make_project
 

@@ -119,10 +119,10 @@ def _rows(df: pd.DataFrame, n: int) -> list[dict[str, Any]]:
 def test_three_replicas_answer_alike_follow_plan_changes_and_merge_windows(
     cluster: dict[str, Any],
 ) -> None:
-    from modelyard.monitoring.baselines import build_baseline, prediction_scalar
     from modelyard.monitoring.sketch import WindowSketch
+    from modelyard.monitoring.version_baseline import build_baseline, prediction_scalar
     from modelyard.monitoring.window import merge_windows
-    from modelyard.rollout.operations import rollback
+    from modelyard.orchestration.operations import rollback
     from modelyard.store.windows import WindowStore
 
     reg, bases = cluster["reg"], cluster["bases"]
@@ -190,7 +190,7 @@ def test_three_replicas_answer_alike_follow_plan_changes_and_merge_windows(
 def test_the_rollout_controller_fails_over_when_its_leader_is_killed(
     cluster: dict[str, Any],
 ) -> None:
-    from modelyard.rollout.canary import LEASE
+    from modelyard.orchestration.canary import LEASE
     from modelyard.store import schema as t
 
     reg = cluster["reg"]

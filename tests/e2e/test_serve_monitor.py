@@ -54,7 +54,7 @@ def test_a_failing_champion_is_rolled_back_by_the_monitor_inside_the_server(
 
     from modelyard.demo.training import fit
     from modelyard.gates.retrain import TrainingInputs
-    from modelyard.rollout.operations import champion
+    from modelyard.orchestration.operations import champion
     from modelyard.store.alerts import AlertStore
     from modelyard.store.playbooks import PlaybookStore
     from tests.support.flaky_model import FailsOnSomeRows

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert, update
 
+from modelyard.orchestration.operations import blue_green, rollback, shadow
+from modelyard.orchestration.shadow_report import read_entries, shadow_report
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.rollout.operations import blue_green, rollback, shadow
-from modelyard.rollout.shadow_report import read_entries, shadow_report
 from modelyard.store import schema as t
 from tests.support import servers
 from tests.support.load import FEATURES, Load

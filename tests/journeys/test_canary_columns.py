@@ -19,7 +19,7 @@ def test_a_canary_on_fewer_columns_answers_the_champions_callers(tmp_path: Path)
     from sklearn.preprocessing import StandardScaler
 
     from modelyard import Project
-    from modelyard.serving.server import ServeSpec, build_app
+    from modelyard.serving.stack import ServeSpec, build_app
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     wide, narrow = list(X.columns[:5]), list(X.columns[:3])

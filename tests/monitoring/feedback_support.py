@@ -72,7 +72,7 @@ def serving(
 ) -> Iterator[TestClient]:
     """The inference app for ``mv`` as endpoint ``arrests``; the prediction log (and the
     observers' hooks) flush when the block ends."""
-    from modelyard.serving.server import ServeSpec, build_app
+    from modelyard.serving.stack import ServeSpec, build_app
 
     hooks = [o for o in observers or [] if hasattr(o, "start")]
     app = build_app(

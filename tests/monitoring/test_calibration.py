@@ -161,9 +161,9 @@ def test_prediction_drift_reported_apart_from_features(mode: str) -> None:
 def test_every_built_in_drift_test_is_documented() -> None:
     from pathlib import Path
 
-    from modelyard.monitoring import checks
+    from modelyard.monitoring import drift_tests
 
     docs = (Path(__file__).parents[2] / "docs" / "monitoring.md").read_text()
-    for name in checks.known_tests():
-        assert isinstance(checks.get_test(name), checks.DriftTest)
+    for name in drift_tests.known_tests():
+        assert isinstance(drift_tests.get_test(name), drift_tests.DriftTest)
         assert f"`{name}`" in docs, f"drift test {name!r} is not in docs/monitoring.md"

@@ -18,8 +18,8 @@ from starlette.testclient import TestClient
 
 from modelyard.core.errors import InvalidInput
 from modelyard.monitoring.quality import window_quality
+from modelyard.orchestration.feedback import export_feedback, join_feedback
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.rollout.feedback import export_feedback, join_feedback
 from modelyard.security import tokens
 from modelyard.store.feedback import FeedbackStore, Label
 from modelyard.web.api import PREFIX, management_app
@@ -285,7 +285,7 @@ def test_a_delayed_label_updates_the_live_quality_of_its_predictions_window(
     from modelyard.monitoring.evaluate import Monitor
     from modelyard.monitoring.live import LiveMonitor
     from modelyard.monitoring.sinks import Dispatcher
-    from modelyard.rollout.monitor_pass import run_pass
+    from modelyard.orchestration.monitor_pass import run_pass
     from modelyard.store.windows import WindowStore
 
     reg, mv, ev = arrests

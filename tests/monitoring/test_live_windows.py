@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelyard.monitoring.baselines import BaselineCache, prediction_scalar
 from modelyard.monitoring.live import LiveMonitor, replica_id
 from modelyard.monitoring.sketch import WindowSketch
+from modelyard.monitoring.version_baseline import BaselineCache, prediction_scalar
 from modelyard.monitoring.window import merge_windows
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.serving.batching import Batcher, take_cpu_s

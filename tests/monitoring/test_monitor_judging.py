@@ -16,9 +16,9 @@ import pytest
 from modelyard.demo.data import arrests
 from modelyard.demo.training import FEATURES, fit
 from modelyard.gates.retrain import TrainingInputs
-from modelyard.monitoring.baselines import BaselineCache, prediction_scalar
 from modelyard.monitoring.evaluate import Monitor
 from modelyard.monitoring.sketch import WindowSketch
+from modelyard.monitoring.version_baseline import BaselineCache, prediction_scalar
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.windows import WindowStore
 

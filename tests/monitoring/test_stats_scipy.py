@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from modelyard.monitoring import checks
+from modelyard.monitoring import drift_tests
 from modelyard.monitoring.baseline import Baseline
 from modelyard.monitoring.columns import pair_from_counts, pair_from_series
 from modelyard.monitoring.stats import holm, holm_adjusted
@@ -24,7 +24,7 @@ SAMPLES = {
 
 
 def _run(pair, name):  # type: ignore[no-untyped-def]
-    return checks.get_test(name)(pair, {"permutations": 0, "seed": 0})
+    return drift_tests.get_test(name)(pair, {"permutations": 0, "seed": 0})
 
 
 PAIRS = [("normal", "shifted"), ("ties", "ties"), ("lognormal", "bimodal"), ("normal", "normal")]

@@ -577,7 +577,7 @@ def test_the_application_role_on_postgresql_can_only_read_and_append_the_log(
 def test_every_monitor_pass_checkpoints_the_chain(unsigned: Chain) -> None:
     from modelyard.monitoring.evaluate import Monitor
     from modelyard.monitoring.sinks import Dispatcher
-    from modelyard.rollout.monitor_pass import run_pass
+    from modelyard.orchestration.monitor_pass import run_pass
 
     reg = unsigned.reg
     _history(reg, 100, 1)

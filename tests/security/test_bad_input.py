@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from modelyard.cli.serve_app import compose
 from modelyard.registry.registry import Registry
 from modelyard.security import tokens
-from modelyard.serving.server import ServeSpec, build_app
+from modelyard.serving.stack import ServeSpec, build_app
 from tests.support.pg import fresh_schema
 from tests.support.projects import breast_cancer_endpoint
 from tests.support.servers import served

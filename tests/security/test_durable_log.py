@@ -26,7 +26,7 @@ from starlette.testclient import TestClient
 
 from modelyard.registry.registry import Registry
 from modelyard.serving.predlog import read_log
-from modelyard.serving.server import ServeSpec, build_app
+from modelyard.serving.stack import ServeSpec, build_app
 from tests.support.projects import breast_cancer_endpoint
 from tests.support.servers import MODELYARD, ROOT, free_port, wait_ready
 

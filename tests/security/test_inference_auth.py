@@ -348,7 +348,7 @@ def test_generated_manifests_and_image_say_when_they_bind_0000_open(
 
 def test_the_rollout_controller_scrapes_protected_metrics_with_a_token(served: Served) -> None:
     from modelyard.core.errors import ModelyardError
-    from modelyard.rollout.signals import PrometheusScrape
+    from modelyard.orchestration.signals import PrometheusScrape
 
     url = f"{served.base}/metrics"
     with httpx.Client(base_url=served.base, timeout=30) as c:  # one answer counted for bc@1

@@ -67,7 +67,7 @@ def _serve(project: Path, env: dict[str, str], df: pd.DataFrame) -> Served:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from modelyard.serving.server import ServeSpec, build_app
+    from modelyard.serving.stack import ServeSpec, build_app
 
     inputs = [*FEATURES, "email"]
     project.mkdir(parents=True, exist_ok=True)

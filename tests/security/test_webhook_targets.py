@@ -303,7 +303,7 @@ def test_a_playbook_notify_is_refused_at_run_time_and_its_record_holds_no_secret
     reg: Registry,
 ) -> None:
     from modelyard.core.monitor_config import PlaybookConfig
-    from modelyard.rollout.playbooks import Playbooks
+    from modelyard.orchestration.playbooks import Playbooks
     from modelyard.store.playbooks import PlaybookStore
 
     with Receiver() as receiver:

@@ -165,7 +165,7 @@ class RunningServer:
     def __init__(self, app: Any) -> None:
         import uvicorn
 
-        from modelyard.serving.server import uvicorn_options
+        from modelyard.serving.stack import uvicorn_options
 
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -194,7 +194,7 @@ class RunningServer:
 
 
 def start_server(project: Project, **spec: Any) -> RunningServer:
-    from modelyard.serving.server import ServeSpec, build_app
+    from modelyard.serving.stack import ServeSpec, build_app
 
     reg = project.registry()
     app = build_app(

@@ -40,7 +40,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
     from modelyard.demo.data import arrests
     from modelyard.registry.registry import Registry
-    from modelyard.serving.server import ServeSpec, build_app
+    from modelyard.serving.stack import ServeSpec, build_app
     from tests.serving.conftest import RunningServer
 
     root = tmp_path_factory.mktemp("explain") / "proj"

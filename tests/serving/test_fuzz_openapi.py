@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from modelyard.registry.registry import Registry
 from modelyard.serving import openapi
-from modelyard.serving.server import ServeSpec, build_app
+from modelyard.serving.stack import ServeSpec, build_app
 
 pytestmark = pytest.mark.slow
 

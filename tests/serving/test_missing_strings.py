@@ -19,7 +19,7 @@ def test_a_null_category_is_imputed_as_in_training(tmp_path: Path) -> None:
     from sklearn.preprocessing import OneHotEncoder
 
     from modelyard import Project
-    from modelyard.serving.server import ServeSpec, build_app
+    from modelyard.serving.stack import ServeSpec, build_app
 
     rng = np.random.default_rng(0)
     colour = rng.choice(["red", "blue", None], size=300, p=[0.45, 0.45, 0.1])

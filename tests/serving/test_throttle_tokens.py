@@ -154,7 +154,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str,
     from sklearn.preprocessing import StandardScaler
 
     from modelyard.registry.registry import Registry
-    from modelyard.serving.server import ServeSpec, build_app
+    from modelyard.serving.stack import ServeSpec, build_app
     from tests.serving.conftest import RunningServer
 
     root = tmp_path_factory.mktemp("throttle") / "proj"

@@ -101,7 +101,7 @@ def test_each_request_is_a_server_span_with_children_continuing_the_callers_trac
 
 def test_traces_are_off_unless_configured(project: tuple[Path, list[float]]) -> None:
     from modelyard.registry.registry import Registry
-    from modelyard.serving.server import ServeSpec, build_app
+    from modelyard.serving.stack import ServeSpec, build_app
 
     root, _ = project
     with Registry.open(root, {"MODELYARD_USER": "tester"}) as reg:

@@ -15,7 +15,7 @@ def test_v1_probabilities_of_an_xgboost_classifier(tmp_path: Path) -> None:
     from xgboost import XGBClassifier
 
     from modelyard import Project
-    from modelyard.serving.server import ServeSpec, build_app
+    from modelyard.serving.stack import ServeSpec, build_app
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     X = X.iloc[:, :6]

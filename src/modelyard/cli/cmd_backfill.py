@@ -63,9 +63,9 @@ def backfill(
 
     Example: [bold]modelyard monitor backfill credit --since 2026-10-01 --until 2026-11-01[/]
     """
-    from modelyard.monitoring.baselines import BaselineCache
     from modelyard.monitoring.outofcore import backfill_windows
     from modelyard.monitoring.sketch import WindowSketch
+    from modelyard.monitoring.version_baseline import BaselineCache
     from modelyard.registry.registry import ModelVersion
     from modelyard.serving.predlog import storage_options
     from modelyard.store.windows import WindowStore

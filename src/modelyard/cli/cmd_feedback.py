@@ -137,7 +137,7 @@ def feedback_add(
             received += int(server.call("POST", "/feedback", {"labels": body})["received"])
         _report({"received": received, "joined": None, "unknown": None}, json_)
         return
-    from modelyard.rollout.feedback import join_feedback
+    from modelyard.orchestration.feedback import join_feedback
     from modelyard.store.feedback import FeedbackStore
 
     with open_registry(project) as reg:
@@ -191,7 +191,7 @@ def feedback_export(
 
     Example: [bold]modelyard feedback export -e arrests -d arrests-labelled[/]
     """
-    from modelyard.rollout.feedback import export_feedback, join_feedback
+    from modelyard.orchestration.feedback import export_feedback, join_feedback
 
     with open_registry(project) as reg:
         join_feedback(reg)

@@ -48,7 +48,7 @@ def deploy(
     """
     from modelyard.cli.remote import remote
     from modelyard.core.errors import InvalidInput
-    from modelyard.rollout import operations as ops
+    from modelyard.orchestration import operations as ops
 
     server = remote()
     if server is not None:
@@ -68,7 +68,7 @@ def deploy(
     with open_registry(project) as reg:
         strategy = ops.resolve_strategy(reg, ref, strategy)
         if strategy == "canary":
-            from modelyard.rollout.canary import start
+            from modelyard.orchestration.canary import start
 
             mv = reg.model_version(ref)
             ops.ensure_cleared(reg, mv)
@@ -165,7 +165,7 @@ def rollback(
     Example: [bold]modelyard rollback arrests -m "error rate doubled"[/]
     """
     from modelyard.cli.remote import remote
-    from modelyard.rollout.operations import rollback as do_rollback
+    from modelyard.orchestration.operations import rollback as do_rollback
 
     server = remote()
     if server is not None:
@@ -192,7 +192,7 @@ def deprecate(
 
     Example: [bold]modelyard deprecate arrests@1 -m "replaced by arrests@2"[/]
     """
-    from modelyard.rollout.operations import deprecate as do_deprecate
+    from modelyard.orchestration.operations import deprecate as do_deprecate
 
     with open_registry(project) as reg:
         mv = do_deprecate(reg, ref, reason)
@@ -223,7 +223,7 @@ def retire(
     """
     from modelyard.cli.remote import remote
     from modelyard.core.errors import InvalidInput
-    from modelyard.rollout.operations import retire as do_retire
+    from modelyard.orchestration.operations import retire as do_retire
 
     if proposals:
         _proposals(project, json_)
@@ -244,7 +244,7 @@ def retire(
 
 
 def _proposals(project: Path, json_: bool) -> None:
-    from modelyard.rollout.retirement import propose_retirements
+    from modelyard.orchestration.retirement import propose_retirements
 
     with open_registry(project) as reg:
         found = propose_retirements(reg)
@@ -381,8 +381,8 @@ def rollout_run(
     import os
     import time
 
-    from modelyard.rollout.canary import Controller
-    from modelyard.rollout.signals import PrometheusScrape
+    from modelyard.orchestration.canary import Controller
+    from modelyard.orchestration.signals import PrometheusScrape
 
     with open_registry(project) as reg:
         scrape = PrometheusScrape(metrics_url, token=os.environ.get("MODELYARD_TOKEN"))
@@ -408,7 +408,7 @@ def rollout_status_cmd(
 
     Example: [bold]modelyard rollout status arrests --json[/]
     """
-    from modelyard.rollout.canary import rollout_status
+    from modelyard.orchestration.canary import rollout_status
 
     with open_registry(project) as reg:
         items = rollout_status(reg, endpoint)
@@ -458,7 +458,7 @@ def shadow_report_cmd(
 
     Example: [bold]modelyard shadow report arrests --html shadow.html[/]
     """
-    from modelyard.rollout.shadow_report import render_html, shadow_report
+    from modelyard.orchestration.shadow_report import render_html, shadow_report
 
     with open_registry(project) as reg:
         report = shadow_report(reg, endpoint, version, min_pairs=min_pairs)

@@ -177,7 +177,7 @@ def tick_once(
 ) -> list[AlertEvent]:
     """One pass of the leader (see ``rollout.monitor_pass.run_pass``) plus the ``ON_EVENTS``
     hooks."""
-    from modelyard.rollout.monitor_pass import run_pass
+    from modelyard.orchestration.monitor_pass import run_pass
 
     return run_pass(reg, monitor, dispatcher, playbooks, hooks=ON_EVENTS)
 
@@ -275,7 +275,7 @@ def _loop(project: Path, once: bool, interval: float | None, json_: bool, stop: 
     from modelyard.monitoring.evaluate import Monitor
     from modelyard.monitoring.quality import window_quality
     from modelyard.monitoring.sinks import Dispatcher, build_sinks
-    from modelyard.rollout.playbooks import Playbooks
+    from modelyard.orchestration.playbooks import Playbooks
     from modelyard.store.rollouts import RolloutStore
 
     log = logging.getLogger("modelyard.monitoring")

@@ -123,7 +123,7 @@ def history(
 
     Example: [bold]modelyard playbook history --endpoint arrests[/]
     """
-    from modelyard.rollout.playbooks import ActionRecord
+    from modelyard.orchestration.playbooks import ActionRecord
     from modelyard.store.playbooks import PlaybookStore
 
     with open_registry(project) as reg:
@@ -151,7 +151,7 @@ def history(
 
 
 def _run(name: str, endpoint: str, project: Path, json_: bool, rehearsal: bool, **kw: Any) -> None:
-    from modelyard.rollout.playbooks import run_synthetic
+    from modelyard.orchestration.playbooks import run_synthetic
 
     with open_registry(project) as reg:
         alert_id, records = run_synthetic(

@@ -74,7 +74,7 @@ def serve(
     """
     from modelyard.cli.serve_app import run as run_server
     from modelyard.core.lifecycle import ROUTABLE, State
-    from modelyard.serving.server import ServeSpec
+    from modelyard.serving.stack import ServeSpec
 
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")

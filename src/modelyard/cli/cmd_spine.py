@@ -502,7 +502,7 @@ def lineage(
             assert ref is not None
             graph = lin.dataset_lineage(reg, ref)
         elif target == "prediction":
-            from modelyard.rollout.prediction_lineage import prediction_lineage
+            from modelyard.orchestration.prediction_lineage import prediction_lineage
 
             assert ref is not None
             graph = prediction_lineage(reg, ref, endpoint)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.registry.registry import Registry
-from modelyard.serving.server import SPEC_ENV, ServeSpec, build_app
+from modelyard.serving.stack import SPEC_ENV, ServeSpec, build_app
 
 ASGI = Any
 
@@ -87,7 +87,7 @@ def run(
     import uvicorn
 
     from modelyard.serving import logs
-    from modelyard.serving.server import uvicorn_options
+    from modelyard.serving.stack import uvicorn_options
 
     logs.configure(spec.log_level)
     options = uvicorn_options(host, port, "warning")

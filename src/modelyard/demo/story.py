@@ -136,9 +136,9 @@ def _run_demo(root: Path, console: Console, keep_serving: bool) -> DemoResult:
     from modelyard.cli.lineage_view import print_model_lineage
     from modelyard.demo.data import arrests
     from modelyard.gates.runner import run_gate
+    from modelyard.orchestration.operations import deploy
     from modelyard.registry.catalog import catalog
     from modelyard.registry.lineage import model_lineage
-    from modelyard.rollout.operations import deploy
     from modelyard.security.access import local_identity
     from modelyard.security.approvals import approve
 
@@ -288,8 +288,8 @@ def _canary_story(
 
     from modelyard.demo.training import FEATURES
     from modelyard.gates.runner import run_gate
-    from modelyard.rollout.canary import Controller, start
-    from modelyard.rollout.signals import PrometheusScrape
+    from modelyard.orchestration.canary import Controller, start
+    from modelyard.orchestration.signals import PrometheusScrape
     from modelyard.security.access import local_identity
     from modelyard.security.approvals import approve
 
@@ -482,9 +482,9 @@ def _drift_story(
     from modelyard.monitoring.evaluate import Monitor
     from modelyard.monitoring.quality import window_quality
     from modelyard.monitoring.sinks import Dispatcher
-    from modelyard.rollout.canary import start
-    from modelyard.rollout.monitor_pass import run_pass
-    from modelyard.rollout.playbooks import Playbooks
+    from modelyard.orchestration.canary import start
+    from modelyard.orchestration.monitor_pass import run_pass
+    from modelyard.orchestration.playbooks import Playbooks
     from modelyard.security.access import local_identity
     from modelyard.security.approvals import approve
     from modelyard.store.playbooks import PlaybookStore

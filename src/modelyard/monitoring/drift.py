@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from modelyard.monitoring import checks
+from modelyard.monitoring import drift_tests
 from modelyard.monitoring.columns import ColumnPair, pair_from_counts, pair_from_series
 from modelyard.monitoring.layout import Kind
 from modelyard.monitoring.stats import holm_adjusted
@@ -63,7 +63,7 @@ class FeaturePolicy:
         for key in ("test", "effect"):
             name = getattr(self, key)
             try:
-                checks.get_test(name)
+                drift_tests.get_test(name)
             except KeyError as exc:
                 raise ValueError(f"{where}.{key}: {exc.args[0]}") from None
         if self.min_effect < 0 or self.critical_effect < self.min_effect:
@@ -166,7 +166,7 @@ class FeatureResult:
     role: str  # feature | prediction
     n_ref: int
     n_cur: int
-    tests: dict[str, checks.TestResult]
+    tests: dict[str, drift_tests.TestResult]
     signals: list[Signal]
     plot: dict[str, Any]
     drifted: bool = False
@@ -339,9 +339,9 @@ def _evaluate(pair: ColumnPair, settings: DriftSettings, role: str) -> FeatureRe
     for extra in (policy.test, policy.effect):
         if extra not in names:
             names.append(extra)
-    tests: dict[str, checks.TestResult] = {}
+    tests: dict[str, drift_tests.TestResult] = {}
     for name in names:
-        test = checks.get_test(name)
+        test = drift_tests.get_test(name)
         if pair.kind not in test.kinds:
             continue
         res = test(pair, params)

@@ -36,9 +36,9 @@ from typing import Any
 from modelyard.core.errors import ConfigError
 from modelyard.core.monitor_config import AlertRule
 from modelyard.monitoring.alerts import AlertBook, AlertEvent, sla_threshold
-from modelyard.monitoring.baselines import BaselineCache
 from modelyard.monitoring.drift import DriftResult, DriftSettings, compare_baseline
 from modelyard.monitoring.sketch import LATENCY_BUCKETS_MS, WindowSketch
+from modelyard.monitoring.version_baseline import BaselineCache
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.windows import WindowStore
 

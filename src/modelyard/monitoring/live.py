@@ -44,8 +44,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from modelyard.monitoring.baseline import Baseline
-from modelyard.monitoring.baselines import BaselineCache, prediction_scalar
 from modelyard.monitoring.sketch import LATENCY_BUCKETS_MS, WindowSketch
+from modelyard.monitoring.version_baseline import BaselineCache, prediction_scalar
 from modelyard.monitoring.window import ClosedWindow, LiveWindows
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.metadata import Row

@@ -113,7 +113,7 @@ class StoreRoutes(PlanSource):
         return changed or None
 
     def _spec(self, name: str, gen: int) -> PlanSpec:
-        from modelyard.registry.gating import gate_clearance
+        from modelyard.registry.admission import gate_clearance
 
         routes = []
         refused: list[dict[str, str]] = []

@@ -1,1 +1,2 @@
-"""Web adapters: the management API (and later the dashboard). Parse, authorise, call, render."""
+"""Web adapters: the management API (``api``) and the dashboard (``ui``, its sign-in and security
+headers, charts and monitoring views). Parse, authorise, call a service, render."""

@@ -95,7 +95,7 @@ def _lineage(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -
 
 
 def _prediction(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    from modelyard.rollout.prediction_lineage import prediction_lineage
+    from modelyard.orchestration.prediction_lineage import prediction_lineage
 
     return prediction_lineage(
         reg, req.path_params["prediction_id"], req.query_params.get("endpoint") or None
@@ -164,7 +164,7 @@ def _reject(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) ->
 
 
 def _deploy(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    from modelyard.rollout.operations import deploy
+    from modelyard.orchestration.operations import deploy
 
     weight = body.get("weight")
     number = isinstance(weight, int | float) and not isinstance(weight, bool)
@@ -183,7 +183,7 @@ def _deploy(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) ->
 
 
 def _rollback(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    from modelyard.rollout.operations import rollback
+    from modelyard.orchestration.operations import rollback
 
     to = body.get("to")
     result = rollback(
@@ -197,7 +197,7 @@ def _rollback(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) 
 
 
 def _retire(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    from modelyard.rollout.operations import retire
+    from modelyard.orchestration.operations import retire
 
     mv = retire(reg, req.path_params["ref"], _str(body, "reason"), actor=who.name)
     return {"ref": mv.ref, "state": mv.state}

@@ -191,7 +191,7 @@ def dashboard_app(
 
     def endpoint_live(name: str) -> tuple[list[str], list[dict[str, Any]]]:
         """Live traffic/error/latency charts of the last hours and the rollout history."""
-        from modelyard.rollout.canary import rollout_status
+        from modelyard.orchestration.canary import rollout_status
         from modelyard.web.monitoring_view import MonitoringView, markers_of, ops_charts
 
         view = MonitoringView(reg)
@@ -335,7 +335,7 @@ def dashboard_app(
 
     def rollback(request: Request, who: Identity, form: dict[str, str]) -> str:
         from modelyard.core.errors import InvalidInput
-        from modelyard.rollout.operations import rollback as do_rollback
+        from modelyard.orchestration.operations import rollback as do_rollback
 
         name = request.path_params["name"]
         reason = form.get("reason", "").strip()

@@ -37,7 +37,7 @@ def ensure_cleared(reg: Registry, mv: ModelVersion) -> None:
     exist when the model's policy requires one), and the approvals the governance policy
     requires must still be on record."""
     from modelyard.core.errors import PermissionDenied
-    from modelyard.registry.gating import gate_clearance
+    from modelyard.registry.admission import gate_clearance
     from modelyard.store.governance import GovernanceStore
 
     clearance = gate_clearance(reg, mv)
@@ -112,7 +112,7 @@ def blue_green(
     standby = None
     if old is not None:
         old = reg.model_version(old.ref)
-        from modelyard.registry.gating import gate_clearance
+        from modelyard.registry.admission import gate_clearance
 
         if gate_clearance(reg, old).allowed:
             reg.deploy(old, endpoint, Role.FALLBACK, 0.0, f"blue-green standby for {mv.ref}", actor)

@@ -4,7 +4,7 @@ Every key of ``modelyard.yaml`` is a field of a pydantic model in ``core``; this
 writes one table per section, so the reference cannot drift from what the parser accepts (a test
 compares the file with this output). Regenerate with::
 
-    python -m modelyard.core.reference > docs/project-file.md
+    python -m modelyard.core.project_docs > docs/project-file.md
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from modelyard.core.project import ProjectConfig
 HEADER = """\
 # The project file: `modelyard.yaml`
 
-Generated from the schema (`python -m modelyard.core.reference > docs/project-file.md`); a test
+Generated from the schema (`python -m modelyard.core.project_docs > docs/project-file.md`); a test
 keeps it in step with the code. Unknown keys are rejected with the file, line and a suggestion.
 Names under `models:`, `datasets:`, `endpoints:` and `playbooks:` are free (letters, digits, `-`,
 `_`, `.`); each maps to the section of that type below.

@@ -1,7 +1,7 @@
 """One pass of the live monitor's leader: labels → verdicts → alerts → sinks → playbooks →
-continuous training. Composed here, in the rollout layer, because it joins monitoring (judging,
-alerts, sinks) with remediation (playbooks, retraining); ``modelyard monitor run`` and the demo
-both call it."""
+continuous training. Composed here, in the orchestration layer, because it joins monitoring
+(judging, alerts, sinks) with remediation (playbooks, retraining); ``modelyard monitor run`` and
+the demo both call it."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from modelyard.monitoring.alerts import AlertEvent
+from modelyard.orchestration.continuous import check_triggers
+from modelyard.orchestration.feedback import join_feedback
 from modelyard.registry.registry import Registry
-from modelyard.rollout.continuous import check_triggers
-from modelyard.rollout.feedback import join_feedback
 
 log = logging.getLogger("modelyard.monitoring")
 _WIDEST = dt.timedelta(days=1)  # no live window is wider than this

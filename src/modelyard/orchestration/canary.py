@@ -17,9 +17,15 @@ from typing import Any
 from modelyard.core.errors import Conflict, ModelyardError, NotFound
 from modelyard.core.lifecycle import Role
 from modelyard.core.rollout_config import RolloutPolicy
+from modelyard.orchestration.operations import champion
+from modelyard.orchestration.signals import (
+    SignalSource,
+    Snapshot,
+    VersionCounts,
+    from_json,
+    to_json,
+)
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.rollout.operations import champion
-from modelyard.rollout.signals import SignalSource, Snapshot, VersionCounts, from_json, to_json
 from modelyard.store.rollouts import RUNNING, RolloutStore
 
 LEASE = "rollout-controller"

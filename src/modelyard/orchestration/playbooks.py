@@ -29,9 +29,9 @@ from modelyard.core.errors import IllegalTransition, ModelyardError, NotFound
 from modelyard.core.lifecycle import DEPLOYABLE, State
 from modelyard.core.monitor_config import PlaybookAction, PlaybookConfig, SinkConfig, tier_rank
 from modelyard.core.webhooks import WebhookRefused, redact_url, scrub, url_id
+from modelyard.orchestration.continuous import RetrainPlan, plan_retrain, retrain_and_release
+from modelyard.orchestration.operations import champion, ensure_cleared, last_known_good, rollback
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.rollout.continuous import RetrainPlan, plan_retrain, retrain_and_release
-from modelyard.rollout.operations import champion, ensure_cleared, last_known_good, rollback
 from modelyard.store.playbooks import PlaybookStore
 from modelyard.store.rollouts import RolloutStore
 

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import ConfigError, Conflict
 from modelyard.core.lifecycle import State
+from modelyard.orchestration.operations import champion
 from modelyard.registry.registry import DatasetVersion, ModelVersion, Registry
-from modelyard.rollout.operations import champion
 from modelyard.store.playbooks import PlaybookStore
 from modelyard.store.rollouts import RUNNING, RolloutStore
 
 if TYPE_CHECKING:
-    from modelyard.rollout.playbooks import ActionRecord
+    from modelyard.orchestration.playbooks import ActionRecord
 
 
 class GatesFailed(Conflict):
@@ -141,7 +141,7 @@ def retrain_and_release(
     """Train → gates → (approval if governance needs it) → canary with the model's rollout
     policy. Never straight to 100 %: the canary controller promotes step by step."""
     from modelyard.gates.runner import run_gate
-    from modelyard.rollout.canary import start
+    from modelyard.orchestration.canary import start
 
     busy = RolloutStore(reg.store).list(endpoint, RUNNING)
     if busy:
@@ -224,7 +224,7 @@ def check_triggers(
     clock: Callable[[], dt.datetime] | None = None,
 ) -> list[ActionRecord]:
     """Run every trigger playbook that is due; return the recorded actions."""
-    from modelyard.rollout.playbooks import Playbooks
+    from modelyard.orchestration.playbooks import Playbooks
 
     now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
     books = Playbooks(reg, actor=actor, clock=lambda: now)

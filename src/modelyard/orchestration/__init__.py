@@ -1,0 +1,9 @@
+"""Orchestration: the workflows that compose the services into what operators run.
+
+Deployment strategies and rollback (``operations``), canary analysis (``canary``), the monitor
+pass (``monitor_pass``: judge windows, raise alerts, run playbooks), the feedback join
+(``feedback``), playbooks (``playbooks``), continuous training (``continuous``), retirement
+(``retirement``), the shadow report (``shadow_report``), prediction lineage
+(``prediction_lineage``) and the signals alert rules read (``signals``). Adapters (cli, web)
+call these; these call the services (registry, gates, serving, monitoring, security).
+"""

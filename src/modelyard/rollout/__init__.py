@@ -1,1 +1,0 @@
-"""Rollout: deployment strategies, rollback, retirement; later canary analysis and playbooks."""
