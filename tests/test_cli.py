@@ -109,3 +109,25 @@ def test_key_generate_writes_a_private_key_file(tmp_path: Path) -> None:
     out = my("key", "generate", "-o", str(tmp_path / "k"), cwd=tmp_path)
     assert out.returncode == 0
     assert oct((tmp_path / "k").stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_entry_point_registers_every_command_module() -> None:
+    import pkgutil
+
+    import modelyard.cli as pkg
+    from modelyard.cli.main import COMMAND_MODULES
+
+    on_disk = {m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.startswith("cmd_")}
+    assert {m.__name__.rsplit(".", 1)[1] for m in COMMAND_MODULES} == on_disk
+
+
+def test_python_dash_m_runs_the_full_app(tmp_path: Path) -> None:
+    """The image's entry point (`python -m modelyard.cli.main`) lists the same commands."""
+    out = subprocess.run(
+        [sys.executable, "-m", "modelyard.cli.main", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=120,
+    )
+    assert out.returncode == 0 and " serve " in out.stdout and " demo " in out.stdout

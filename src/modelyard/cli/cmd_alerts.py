@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from modelyard.cli import render
-from modelyard.cli.main import JsonOpt, ProjectOpt, app, open_registry
+from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
 
 alerts_app = typer.Typer(
     help="Tiered alerts from the live monitor: list, acknowledge, resolve, deliveries.",

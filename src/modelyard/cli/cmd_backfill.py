@@ -16,8 +16,8 @@ from typing import Annotated, Any
 import typer
 
 from modelyard.cli import render
+from modelyard.cli.app import JsonOpt, ProjectOpt, open_registry
 from modelyard.cli.cmd_monitor import monitor_app
-from modelyard.cli.main import JsonOpt, ProjectOpt, open_registry
 from modelyard.core.errors import InvalidInput
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)$")

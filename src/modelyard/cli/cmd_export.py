@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from modelyard.cli import render
-from modelyard.cli.main import ProjectOpt, app, open_registry
+from modelyard.cli.app import ProjectOpt, app, open_registry
 from modelyard.core.errors import InvalidInput
 
 export_app = typer.Typer(

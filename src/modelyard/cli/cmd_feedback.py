@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from modelyard.cli import render
-from modelyard.cli.main import JsonOpt, ProjectOpt, app, open_registry
+from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
 from modelyard.core.errors import InvalidInput
 
 DEFAULT_PROJECT = Path(".")

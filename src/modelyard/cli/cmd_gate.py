@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from modelyard.cli import render
-from modelyard.cli.main import JsonOpt, ProjectOpt, app, open_registry
+from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
 from modelyard.core.errors import InvalidInput, NotFound
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelyard.cli import render
-from modelyard.cli.main import JsonOpt, ProjectOpt, app, open_registry
+from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
 
 if TYPE_CHECKING:
     from modelyard.monitoring.alerts import AlertEvent

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from modelyard.cli import render
-from modelyard.cli.main import (
+from modelyard.cli.app import (
     JsonOpt,
     ProjectOpt,
     app,

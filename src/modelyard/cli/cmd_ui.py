@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from modelyard.cli import render
-from modelyard.cli.main import ProjectOpt, app, open_registry
+from modelyard.cli.app import ProjectOpt, app, open_registry
 
 DEFAULT_PROJECT = Path(".")
 
