@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from modelyard.core.errors import IllegalTransition, PermissionDenied
 from modelyard.core.governance import ROLE_PERMISSIONS, AccessRole, Permission
 from modelyard.core.identity import local_actor
+from modelyard.registry.approvals import approve, reject
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.security import tokens
 from modelyard.security.access import Identity, local_identity
-from modelyard.security.approvals import approve, reject
 from modelyard.store import schema as t
 
 # The table as the docs state it; the code must grant exactly this and nothing more.

@@ -232,8 +232,8 @@ def test_rows_from_before_principals_get_one_and_still_bind_four_eyes(
 
     from alembic import command
 
+    from modelyard.registry.approvals import approve
     from modelyard.security import tokens
-    from modelyard.security.approvals import approve
     from modelyard.store.db import _alembic_config, create_store_engine, migrate
 
     engine = create_store_engine(store_url)

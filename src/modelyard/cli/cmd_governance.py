@@ -42,8 +42,8 @@ def approve(
                 f"{doc['ref']}: {doc['state']} ({doc['approvals']}/{doc['required']})"
             )
         return
+    from modelyard.registry.approvals import approve as do_approve
     from modelyard.security.access import local_identity
-    from modelyard.security.approvals import approve as do_approve
 
     with open_registry(project) as reg:
         d = do_approve(reg, ref, local_identity(reg.actor), comment)
@@ -78,8 +78,8 @@ def reject(
         doc = server.call("POST", f"/models/{ref}/reject", {"comment": comment})
         render.console.print(f"{doc['ref']}: {render.state(doc['state'])}")
         return
+    from modelyard.registry.approvals import reject as do_reject
     from modelyard.security.access import local_identity
-    from modelyard.security.approvals import reject as do_reject
 
     with open_registry(project) as reg:
         mv = do_reject(reg, ref, local_identity(reg.actor), comment)

@@ -137,10 +137,10 @@ def _run_demo(root: Path, console: Console, keep_serving: bool) -> DemoResult:
     from modelyard.demo.data import arrests
     from modelyard.gates.runner import run_gate
     from modelyard.orchestration.operations import deploy
+    from modelyard.registry.approvals import approve
     from modelyard.registry.catalog import catalog
     from modelyard.registry.lineage import model_lineage
     from modelyard.security.access import local_identity
-    from modelyard.security.approvals import approve
 
     started = time.perf_counter()
     (root / "modelyard.yaml").write_text(PROJECT_YAML, encoding="utf-8")
@@ -290,8 +290,8 @@ def _canary_story(
     from modelyard.gates.runner import run_gate
     from modelyard.orchestration.canary import Controller, start
     from modelyard.orchestration.signals import PrometheusScrape
+    from modelyard.registry.approvals import approve
     from modelyard.security.access import local_identity
-    from modelyard.security.approvals import approve
 
     fragile = _fragile_candidate(reg)
     result.versions["fragile candidate"] = fragile.ref
@@ -485,8 +485,8 @@ def _drift_story(
     from modelyard.orchestration.canary import start
     from modelyard.orchestration.monitor_pass import run_pass
     from modelyard.orchestration.playbooks import Playbooks
+    from modelyard.registry.approvals import approve
     from modelyard.security.access import local_identity
-    from modelyard.security.approvals import approve
     from modelyard.store.playbooks import PlaybookStore
 
     monitor = Monitor(reg, quality=partial(window_quality, reg))

@@ -1,1 +1,2 @@
-"""Registry: datasets, runs, model versions, lineage and the lifecycle, over the store."""
+"""Registry: datasets, runs, model versions, lineage, approvals and the lifecycle, over the
+store."""

@@ -1,1 +1,2 @@
-"""Security: identities and roles, API tokens, approvals and the audit chain."""
+"""Security: identities and roles, API tokens, dashboard sessions, PII hashing, the webhook
+address policy and the audit chain."""

@@ -145,7 +145,7 @@ def _audit_verify(reg: Registry, who: Identity, req: Request, body: dict[str, An
 
 
 def _approve(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    from modelyard.security.approvals import approve
+    from modelyard.registry.approvals import approve
 
     d = approve(reg, req.path_params["ref"], who, _str(body, "comment"))
     return {
@@ -157,7 +157,7 @@ def _approve(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -
 
 
 def _reject(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    from modelyard.security.approvals import reject
+    from modelyard.registry.approvals import reject
 
     mv = reject(reg, req.path_params["ref"], who, _str(body, "comment"))
     return {"ref": mv.ref, "state": mv.state}

@@ -327,7 +327,7 @@ def dashboard_app(
         return endpoint
 
     def approve(request: Request, who: Identity, form: dict[str, str]) -> str:
-        from modelyard.security.approvals import approve as do_approve
+        from modelyard.registry.approvals import approve as do_approve
 
         ref = request.path_params["ref"]
         do_approve(reg, ref, who, form.get("comment", ""))
