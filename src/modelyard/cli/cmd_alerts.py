@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from modelyard.cli import render
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
+from modelyard.terminal import render
 
 alerts_app = typer.Typer(
     help="Tiered alerts from the live monitor: list, acknowledge, resolve, deliveries.",

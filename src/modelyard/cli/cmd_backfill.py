@@ -15,10 +15,10 @@ from typing import Annotated, Any
 
 import typer
 
-from modelyard.cli import render
 from modelyard.cli.app import JsonOpt, ProjectOpt, open_registry
 from modelyard.cli.cmd_monitor import monitor_app
 from modelyard.core.errors import InvalidInput
+from modelyard.terminal import render
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)$")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

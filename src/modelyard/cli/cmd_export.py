@@ -12,9 +12,9 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli import render
 from modelyard.cli.app import ProjectOpt, app, open_registry
 from modelyard.core.errors import InvalidInput
+from modelyard.terminal import render
 
 export_app = typer.Typer(
     help="Export configuration for other tools (Prometheus alerting rules).",

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from modelyard.cli import render
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
 from modelyard.core.errors import InvalidInput
+from modelyard.terminal import render
 
 DEFAULT_PROJECT = Path(".")
 CHUNK = 5_000  # labels per API request (the body limit is 1 MiB)

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from modelyard.cli import render
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
+from modelyard.terminal import render
 
 DEFAULT_PROJECT = Path(".")
 ReasonOpt = Annotated[str, typer.Option("--reason", "-m", help="Why (recorded in the audit log).")]

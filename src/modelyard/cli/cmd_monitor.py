@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelyard.cli import render
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
+from modelyard.terminal import render
 
 if TYPE_CHECKING:
     from modelyard.monitoring.alerts import AlertEvent

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from modelyard.cli import render
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
+from modelyard.terminal import render
 
 DEFAULT_PROJECT = Path(".")
 playbook_app = typer.Typer(

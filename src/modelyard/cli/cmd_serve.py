@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
-from modelyard.cli import render
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
 from modelyard.core.errors import IllegalTransition, NotFound
+from modelyard.terminal import render
 
 DEFAULT_PROJECT = Path(".")
 endpoints_app = typer.Typer(help="Endpoints and their deployment plans.", no_args_is_help=True)

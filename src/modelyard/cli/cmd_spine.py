@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import typer
 
-from modelyard.cli import render
 from modelyard.cli.app import (
     JsonOpt,
     ProjectOpt,
@@ -20,6 +19,7 @@ from modelyard.cli.app import (
     open_registry,
     runs_app,
 )
+from modelyard.terminal import render
 
 DEFAULT_PROJECT = Path(".")
 
@@ -511,7 +511,7 @@ def lineage(
     if json_:
         render.emit_json(graph)
         return
-    from modelyard.cli.lineage_view import (
+    from modelyard.terminal.lineage_view import (
         print_dataset_lineage,
         print_model_lineage,
         print_prediction,

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli import render
 from modelyard.cli.app import ProjectOpt, app, open_registry
+from modelyard.terminal import render
 
 DEFAULT_PROJECT = Path(".")
 

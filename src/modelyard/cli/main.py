@@ -21,10 +21,10 @@ from modelyard.cli import (  # each cmd_* module registers its commands on the a
     cmd_serve,
     cmd_spine,
     cmd_ui,
-    render,
 )
 from modelyard.cli.app import app
 from modelyard.core.errors import ModelyardError
+from modelyard.terminal import render
 
 # the modules whose import registers the commands, in --help order (a test checks none is missed)
 COMMAND_MODULES = (

@@ -132,8 +132,6 @@ def run_demo(path: Path | None, console: Console, keep_serving: bool = False) ->
 def _run_demo(root: Path, console: Console, keep_serving: bool) -> DemoResult:
     from sklearn.model_selection import train_test_split
 
-    from modelyard.cli import render
-    from modelyard.cli.lineage_view import print_model_lineage
     from modelyard.demo.data import arrests
     from modelyard.gates.runner import run_gate
     from modelyard.orchestration.operations import deploy
@@ -141,6 +139,8 @@ def _run_demo(root: Path, console: Console, keep_serving: bool) -> DemoResult:
     from modelyard.registry.catalog import catalog
     from modelyard.registry.lineage import model_lineage
     from modelyard.security.access import local_identity
+    from modelyard.terminal import render
+    from modelyard.terminal.lineage_view import print_model_lineage
 
     started = time.perf_counter()
     (root / "modelyard.yaml").write_text(PROJECT_YAML, encoding="utf-8")

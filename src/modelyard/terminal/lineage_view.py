@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.tree import Tree
 
-from modelyard.cli import render
+from modelyard.terminal import render
 
 
 def print_model_lineage(g: dict[str, Any]) -> None:
