@@ -43,7 +43,8 @@ def arrests_project(
     from sklearn.model_selection import train_test_split
 
     from modelyard.demo.data import arrests
-    from modelyard.demo.story import PROJECT_YAML, train
+    from modelyard.demo.project import PROJECT_YAML
+    from modelyard.demo.steps import train
 
     root.mkdir(parents=True, exist_ok=True)
     text = PROJECT_YAML
