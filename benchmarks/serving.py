@@ -63,7 +63,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -72,22 +71,32 @@ import traceback
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness import BenchError, log, set_log_name
+from harness.launch import Server, running, stop_all
+from harness.procs import (
+    LOAD_CORE,
+    SERVER_CORE,
+    Priority,
+    apply_priority,
+    free_port,
+    process_tree,
+    tree_rss_mb,
+    wait_quiet,
+)
+from harness.report import fmt_num, table
+from harness.venvs import OUR_VENV, VenvInfo, clean_env, ensure_venv, sklearn_pin, venv_python
+from harness.wrk import WRK_TIMEOUT, LoadResult, run_wrk, write_lua
+
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-OUR_VENV = ROOT / ".venv"
-VENVS = BENCH_DIR / ".venvs"
 RESULTS_DIR = BENCH_DIR / "results"
-MARKER_NAME = "modelyard-bench.json"  # same marker file benchmarks/registry.py writes/reads
-SERVER_CORE = "0"
-LOAD_CORE = "1"
-INSTALL_TIMEOUT_S = 1800
 DEFAULT_SERVERS = ("modelyard", "bare", "bentoml", "bentoml-batch", "mlflow")
 # Opt-in: modelyard predicting through scikit-learn itself (`serve --no-compile`), to tell the
 # server's own overhead from the compiled predictors' gain.
@@ -99,166 +108,6 @@ MODEL_TITLES = {
 GOAL_VS_BENTOML = 5.0
 GOAL_VS_MLFLOW = 6.0
 GOAL_P50_SLACK = 0.10
-WRK_TIMEOUT = "10s"  # wrk's default (2 s) would turn slow answers into "timeout" errors
-
-
-class Priority:
-    """`nice` value for servers and wrk (set from --nice); 0 leaves the scheduler alone."""
-
-    nice = 0
-
-
-def pinned(core: str, cmd: Sequence[str]) -> list[str]:
-    """CMD pinned to CORE with taskset (and reniced when --nice asks for it)."""
-    prefix = ["nice", "-n", str(Priority.nice)] if Priority.nice else []
-    return [*prefix, "taskset", "-c", core, *cmd]
-
-
-def apply_priority(pids: Iterable[int]) -> None:
-    """Give the autogroups of PIDS the --nice value.
-
-    With CONFIG_SCHED_AUTOGROUP (most distributions) the CPU is shared between sessions first, so
-    `nice` alone does nothing against other jobs; each session's autogroup carries its own nice.
-    """
-    if not Priority.nice:
-        return
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            Path(f"/proc/{pid}/autogroup").write_text(str(Priority.nice))
-
-
-def log(msg: str) -> None:
-    print(f"[serving-bench] {msg}", file=sys.stderr, flush=True)
-
-
-class BenchError(Exception):
-    """A server could not be prepared, started or checked; the message says why."""
-
-
-# --------------------------------------------------------------------------- environments
-
-
-def venv_python(venv: Path) -> Path:
-    return venv / "bin" / "python"
-
-
-def clean_env(venv: Path | None = None) -> dict[str, str]:
-    """Our environment minus anything pointing a child at our venv, a project or a tracker."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MODELYARD_", "MLFLOW_", "BENTOML_"))
-        and k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX")
-    }
-    env.update(
-        {
-            "PYTHONUNBUFFERED": "1",
-            "DO_NOT_TRACK": "true",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "BENTOML_DO_NOT_TRACK": "true",
-            "GIT_PYTHON_REFRESH": "quiet",
-            # Every server is pinned to one core: the same single-threaded maths for all.
-            "OMP_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-        }
-    )
-    if venv is not None:
-        # `mlflow models serve` runs `uvicorn` through the shell: it must be the venv's.
-        env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-        env["VIRTUAL_ENV"] = str(venv)
-    return env
-
-
-def sklearn_pin() -> str:
-    return f"scikit-learn=={importlib.metadata.version('scikit-learn')}"
-
-
-@dataclass
-class VenvInfo:
-    name: str
-    path: str
-    versions: dict[str, str]
-    packages: list[str]
-    created_now: bool
-    setup_seconds: float | None
-
-
-def ensure_venv(name: str, packages: list[str], modules: list[str]) -> VenvInfo:
-    """Create (or reuse) benchmarks/.venvs/NAME holding PACKAGES; check MODULES import."""
-    venv = VENVS / name
-    py = venv_python(venv)
-    marker = venv / MARKER_NAME
-    probe = (
-        "import importlib.metadata as m, json; "
-        f"import {', '.join(modules)}; "
-        f"print(json.dumps({{d: m.version(d) for d in {[*modules[:1], 'scikit-learn']!r}}}))"
-    )
-
-    def versions() -> dict[str, str] | None:
-        if not py.is_file():
-            return None
-        proc = subprocess.run(
-            [str(py), "-c", probe], capture_output=True, text=True, env=clean_env(venv), check=False
-        )
-        if proc.returncode != 0:
-            return None
-        found: dict[str, str] = json.loads(proc.stdout.strip().splitlines()[-1])
-        return found
-
-    have = versions() if marker.is_file() else None
-    if have is not None:
-        cached = json.loads(marker.read_text())
-        log(f"reusing {venv} ({', '.join(f'{k} {v}' for k, v in have.items())})")
-        setup = cached.get("setup_seconds")  # from when it was built
-        return VenvInfo(name, str(venv), have, cached.get("packages", []), False, setup)
-
-    uv = shutil.which("uv")
-    if uv is None:
-        raise BenchError(f"`uv` is not on PATH: it is needed to build {venv}")
-    t0 = time.perf_counter()
-    if not py.is_file():
-        log(f"creating {venv} (uv venv)")
-        proc = subprocess.run(
-            [uv, "venv", "--no-project", "--python", str(venv_python(OUR_VENV)), str(venv)],
-            capture_output=True,
-            text=True,
-            env=clean_env(),
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise BenchError(f"uv venv {venv} failed:\n{proc.stderr.strip()[-2000:]}")
-    log(f"installing {' '.join(packages)} into {venv} (first time: a few minutes)")
-    proc = subprocess.run(
-        [uv, "pip", "install", "--python", str(py), *packages],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=INSTALL_TIMEOUT_S,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise BenchError(f"uv pip install into {venv} failed:\n{proc.stderr.strip()[-2000:]}")
-    have = versions()
-    if have is None:
-        raise BenchError(f"{venv}: installed {packages} but `import {', '.join(modules)}` fails")
-    seconds = round(time.perf_counter() - t0, 1)
-    main_pkg = modules[0]
-    marker.write_text(
-        json.dumps(
-            {
-                "variant": main_pkg,
-                "packages": packages,
-                f"{main_pkg}_version": have.get(main_pkg, ""),
-                "setup_seconds": seconds,
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    log(f"built {venv} in {seconds}s ({', '.join(f'{k} {v}' for k, v in have.items())})")
-    return VenvInfo(name, str(venv), have, packages, True, seconds)
 
 
 # --------------------------------------------------------------------------- models
@@ -329,230 +178,6 @@ def train_models(data: Dataset, workdir: Path, names: Sequence[str]) -> list[Ben
             f"{us:.0f} µs on a DataFrame, {us_array:.0f} µs on an array"
         )
     return models
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (state is [0], ppid [1], pgrp [2])."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rfind(")") + 2 :].split()
-
-
-def process_tree(root: int) -> dict[int, str]:
-    """ROOT, its process group and all their descendants, as pid -> start time.
-
-    BentoML's arbiter starts its workers in sessions of their own, so a process group is not
-    enough to find (or kill) everything a server started.
-    """
-    table: dict[int, list[str]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _proc_stat(int(entry))
-            if fields is not None:
-                table[int(entry)] = fields
-    members = {pid for pid, f in table.items() if pid == root or int(f[2]) == root}
-    grew = True
-    while grew:
-        kids = {pid for pid, f in table.items() if int(f[1]) in members} - members
-        grew = bool(kids)
-        members |= kids
-    return {pid: table[pid][19] for pid in members}
-
-
-def alive(tree: dict[int, str]) -> dict[int, str]:
-    """The members of a process_tree() snapshot still running (same pid and start time)."""
-    out = {}
-    for pid, start in tree.items():
-        fields = _proc_stat(pid)
-        if fields is not None and fields[19] == start and fields[0] != "Z":
-            out[pid] = start
-    return out
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """utime + stime of the live processes of a server."""
-    total = 0
-    for pid in process_tree(root):
-        fields = _proc_stat(pid)
-        if fields is not None:
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def tree_rss_mb(root: int) -> float:
-    total_kb = 0
-    for pid in process_tree(root):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-    return total_kb / 1024
-
-
-def core_busy_seconds(core: str) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith(f"cpu{core} "):
-            v = [int(x) for x in line.split()[1:]]
-            idle = v[3] + v[4]
-            return (sum(v[:8]) - idle) / ticks
-    return 0.0
-
-
-def cores_busy(seconds: float) -> tuple[float, float]:
-    """Busy fraction of the server core and the load core over SECONDS."""
-    a0, a1 = core_busy_seconds(SERVER_CORE), core_busy_seconds(LOAD_CORE)
-    time.sleep(seconds)
-    b0, b1 = core_busy_seconds(SERVER_CORE), core_busy_seconds(LOAD_CORE)
-    return (b0 - a0) / seconds, (b1 - a1) / seconds
-
-
-def wait_quiet(max_wait: float, threshold: float = 0.15) -> float:
-    """Wait (up to MAX_WAIT s) until both benchmark cores are idle; return the seconds waited.
-
-    On a shared machine other jobs on core 0 or 1 would be measured as server or wrk time.
-    """
-    t0 = time.perf_counter()
-    warned = False
-    while True:
-        s0, s1 = cores_busy(1.0)
-        waited = time.perf_counter() - t0
-        if max(s0, s1) < threshold:
-            return waited
-        if waited >= max_wait:
-            log(
-                f"warning: cores still busy ({s0:.0%} / {s1:.0%}) after {waited:.0f}s: "
-                "measuring anyway, figures will be noisy"
-            )
-            return waited
-        if not warned:
-            log(
-                f"waiting for cores {SERVER_CORE},{LOAD_CORE} to be quiet "
-                f"(busy {s0:.0%} / {s1:.0%}; other jobs on this machine)"
-            )
-            warned = True
-
-
-class Server:
-    """A server process in its own process group, pinned to SERVER_CORE, logging to a file."""
-
-    live: list[Server] = []  # every started server, for the cleanup paths
-
-    def __init__(
-        self, key: str, cmd: list[str], env: dict[str, str], cwd: Path, log_path: Path
-    ) -> None:
-        self.key = key
-        self.cmd = pinned(SERVER_CORE, cmd)
-        self.env = env
-        self.cwd = cwd
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log(f"starting {self.key}: {' '.join(self.cmd)}")
-        with open(self.log_path, "wb") as out:
-            self.proc = subprocess.Popen(
-                self.cmd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                cwd=self.cwd,
-                start_new_session=True,  # own process group: Ctrl-C reaches us, we kill it
-            )
-        Server.live.append(self)
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def exited(self) -> int | None:
-        return None if self.proc is None else self.proc.poll()
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-    def wait_ready(self, url: str, timeout: float) -> float:
-        t0 = time.perf_counter()
-        last = ""
-        while time.perf_counter() - t0 < timeout:
-            code = self.exited()
-            if code is not None:
-                raise BenchError(
-                    f"{self.key} exited with status {code} before becoming ready; log tail:\n"
-                    + self.log_tail()
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if 200 <= resp.status < 300:
-                        return time.perf_counter() - t0
-                    last = f"HTTP {resp.status}"
-            except urllib.error.HTTPError as exc:
-                last = f"HTTP {exc.code}"
-            except (urllib.error.URLError, OSError) as exc:
-                last = str(exc)
-            time.sleep(0.2)
-        raise BenchError(
-            f"{self.key} not ready at {url} after {timeout:.0f}s (last: {last}); log tail:\n"
-            + self.log_tail()
-        )
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        root = self.proc.pid
-        tree = process_tree(root)
-        for pid in tree:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGTERM)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(root, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while alive(tree) and time.monotonic() < deadline:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=0.1)
-        for pid in alive(tree):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(root, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-        if self in Server.live:
-            Server.live.remove(self)
-        self.proc = None
-
-
-def stop_all() -> None:
-    for server in list(Server.live):
-        with contextlib.suppress(Exception):
-            server.stop()
-
-
-@contextlib.contextmanager
-def running(server: Server) -> Iterator[Server]:
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 # --------------------------------------------------------------------------- HTTP + formats
@@ -934,133 +559,9 @@ def check_answers(
 
 # --------------------------------------------------------------------------- load (wrk)
 
-LUA_TEMPLATE = """-- generated by benchmarks/serving.py: single-row bodies, cycled
-local path = "{path}"
-local bodies = {{
-{bodies}
-}}
-local reqs = {{}}
-local n = 0
-local i = 0
 
-init = function(args)
-  local headers = {{["Content-Type"] = "application/json"}}
-  for k, b in ipairs(bodies) do
-    reqs[k] = wrk.format("POST", path, headers, b)
-  end
-  n = #reqs
-end
-
-request = function()
-  i = i + 1
-  if i > n then i = 1 end
-  return reqs[i]
-end
-
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {{"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,' ..
-    '"write":%d,"status":%d,"timeout":%d,"p50_us":%.1f,"p90_us":%.1f,"p99_us":%.1f,' ..
-    '"p999_us":%.1f,"max_us":%.1f,"mean_us":%.1f}}\\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
-    e.status, e.timeout, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency:percentile(99.9), latency.max, latency.mean))
-end
-"""
-
-
-def write_lua(path: Path, fmt: WireFormat, data: Dataset) -> None:
-    bodies = []
-    for row in data.rows:
-        b = fmt.body(row).decode()
-        if "]==]" in b:
-            raise BenchError("request body clashes with the Lua long-string delimiter")
-        bodies.append(f"  [==[{b}]==],")
-    path.write_text(LUA_TEMPLATE.format(path=fmt.path, bodies="\n".join(bodies)))
-
-
-@dataclass
-class LoadResult:
-    concurrency: int
-    duration_s: float
-    requests: int
-    rps: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    non_2xx: int
-    socket_errors: dict[str, int]
-    errors: int
-    server_cpu_us_per_req: float | None
-    server_core_busy_pct: float
-    foreign_core_load_pct: float  # busy time on the server's core not spent by the server
-
-
-def run_wrk(
-    url: str, lua: Path, concurrency: int, seconds: float, server: Server | None
-) -> LoadResult:
-    cmd = pinned(
-        LOAD_CORE,
-        [
-            "wrk",
-            "-t1",
-            f"-c{concurrency}",
-            f"-d{seconds:g}s",
-            "--latency",
-            "--timeout",
-            WRK_TIMEOUT,
-            "-s",
-            str(lua),
-            url,
-        ],
-    )
-    cpu0 = tree_cpu_seconds(server.pid) if server else 0.0
-    core0 = core_busy_seconds(SERVER_CORE)
-    t0 = time.perf_counter()
-    # Own session, so that --nice can raise wrk's autogroup like the server's.
-    wrk = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        apply_priority([wrk.pid])
-        out, err = wrk.communicate(timeout=seconds + 120)
-    except BaseException:
-        wrk.kill()
-        wrk.wait()
-        raise
-    proc = subprocess.CompletedProcess(cmd, wrk.returncode, out, err)
-    wall = time.perf_counter() - t0
-    core_busy = core_busy_seconds(SERVER_CORE) - core0
-    cpu = (tree_cpu_seconds(server.pid) - cpu0) if server else 0.0
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
-    if proc.returncode != 0 or line is None:
-        raise BenchError(
-            f"wrk failed (status {proc.returncode}): {' '.join(cmd)}\n"
-            f"{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}"
-        )
-    s = json.loads(line[len("WRKJSON ") :])
-    sock = {k: int(s[k]) for k in ("connect", "read", "write", "timeout")}
-    requests = int(s["requests"])
-    duration = s["duration_us"] / 1e6
-    return LoadResult(
-        concurrency=concurrency,
-        duration_s=round(duration, 3),
-        requests=requests,
-        rps=requests / duration if duration else 0.0,
-        p50_ms=s["p50_us"] / 1000,
-        p90_ms=s["p90_us"] / 1000,
-        p99_ms=s["p99_us"] / 1000,
-        max_ms=s["max_us"] / 1000,
-        non_2xx=int(s["status"]),
-        socket_errors=sock,
-        # A run in which no request completed counts as one error, whatever wrk says.
-        errors=int(s["status"]) + sum(sock.values()) + (0 if requests else 1),
-        server_cpu_us_per_req=(cpu / requests * 1e6) if requests and server else None,
-        server_core_busy_pct=100 * core_busy / wall,
-        foreign_core_load_pct=max(0.0, 100 * (core_busy - cpu) / wall),
-    )
+def write_lua_for(path: Path, fmt: WireFormat, data: Dataset) -> None:
+    write_lua(path, fmt.path, (fmt.body(row) for row in data.rows))
 
 
 # --------------------------------------------------------------------------- one server
@@ -1113,7 +614,7 @@ def bench_server(
                 f"({fmt.label}, POST {fmt.path})"
             )
             lua = ctx.workdir / f"{key}-{model.name}.lua"
-            write_lua(lua, fmt, ctx.data)
+            write_lua_for(lua, fmt, ctx.data)
             for c in args.concurrency:
                 if args.quiet_wait > 0:
                     wait_quiet(args.quiet_wait)
@@ -1123,7 +624,7 @@ def bench_server(
                 # wrk walks away from up to c requests in flight: let the server finish them
                 # first, or the timed run starts behind a backlog of abandoned work.
                 drain(base, fmt, ctx.data)
-                r = run_wrk(base + fmt.path, lua, c, args.duration, server)
+                r = run_wrk(base + fmt.path, lua, c, args.duration, server.pid)
                 result.runs.append(r)
                 log(
                     f"{key}/{model.name} c={c}: {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, "
@@ -1156,24 +657,6 @@ def bench_server(
 
 
 # --------------------------------------------------------------------------- report
-
-
-def fmt_num(v: float | None, spec: str = ",.0f") -> str:
-    return "-" if v is None else format(v, spec)
-
-
-def table(rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = []
-    for n, r in enumerate(rows):
-        cells = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        ]
-        out.append("  ".join(cells).rstrip())
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
 
 
 @dataclass
@@ -1461,6 +944,7 @@ def install_signal_handlers() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    set_log_name("serving-bench")
     args = parse_args(argv)
     problems = preflight()
     if problems:
