@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,17 +42,15 @@ from typing import Any
 
 import numpy as np
 
+from harness import BenchError, log, set_log_name
+from harness.venvs import VENVS, ensure_venv, venv_python
+
 BENCH_DIR = Path(__file__).resolve().parent
-EVIDENTLY_VENV = BENCH_DIR / ".venvs" / "evidently"
-EVIDENTLY_PY = EVIDENTLY_VENV / "bin" / "python"
+EVIDENTLY_PY = venv_python(VENVS / "evidently")
 EVIDENTLY_WORKER = BENCH_DIR / "_evidently_worker.py"
 INJECTED = {"x0": "location", "x1": "scale", "x2": "missingness ramp", "k0": "new category",
             "k1": "frequency"}  # fmt: skip
 GOALS = {"raw": 30.0, "profile": 200.0, "memory_share": 0.40}
-
-
-def log(msg: str) -> None:
-    print(f"[drift-bench] {msg}", file=sys.stderr, flush=True)
 
 
 # ---- data ------------------------------------------------------------------------------
@@ -170,23 +167,6 @@ def run_child(cmd: list[str]) -> dict[str, Any]:
     return data
 
 
-def ensure_evidently(reinstall: bool) -> None:
-    if EVIDENTLY_PY.exists() and not reinstall:
-        return
-    uv = shutil.which("uv")
-    if uv is None:
-        raise SystemExit("uv is needed to create the Evidently venv (pip install uv)")
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-    log(f"creating {EVIDENTLY_VENV} (uv venv + uv pip install evidently 'pandas<3')")
-    py = f"{sys.version_info.major}.{sys.version_info.minor}"
-    subprocess.run([uv, "venv", "--python", py, str(EVIDENTLY_VENV)], check=True, env=env)
-    subprocess.run(
-        [uv, "pip", "install", "--python", str(EVIDENTLY_PY), "evidently", "pandas<3", "pyarrow"],
-        check=True,
-        env=env,
-    )
-
-
 def evaluate(flagged: list[str], columns: list[str]) -> dict[str, Any]:
     missed = sorted(c for c in INJECTED if c not in flagged)
     false = sorted(c for c in flagged if c not in INJECTED and c in columns)
@@ -194,6 +174,7 @@ def evaluate(flagged: list[str], columns: list[str]) -> dict[str, Any]:
 
 
 def main() -> None:
+    set_log_name("drift-bench")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--skip-evidently", action="store_true")
@@ -209,7 +190,15 @@ def main() -> None:
         generate(int(args.generate[0]), args.generate[1], args.generate[2])
         return
     if not args.skip_evidently:
-        ensure_evidently(args.reinstall)
+        try:
+            ensure_venv(
+                "evidently",
+                ["evidently", "pandas<3", "pyarrow"],
+                ["evidently", "pandas", "pyarrow"],
+                reinstall=args.reinstall,
+            )
+        except BenchError as exc:
+            raise SystemExit(str(exc)) from exc
     report: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="drift-bench-") as tmp:
         for n in args.rows:

@@ -38,19 +38,20 @@ from typing import Any
 
 import httpx
 
+from harness import BenchError
+from harness.launch import wait_ready
+from harness.procs import LOAD_CORE, SERVER_CORE, can_pin, free_port, pinned
+from harness.wrk import run_wrk, write_lua
+
 MODELYARD = str(Path(sys.executable).with_name("modelyard"))
-LUA = """
-wrk.method = "POST"
-wrk.body = [==[%s]==]
-wrk.headers["Content-Type"] = "application/json"
-done = function(summary, latency, requests)
-  io.write(string.format('WRKJSON {"requests":%%d,"duration_us":%%d,"status":%%d,' ..
-    '"errors":%%d,"p50_us":%%.1f,"p99_us":%%.1f}\\n', summary.requests, summary.duration,
-    summary.errors.status, summary.errors.connect + summary.errors.read +
-    summary.errors.write + summary.errors.timeout, latency:percentile(50),
-    latency:percentile(99)))
-end
-"""
+
+
+def wrk(url: str, body: str, concurrency: int, seconds: float, work: Path) -> dict[str, Any]:
+    script = work / "post.lua"
+    write_lua(script, "/v1/models/bc:predict", [body.encode()])
+    core = LOAD_CORE if can_pin() else None
+    r = run_wrk(url, script, concurrency, seconds, None, core=core, timeout=None)
+    return {k: getattr(r, k) for k in ("requests", "rps", "p50_ms", "p99_ms", "errors")}
 
 
 def project(root: Path, durability: str) -> list[float]:
@@ -71,36 +72,6 @@ def project(root: Path, durability: str) -> list[float]:
     with (root / "modelyard.yaml").open("a") as fh:
         fh.write(f"endpoints:\n  bc:\n    prediction_log: {{durability: {durability}}}\n")
     return [float(v) for v in X.iloc[0]]
-
-
-def pinned(core: int, cmd: list[str]) -> list[str]:
-    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
-        return ["taskset", "-c", str(core), *cmd]
-    return cmd
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wrk(url: str, body: str, concurrency: int, seconds: float, work: Path) -> dict[str, Any]:
-    script = work / "post.lua"
-    script.write_text(LUA % body)
-    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--latency", "-s", str(script)]
-    out = subprocess.run(pinned(1, [*cmd, url]), capture_output=True, text=True, check=True)
-    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("WRKJSON "))
-    s = json.loads(line[8:])
-    return {
-        "requests": s["requests"],
-        "rps": s["requests"] / (s["duration_us"] / 1e6),
-        "p50_ms": s["p50_us"] / 1000,
-        "p99_ms": s["p99_us"] / 1000,
-        "errors": s["status"] + s["errors"],
-    }
 
 
 def httpx_load(url: str, body: str, concurrency: int, seconds: float) -> dict[str, Any]:
@@ -147,20 +118,23 @@ def run_mode(durability: str, args: argparse.Namespace, work: Path) -> list[dict
     log = (work / f"{durability}.log").open("wb")
     cmd = [MODELYARD, "serve", "--port", str(port), "-p", str(root), "--log-level", "warning"]
     server = subprocess.Popen(
-        pinned(0, cmd), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        pinned(SERVER_CORE, cmd) if can_pin() else cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     results = []
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"modelyard serve did not start: see {log.name}")
-            time.sleep(0.2)
+        try:
+            wait_ready(
+                f"http://127.0.0.1:{port}/v2/health/ready",
+                server,
+                120,
+                "modelyard serve",
+                lambda: f"see {log.name}",
+            )
+        except BenchError as exc:
+            raise SystemExit(f"modelyard serve did not start: {exc}") from exc
         use_wrk = shutil.which("wrk") is not None and not args.httpx
 
         def load(c: int, seconds: float) -> dict[str, Any]:

@@ -39,19 +39,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness import log, set_log_name
+from harness.report import ratio, table
+from harness.venvs import INSTALL_TIMEOUT_S, MARKER_NAME, VENVS, sklearn_pin, venv_python
+
 BENCH_DIR = Path(__file__).resolve().parent
 WORKER = BENCH_DIR / "_mlflow_worker.py"
-MLFLOW_VENV = BENCH_DIR / ".venvs" / "mlflow"
-MARKER = MLFLOW_VENV / "modelyard-bench.json"
+MLFLOW_VENV = VENVS / "mlflow"
+MARKER = MLFLOW_VENV / MARKER_NAME
 GOAL = 5.0
 N_PARAMS = 10
 N_METRICS = 10
-INSTALL_TIMEOUT_S = 1800
 WORKER_TIMEOUT_S = 7200
-
-
-def log(msg: str) -> None:
-    print(f"[registry-bench] {msg}", file=sys.stderr, flush=True)
 
 
 # Kept identical to _mlflow_worker.params_for / metrics_for (that file can't import ours).
@@ -66,12 +65,6 @@ def metrics_for(i: int) -> dict[str, float]:
 # --------------------------------------------------------------------------- MLflow anchor env
 
 
-def venv_python(venv: Path) -> Path:
-    if os.name == "nt":
-        return venv / "Scripts" / "python.exe"
-    return venv / "bin" / "python"
-
-
 def clean_env() -> dict[str, str]:
     """Our environment minus anything that would point a child at this venv or a server."""
     env = dict(os.environ)
@@ -84,14 +77,6 @@ def clean_env() -> dict[str, str]:
     env["GIT_PYTHON_REFRESH"] = "quiet"
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def sklearn_requirement() -> str:
-    """Pin the anchor's scikit-learn to ours so both sides serialise the same library."""
-    try:
-        return f"scikit-learn=={importlib.metadata.version('scikit-learn')}"
-    except importlib.metadata.PackageNotFoundError:
-        return "scikit-learn"
 
 
 def run_cmd(cmd: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -151,7 +136,7 @@ def ensure_mlflow_env(reinstall: bool = False) -> dict[str, Any]:
         )
         if proc.returncode != 0:
             raise RuntimeError(f"uv venv failed:\n{proc.stderr.strip()}")
-    sk = sklearn_requirement()
+    sk = sklearn_pin()
     variants: list[tuple[str, list[str]]] = [
         ("mlflow", ["mlflow", sk]),
         ("mlflow-skinny", ["mlflow-skinny", "sqlalchemy", "alembic", "pandas", sk]),
@@ -311,10 +296,6 @@ def per_s(section: dict[str, Any] | None, key: str) -> float | None:
     return float(section[key]["per_s"])
 
 
-def ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
-
-
 def summarise(results: dict[str, Any]) -> dict[str, Any]:
     my = results.get("modelyard")
     ml = results.get("mlflow")
@@ -399,17 +380,9 @@ def render_table(results: dict[str, Any]) -> str:
             )
         )
 
-    header = ("tool", "runs/s", "versions/s")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
-    sep = "  ".join("-" * w for w in widths)
-    out = [
-        f"{header[0]:<{widths[0]}}  {header[1]:>{widths[1]}}  {header[2]:>{widths[2]}}",
-        sep,
-    ]
-    for i, (a, b, c) in enumerate(rows):
-        if a.startswith("ratio") and not rows[i - 1][0].startswith("ratio"):
-            out.append(sep)
-        out.append(f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}")
+    first_ratio = next((i for i, r in enumerate(rows) if r[0].startswith("ratio")), None)
+    rules = frozenset() if first_ratio is None else frozenset({first_ratio + 1})
+    out = [table([["tool", "runs/s", "versions/s"], *map(list, rows)], {1, 2}, rules)]
 
     cfg = results["config"]
     out.append("")
@@ -447,6 +420,7 @@ def render_table(results: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    set_log_name("registry-bench")
     ap = argparse.ArgumentParser(
         description="Compare modelyard vs MLflow metadata-logging throughput (SQLite)."
     )

@@ -33,12 +33,16 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from harness import BenchError
+from harness.launch import wait_ready
+from harness.procs import free_port, pinned
+from harness.wrk import Wrk, write_lua
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -51,12 +55,6 @@ MODELYARD = str(Path(sys.executable).with_name("modelyard"))
 
 def log(msg: str) -> None:
     print(f"[scale {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---- 1. replicas --------------------------------------------------------------------------
@@ -95,27 +93,25 @@ def make_project() -> tuple[Path, dict[str, str]]:
 def start_replicas(
     proj: Path, env: dict[str, str], n: int, cores: list[str]
 ) -> list[tuple[subprocess.Popen[bytes], int, Any]]:
-    import httpx
-
     out = []
     for i in range(n):
         port = free_port()
         logf = (CACHE / f"serve-{n}-{i}.log").open("wb")
-        cmd = ["taskset", "-c", cores[i % len(cores)], MODELYARD, "serve", "--port", str(port)]
-        cmd += ["-p", str(proj), "--log-level", "warning"]
+        cmd = [MODELYARD, "serve", "--port", str(port), "-p", str(proj), "--log-level", "warning"]
+        cmd = pinned(cores[i % len(cores)], cmd)
         p = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=logf, stderr=logf)
         out.append((p, port, logf))
     for p, port, _ in out:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if p.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"replica on port {port} did not start; see {CACHE}")
-            time.sleep(0.3)
+        try:
+            wait_ready(
+                f"http://127.0.0.1:{port}/v2/health/ready",
+                p,
+                120,
+                f"replica on port {port}",
+                lambda: f"see {CACHE}",
+            )
+        except BenchError as exc:
+            raise SystemExit(str(exc)) from exc
     return out
 
 
@@ -131,37 +127,22 @@ def stop(replicas: list[tuple[subprocess.Popen[bytes], int, Any]]) -> None:
         f.close()
 
 
-def wrk_script(body: str) -> Path:
-    path = CACHE / "post.lua"
-    path.write_text(
-        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = {json.dumps(body)}\n"
-    )
-    return path
-
-
 def drive(
     ports: list[int], connections: int, seconds: int, script: Path, core: str | None
 ) -> float:
     """One wrk per replica at the same time; the summed requests/s."""
     per = max(1, connections // len(ports))
-    procs = []
-    for port in ports:
-        cmd = ["wrk", "-t1", f"-c{per}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script)]
-        cmd.append(f"http://127.0.0.1:{port}/v1/models/arrests:predict")
-        if core is not None:
-            cmd = ["taskset", "-c", core, *cmd]
-        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    url = "http://127.0.0.1:{}/v1/models/arrests:predict"
+    runs = [Wrk(url.format(port), script, per, seconds, None, core=core) for port in ports]
     total = 0.0
-    for p in procs:
-        out, err = p.communicate(timeout=seconds + 60)
-        m = re.search(r"Requests/sec:\s+([\d.]+)", out.decode())
-        if not m:
-            raise SystemExit(f"wrk failed: {out.decode()} {err.decode()}")
-        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out.decode())
-        if bad:
-            raise SystemExit(f"wrk saw {bad.group(1)} error responses")
-        total += float(m.group(1))
+    for run in runs:
+        try:
+            r = run.result()
+        except BenchError as exc:
+            raise SystemExit(str(exc)) from exc
+        if r.non_2xx:
+            raise SystemExit(f"wrk saw {r.non_2xx} error responses")
+        total += r.rps
     return total
 
 
@@ -174,7 +155,8 @@ def replicas_benchmark(seconds: int, connections: int) -> dict[str, dict[int, fl
     row = {
         k: (v.item() if hasattr(v, "item") else v) for k, v in arrests()[FEATURES].iloc[3].items()
     }
-    script = wrk_script(json.dumps({"instances": [row]}))
+    script = CACHE / "post.lua"
+    write_lua(script, "/v1/models/arrests:predict", [json.dumps({"instances": [row]}).encode()])
     results: dict[str, dict[int, float]] = {}
     for mode, server_cores, wrk_core in (("isolated", ["0"], "1"), ("spread", ["0", "1"], None)):
         results[mode] = {}

@@ -23,6 +23,8 @@ INSTALL_TIMEOUT_S = 1800
 
 
 def venv_python(venv: Path) -> Path:
+    if os.name == "nt":
+        return venv / "Scripts" / "python.exe"
     return venv / "bin" / "python"
 
 
@@ -68,15 +70,22 @@ class VenvInfo:
     setup_seconds: float | None
 
 
-def ensure_venv(name: str, packages: list[str], modules: list[str]) -> VenvInfo:
-    """Create (or reuse) benchmarks/.venvs/NAME holding PACKAGES; check MODULES import."""
+def ensure_venv(
+    name: str, packages: list[str], modules: list[str], reinstall: bool = False
+) -> VenvInfo:
+    """Create (or reuse) benchmarks/.venvs/NAME holding PACKAGES; check MODULES import.
+    ``reinstall``: delete an existing one first."""
     venv = VENVS / name
     py = venv_python(venv)
     marker = venv / MARKER_NAME
+    if reinstall and venv.exists():
+        log(f"removing {venv} (--reinstall)")
+        shutil.rmtree(venv)
+    dists = [modules[0], *(["scikit-learn"] if "sklearn" in modules else [])]
     probe = (
         "import importlib.metadata as m, json; "
         f"import {', '.join(modules)}; "
-        f"print(json.dumps({{d: m.version(d) for d in {[*modules[:1], 'scikit-learn']!r}}}))"
+        f"print(json.dumps({{d: m.version(d) for d in {dists!r}}}))"
     )
 
     def versions() -> dict[str, str] | None:
