@@ -63,7 +63,7 @@ def project(root: Path, durability: str) -> list[float]:
     from modelyard.registry.registry import Registry
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    with Registry.init(root, env={"MODELYARD_USER": "bench"}) as reg:
+    with Registry.init(root, env={"MODELYARD_USER": "bench"}, identity="os") as reg:
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
         mv = reg.register_model(model, "bc", X.head())
         reg.transition(mv, "validated", reason="bench")
