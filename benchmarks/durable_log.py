@@ -41,7 +41,7 @@ import httpx
 from harness import BenchError
 from harness.launch import wait_ready
 from harness.procs import LOAD_CORE, SERVER_CORE, can_pin, free_port, pinned
-from harness.wrk import run_wrk, write_lua
+from harness.wrk import Wrk, write_lua
 
 MODELYARD = str(Path(sys.executable).with_name("modelyard"))
 
@@ -50,7 +50,7 @@ def wrk(url: str, body: str, concurrency: int, seconds: float, work: Path) -> di
     script = work / "post.lua"
     write_lua(script, "/v1/models/bc:predict", [body.encode()])
     core = LOAD_CORE if can_pin() else None
-    r = run_wrk(url, script, concurrency, seconds, None, core=core, timeout=None)
+    r = Wrk(url, script, concurrency, seconds, None, core=core, timeout=None).result()
     return {k: getattr(r, k) for k in ("requests", "rps", "p50_ms", "p99_ms", "errors")}
 
 

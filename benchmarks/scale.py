@@ -73,7 +73,8 @@ def make_project() -> tuple[Path, dict[str, str]]:
     shutil.rmtree(proj, ignore_errors=True)
     proj.mkdir(parents=True)
     (proj / "modelyard.yaml").write_text(
-        "name: scale\nidentity: os\nendpoints:\n  arrests:\n    prediction_log: {input_sample: 0.0}\n"
+        "name: scale\nidentity: os\n"
+        "endpoints:\n  arrests:\n    prediction_log: {input_sample: 0.0}\n"
     )
     env = {
         "MODELYARD_USER": "bench",

@@ -92,7 +92,7 @@ from harness.procs import (
 )
 from harness.report import fmt_num, table
 from harness.venvs import OUR_VENV, VenvInfo, clean_env, ensure_venv, sklearn_pin, venv_python
-from harness.wrk import WRK_TIMEOUT, LoadResult, run_wrk, write_lua
+from harness.wrk import WRK_TIMEOUT, LoadResult, Wrk, write_lua
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -620,11 +620,11 @@ def bench_server(
                     wait_quiet(args.quiet_wait)
                 apply_priority(process_tree(server.pid))  # workers start late (BentoML)
                 if args.warmup > 0:
-                    run_wrk(base + fmt.path, lua, c, args.warmup, None)
+                    Wrk(base + fmt.path, lua, c, args.warmup, None).result()
                 # wrk walks away from up to c requests in flight: let the server finish them
                 # first, or the timed run starts behind a backlog of abandoned work.
                 drain(base, fmt, ctx.data)
-                r = run_wrk(base + fmt.path, lua, c, args.duration, server.pid)
+                r = Wrk(base + fmt.path, lua, c, args.duration, server.pid).result()
                 result.runs.append(r)
                 log(
                     f"{key}/{model.name} c={c}: {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, "

@@ -89,9 +89,10 @@ class LoadResult:
 
 
 class Wrk:
-    """One wrk run, started at once; :meth:`result` waits for it. ``server_pid``: whose CPU time
-    per request to account (None: none); ``core``: where wrk runs (None: unpinned);
-    ``timeout``: wrk's ``--timeout`` (None: wrk's default)."""
+    """One wrk run, started at once (several may run side by side); :meth:`result` waits for it.
+
+    ``server_pid``: whose CPU time per request to account (None: none); ``core``: where wrk
+    runs (None: unpinned); ``timeout``: wrk's ``--timeout`` (None: wrk's default)."""
 
     def __init__(
         self,
@@ -167,16 +168,3 @@ class Wrk:
             server_core_busy_pct=100 * core_busy / wall,
             foreign_core_load_pct=max(0.0, 100 * (core_busy - cpu) / wall),
         )
-
-
-def run_wrk(
-    url: str,
-    lua: Path,
-    concurrency: int,
-    seconds: float,
-    server_pid: int | None,
-    core: str | None = LOAD_CORE,
-    timeout: str | None = WRK_TIMEOUT,
-) -> LoadResult:
-    """One wrk run, waited for: see :class:`Wrk`."""
-    return Wrk(url, lua, concurrency, seconds, server_pid, core, timeout).result()

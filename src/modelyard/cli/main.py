@@ -7,7 +7,8 @@ import sys
 
 import typer
 
-from modelyard.cli import (  # each cmd_* module registers its commands on the app on import
+# importing a cmd_* module registers its commands on the app (a test checks none is missed)
+from modelyard.cli import (  # noqa: F401
     cmd_alerts,
     cmd_backfill,
     cmd_cluster,
@@ -25,23 +26,6 @@ from modelyard.cli import (  # each cmd_* module registers its commands on the a
 from modelyard.cli.app import app
 from modelyard.core.errors import ModelyardError
 from modelyard.terminal import render
-
-# the modules whose import registers the commands, in --help order (a test checks none is missed)
-COMMAND_MODULES = (
-    cmd_alerts,
-    cmd_backfill,
-    cmd_cluster,
-    cmd_export,
-    cmd_feedback,
-    cmd_gate,
-    cmd_governance,
-    cmd_lifecycle,
-    cmd_monitor,
-    cmd_playbook,
-    cmd_serve,
-    cmd_spine,
-    cmd_ui,
-)
 
 
 def main() -> None:
