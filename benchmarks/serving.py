@@ -38,6 +38,10 @@ What it does (issue 4, "How it is checked"):
    concurrency 1: modelyard's p50 within 10 % of the bare app's; zero errors) marked met / not met.
    ``--json`` also writes benchmarks/results/serving-<timestamp>.json (gitignored).
 
+The pieces: ``serving_models.py`` (the models and data), ``serving_servers.py`` (each server's
+wire format and launch), ``serving_report.py`` (results, goals and tables); what every benchmark
+shares (venvs, /proc accounting, process launch, wrk) is in ``benchmarks/harness/``.
+
 Servers run in their own process groups and are always killed at the end, Ctrl-C included. A
 server that is missing (``modelyard serve`` not implemented yet), fails to start or answers wrongly
 is reported with the tail of its log and the others still run.
@@ -70,9 +74,8 @@ import time
 import traceback
 import urllib.error
 import urllib.request
-import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +93,12 @@ from harness.procs import (
     tree_rss_mb,
     wait_quiet,
 )
-from harness.report import fmt_num, table
-from harness.venvs import OUR_VENV, VenvInfo, clean_env, ensure_venv, sklearn_pin, venv_python
-from harness.wrk import WRK_TIMEOUT, LoadResult, Wrk, write_lua
+from harness.report import fmt_num
+from harness.venvs import ensure_venv, sklearn_pin
+from harness.wrk import WRK_TIMEOUT, Wrk, write_lua
+from serving_models import MODEL_TITLES, BenchModel, Dataset, load_data, train_models
+from serving_report import ServerResult, report
+from serving_servers import Context, Launch, WireFormat, launch_for, prepare_modelyard
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -101,86 +107,9 @@ DEFAULT_SERVERS = ("modelyard", "bare", "bentoml", "bentoml-batch", "mlflow")
 # Opt-in: modelyard predicting through scikit-learn itself (`serve --no-compile`), to tell the
 # server's own overhead from the compiled predictors' gain.
 ALL_SERVERS = (*DEFAULT_SERVERS[:1], "modelyard-nocompile", *DEFAULT_SERVERS[1:])
-MODEL_TITLES = {
-    "logreg": "StandardScaler + LogisticRegression pipeline",
-    "forest": "RandomForest, 100 trees, max_depth 8",
-}
-GOAL_VS_BENTOML = 5.0
-GOAL_VS_MLFLOW = 6.0
-GOAL_P50_SLACK = 0.10
 
 
-# --------------------------------------------------------------------------- models
-
-
-@dataclass
-class BenchModel:
-    name: str
-    title: str
-    estimator: Any
-    path: Path  # joblib file every server loads
-    local_predict_us: float  # model.predict on one row (DataFrame), median, in-process
-    local_predict_array_us: float  # the same on a bare 1x30 float64 array
-
-
-@dataclass
-class Dataset:
-    frame: Any  # pandas.DataFrame with the feature names
-    rows: list[list[float]]
-    columns: list[str]
-
-
-def load_data() -> Dataset:
-    from sklearn.datasets import load_breast_cancer
-
-    bunch = load_breast_cancer(as_frame=True)
-    frame = bunch.data.astype("float64")
-    frame.attrs["target"] = bunch.target.to_numpy()
-    return Dataset(frame, frame.to_numpy().tolist(), [str(c) for c in frame.columns])
-
-
-def time_predict(estimator: Any, one_row: Any, budget_s: float = 0.5) -> float:
-    """Median CPU time of one ``predict`` in µs (CPU, not wall: other jobs may share the core)."""
-    estimator.predict(one_row)
-    samples: list[float] = []
-    deadline = time.perf_counter() + budget_s
-    while time.perf_counter() < deadline or len(samples) < 5:
-        t0 = time.thread_time()
-        estimator.predict(one_row)
-        samples.append(time.thread_time() - t0)
-    return float(np.median(samples) * 1e6)
-
-
-def train_models(data: Dataset, workdir: Path, names: Sequence[str]) -> list[BenchModel]:
-    import joblib
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    y = data.frame.attrs["target"]
-    makers: dict[str, Callable[[], Any]] = {
-        "logreg": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
-        "forest": lambda: RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0),
-    }
-    models = []
-    for name in names:
-        est = makers[name]().fit(data.frame, y)
-        path = workdir / f"{name}.joblib"
-        joblib.dump(est, path)
-        us = time_predict(est, data.frame.head(1))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="X does not have valid feature names")
-            us_array = time_predict(est, data.frame.head(1).to_numpy())
-        models.append(BenchModel(name, MODEL_TITLES[name], est, path, us, us_array))
-        log(
-            f"trained {name}: train accuracy {est.score(data.frame, y):.3f}, local predict(1 row) "
-            f"{us:.0f} µs on a DataFrame, {us_array:.0f} µs on an array"
-        )
-    return models
-
-
-# --------------------------------------------------------------------------- HTTP + formats
+# --------------------------------------------------------------------------- HTTP
 
 
 def http_json(method: str, url: str, body: bytes | None = None, timeout: float = 30) -> Any:
@@ -210,301 +139,6 @@ def scalar(value: Any) -> float:
     if isinstance(value, str):
         return float(value)
     raise BenchError(f"cannot read a prediction out of {value!r}")
-
-
-@dataclass
-class WireFormat:
-    """How one server wants a single row, and where its answer is."""
-
-    label: str
-    path: str
-    body: Callable[[list[float]], bytes]
-    answer: Callable[[Any], list[Any]]
-
-
-def v1_instances(path: str) -> WireFormat:
-    return WireFormat(
-        "KServe V1 instances (row lists)",
-        path,
-        lambda row: json.dumps({"instances": [row]}).encode(),
-        lambda j: j["predictions"],
-    )
-
-
-def v1_records(path: str, columns: list[str]) -> WireFormat:
-    return WireFormat(
-        "KServe V1 instances (records)",
-        path,
-        lambda row: json.dumps({"instances": [dict(zip(columns, row, strict=True))]}).encode(),
-        lambda j: j["predictions"],
-    )
-
-
-def v1_inputs(path: str) -> WireFormat:
-    return WireFormat(
-        "KServe V1 inputs (row lists)",
-        path,
-        lambda row: json.dumps({"inputs": [row]}).encode(),
-        lambda j: j["predictions"],
-    )
-
-
-def v2_tensor(path: str) -> WireFormat:
-    def body(row: list[float]) -> bytes:
-        tensor = {"name": "input-0", "shape": [1, len(row)], "datatype": "FP64", "data": row}
-        return json.dumps({"inputs": [tensor]}).encode()
-
-    return WireFormat(
-        "Open Inference Protocol V2 (one 2-D FP64 tensor)",
-        path,
-        body,
-        lambda j: j["outputs"][0]["data"],
-    )
-
-
-# --------------------------------------------------------------------------- server specs
-
-
-@dataclass
-class Launch:
-    cmd: list[str]
-    env: dict[str, str]
-    cwd: Path
-    health_path: str
-    formats: list[WireFormat]  # tried in order on the check rows; the first that is right wins
-    version: str
-    startup_timeout: float = 120.0
-
-
-@dataclass
-class Context:
-    workdir: Path
-    data: Dataset
-    venvs: dict[str, VenvInfo] = field(default_factory=dict)
-    venv_errors: dict[str, str] = field(default_factory=dict)
-    modelyard_project: Path | None = None
-    modelyard_error: str | None = None
-    mlflow_models: dict[str, Path] = field(default_factory=dict)
-    modelyard_extra: list[str] = field(default_factory=list)
-
-
-def launch_bare(ctx: Context, model: BenchModel, port: int) -> Launch:
-    py = venv_python(OUR_VENV)
-    return Launch(
-        [
-            str(py),
-            str(BENCH_DIR / "_serving_bare.py"),
-            "--model",
-            str(model.path),
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-        ],
-        clean_env(OUR_VENV),
-        BENCH_DIR,
-        "/health",
-        [v1_instances("/predict")],
-        "starlette "
-        + importlib.metadata.version("starlette")
-        + ", uvicorn "
-        + importlib.metadata.version("uvicorn"),
-    )
-
-
-def launch_bentoml(ctx: Context, model: BenchModel, port: int, batching: bool) -> Launch:
-    info = ctx.venvs.get("bentoml")
-    if info is None:
-        raise BenchError(ctx.venv_errors.get("bentoml", "BentoML venv unavailable"))
-    venv = Path(info.path)
-    env = clean_env(venv)
-    env["BENCH_MODEL_PATH"] = str(model.path)
-    env["BENCH_BATCHABLE"] = "1" if batching else "0"
-    env["BENTOML_HOME"] = str(ctx.workdir / "bentoml-home")
-    return Launch(
-        [
-            str(venv / "bin" / "bentoml"),
-            "serve",
-            "_serving_bentoml:Classifier",
-            "--working-dir",
-            str(BENCH_DIR),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env,
-        BENCH_DIR,
-        "/readyz",
-        [
-            WireFormat(
-                "BentoML JSON {'instances': [[...]]}",
-                "/predict",
-                lambda row: json.dumps({"instances": [row]}).encode(),
-                lambda j: j,
-            )
-        ],
-        "bentoml " + info.versions.get("bentoml", "?"),
-    )
-
-
-def prepare_mlflow_model(ctx: Context, model: BenchModel) -> Path:
-    if model.name in ctx.mlflow_models:
-        return ctx.mlflow_models[model.name]
-    info = ctx.venvs.get("mlflow")
-    if info is None:
-        raise BenchError(ctx.venv_errors.get("mlflow", "MLflow venv unavailable"))
-    venv = Path(info.path)
-    sample = ctx.workdir / "sample.json"
-    if not sample.exists():
-        sample.write_text(ctx.data.frame.head().to_json(orient="split", index=False))
-    out = ctx.workdir / f"mlflow-{model.name}"
-    proc = subprocess.run(
-        [
-            str(venv_python(venv)),
-            str(BENCH_DIR / "_serving_mlflow_save.py"),
-            str(model.path),
-            str(sample),
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=clean_env(venv),
-        cwd=ctx.workdir,
-        timeout=600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise BenchError(f"mlflow.sklearn.save_model failed:\n{proc.stderr.strip()[-2000:]}")
-    ctx.mlflow_models[model.name] = out
-    return out
-
-
-def launch_mlflow(ctx: Context, model: BenchModel, port: int) -> Launch:
-    model_dir = prepare_mlflow_model(ctx, model)
-    info = ctx.venvs["mlflow"]
-    venv = Path(info.path)
-    columns = ctx.data.columns
-
-    def body(row: list[float]) -> bytes:
-        return json.dumps({"dataframe_split": {"columns": columns, "data": [row]}}).encode()
-
-    return Launch(
-        [
-            str(venv / "bin" / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            str(model_dir),
-            "--env-manager",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        clean_env(venv),
-        ctx.workdir,
-        "/ping",
-        [WireFormat("MLflow dataframe_split", "/invocations", body, lambda j: j["predictions"])],
-        "mlflow " + info.versions.get("mlflow", "?"),
-    )
-
-
-def modelyard_serve_available() -> str | None:
-    """None when `modelyard serve` exists, else why not."""
-    exe = OUR_VENV / "bin" / "modelyard"
-    if not exe.is_file():
-        return f"{exe} not found"
-    proc = subprocess.run(
-        [str(exe), "serve", "--help"],
-        capture_output=True,
-        text=True,
-        env=clean_env(OUR_VENV),
-        timeout=120,
-        check=False,
-    )
-    if proc.returncode != 0 or "--port" not in proc.stdout:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return "`modelyard serve --help` failed: " + " | ".join(tail)
-    return None
-
-
-def prepare_modelyard(ctx: Context, models: list[BenchModel]) -> None:
-    reason = modelyard_serve_available()
-    if reason is not None:
-        ctx.modelyard_error = f"`modelyard serve` is not available yet ({reason})"
-        return
-    try:
-        import modelyard
-
-        project_dir = ctx.workdir / "modelyard-project"
-        env = clean_env(OUR_VENV)
-        project = modelyard.Project.init(project_dir, env=env)
-        try:
-            sample = ctx.data.frame.head()
-            # registered with its training data, so the server's live monitoring (on by
-            # default) has a baseline and is part of what is measured
-            data = project.add_dataset(ctx.data.frame, "breast-cancer")
-            for m in models:
-                with project.start_run(model=m.name) as run:
-                    run.use_dataset(data, role="train")
-                    run.log_model(m.estimator, sample_input=sample)
-        finally:
-            project.close()
-        ctx.modelyard_project = project_dir
-    except Exception as exc:
-        ctx.modelyard_error = f"registering the models in a modelyard project failed: {exc!r}"
-        log(traceback.format_exc())
-
-
-def launch_modelyard(
-    ctx: Context, model: BenchModel, port: int, compile_paths: bool = True
-) -> Launch:
-    if ctx.modelyard_project is None:
-        raise BenchError(ctx.modelyard_error or "modelyard project missing")
-    path = f"/v1/models/{model.name}:predict"
-    return Launch(
-        [
-            str(OUR_VENV / "bin" / "modelyard"),
-            "serve",
-            f"{model.name}@1",
-            "--project",
-            str(ctx.modelyard_project),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            *([] if compile_paths else ["--no-compile"]),
-            *ctx.modelyard_extra,
-        ],
-        clean_env(OUR_VENV),
-        ctx.modelyard_project,
-        "/v2/health/ready",
-        [
-            v1_instances(path),
-            v1_records(path, ctx.data.columns),
-            v1_inputs(path),
-            v2_tensor(f"/v2/models/{model.name}/infer"),
-        ],
-        "modelyard " + importlib.metadata.version("modelyard"),
-    )
-
-
-def launch_for(ctx: Context, key: str, model: BenchModel, port: int) -> Launch:
-    if key == "modelyard":
-        return launch_modelyard(ctx, model, port)
-    if key == "modelyard-nocompile":
-        return launch_modelyard(ctx, model, port, compile_paths=False)
-    if key == "bare":
-        return launch_bare(ctx, model, port)
-    if key == "bentoml":
-        return launch_bentoml(ctx, model, port, batching=False)
-    if key == "bentoml-batch":
-        return launch_bentoml(ctx, model, port, batching=True)
-    if key == "mlflow":
-        return launch_mlflow(ctx, model, port)
-    raise BenchError(f"unknown server {key!r}")
 
 
 # --------------------------------------------------------------------------- answers check
@@ -565,24 +199,6 @@ def write_lua_for(path: Path, fmt: WireFormat, data: Dataset) -> None:
 
 
 # --------------------------------------------------------------------------- one server
-
-
-@dataclass
-class ServerResult:
-    server: str
-    model: str
-    ok: bool
-    skipped: bool = False  # not available at all (e.g. `modelyard serve` not implemented yet)
-    version: str = ""
-    wire_format: str = ""
-    error: str | None = None
-    startup_s: float | None = None
-    rss_mb_loaded: float | None = None
-    rss_mb_after: float | None = None
-    runs: list[LoadResult] = field(default_factory=list)
-
-    def at(self, concurrency: int) -> LoadResult | None:
-        return next((r for r in self.runs if r.concurrency == concurrency), None)
 
 
 def bench_server(
@@ -654,181 +270,6 @@ def bench_server(
         if server is not None:
             log(f"{key} log tail:\n{server.log_tail()}")
     return result
-
-
-# --------------------------------------------------------------------------- report
-
-
-@dataclass
-class Goal:
-    name: str
-    value: str
-    met: bool | None  # None: could not be judged
-
-
-def goals_for(results: dict[str, ServerResult], top: int, low: int) -> list[Goal]:
-    """The issue's goals for one model; met=None when they cannot be judged."""
-    my = results.get("modelyard")
-
-    def run(key: str, c: int) -> LoadResult | None:
-        r = results.get(key)
-        x = r.at(c) if r is not None and r.ok else None
-        return x if x is not None and x.requests else None
-
-    def missing(name: str, side: str) -> Goal:
-        if my is None or my.skipped:
-            return Goal(name, "n/a: modelyard not measured", None)
-        if not my.ok:
-            first = (my.error or "failed").splitlines()[0]
-            return Goal(name, f"modelyard failed: {first}", False)
-        return Goal(name, f"n/a: {side} not measured", None)
-
-    my_top, my_low = run("modelyard", top), run("modelyard", low)
-    bento = [x for x in (run("bentoml", top), run("bentoml-batch", top)) if x is not None]
-    best_bento = max(bento, key=lambda x: x.rps) if bento else None
-    mlf = run("mlflow", top)
-    bare_low = run("bare", low)
-    goals: list[Goal] = []
-
-    for name, other, side, goal in (
-        (
-            f"req/s vs best BentoML @c{top} >= {GOAL_VS_BENTOML:g}x",
-            best_bento,
-            "BentoML",
-            GOAL_VS_BENTOML,
-        ),
-        (f"req/s vs MLflow @c{top} >= {GOAL_VS_MLFLOW:g}x", mlf, "MLflow", GOAL_VS_MLFLOW),
-    ):
-        if my_top is None or other is None or other.rps == 0:
-            goals.append(missing(name, side))
-        else:
-            ratio = my_top.rps / other.rps
-            goals.append(
-                Goal(
-                    name,
-                    f"{ratio:.2f}x ({my_top.rps:,.0f} vs {other.rps:,.0f} req/s)",
-                    ratio >= goal,
-                )
-            )
-
-    name = f"p99 @c{top} lower than BentoML and MLflow"
-    others = [x for x in (*bento, mlf) if x is not None]
-    if my_top is None or not bento or mlf is None:
-        goals.append(missing(name, "BentoML/MLflow"))
-    else:
-        lowest = min(x.p99_ms for x in others)
-        goals.append(
-            Goal(
-                name,
-                f"{my_top.p99_ms:.2f} ms vs lowest anchor {lowest:.2f} ms",
-                my_top.p99_ms < lowest,
-            )
-        )
-
-    name = f"p50 @c{low} within {GOAL_P50_SLACK:.0%} of bare"
-    if my_low is None or bare_low is None:
-        goals.append(missing(name, "bare"))
-    else:
-        d = my_low.p50_ms / bare_low.p50_ms - 1
-        goals.append(
-            Goal(
-                name,
-                f"{d:+.1%} ({my_low.p50_ms:.3f} vs {bare_low.p50_ms:.3f} ms)",
-                d <= GOAL_P50_SLACK,
-            )
-        )
-
-    if my is None or not my.ok:
-        goals.append(missing("zero errors", "modelyard"))
-    else:
-        n = sum(r.errors for r in my.runs)
-        goals.append(Goal("zero errors", f"{n} errors in {len(my.runs)} runs", n == 0))
-    return goals
-
-
-def context_ratios(results: dict[str, ServerResult], top: int) -> list[str]:
-    """Ratios at the top concurrency by req/s and by server CPU per request.
-
-    CPU per request is the steadier of the two when other jobs share the machine.
-    """
-
-    def run(key: str) -> LoadResult | None:
-        r = results.get(key)
-        x = r.at(top) if r is not None and r.ok else None
-        return x if x is not None and x.requests else None
-
-    lines = []
-    for mine in ("modelyard", "modelyard-nocompile", "bare"):
-        a = run(mine)
-        if a is None:
-            continue
-        for other in ("bare", "bentoml", "bentoml-batch", "mlflow"):
-            b = run(other)
-            if other == mine or b is None or not b.rps:
-                continue
-            line = f"{mine} / {other} @c{top}: req/s {a.rps / b.rps:.2f}x"
-            if a.server_cpu_us_per_req and b.server_cpu_us_per_req:
-                cpu = b.server_cpu_us_per_req / a.server_cpu_us_per_req
-                line += f", CPU per request {cpu:.2f}x less"
-            lines.append(line)
-    return lines
-
-
-def report(
-    models: list[BenchModel],
-    all_results: dict[str, dict[str, ServerResult]],
-    concurrency: list[int],
-) -> dict[str, list[Goal]]:
-    top, low = max(concurrency), min(concurrency)
-    goals_by_model: dict[str, list[Goal]] = {}
-    for m in models:
-        results = all_results.get(m.name)
-        if results is None:  # interrupted before this model's turn
-            continue
-        print(
-            f"\n== {m.name}: {m.title} (local model.predict, 1 row: "
-            f"{m.local_predict_us:,.0f} µs on a DataFrame, {m.local_predict_array_us:,.0f} µs on "
-            "an array) =="
-        )
-        head = ["server", "conc", "req/s", "p50 ms", "p99 ms", "errors", "cpu µs/req", "rss MB"]
-        rows = [[*head, "other%"]]
-        failures = []
-        for key, r in results.items():
-            if not r.ok and not r.runs:
-                failures.append(f"{key}: {r.error.splitlines()[0] if r.error else 'failed'}")
-                continue
-            for x in r.runs:
-                rows.append(
-                    [
-                        key,
-                        str(x.concurrency),
-                        fmt_num(x.rps),
-                        f"{x.p50_ms:.2f}" if x.requests else "-",
-                        f"{x.p99_ms:.2f}" if x.requests else "-",
-                        str(x.errors),
-                        fmt_num(x.server_cpu_us_per_req),
-                        fmt_num(r.rss_mb_after),
-                        f"{x.foreign_core_load_pct:.0f}",
-                    ]
-                )
-        if len(rows) > 1:
-            print(table(rows, right={1, 2, 3, 4, 5, 6, 7, 8}))
-        for f in failures:
-            print(f"  not measured: {f}")
-        if len(rows) > 1:
-            print(
-                "  (cpu µs/req: the server's CPU time per request; other%: share of the server's "
-                f"core {SERVER_CORE} used by other processes during the run, noise if > 5)"
-            )
-        goals = goals_for(results, top, low)
-        goals_by_model[m.name] = goals
-        print(f"\n  goals ({m.name}):")
-        for g in goals:
-            mark = "n/a" if g.met is None else ("met" if g.met else "NOT MET")
-            print(f"    [{mark:>7}] {g.name}: {g.value}")
-        for line in context_ratios(results, top):
-            print(f"    context: {line}")
-    return goals_by_model
 
 
 # --------------------------------------------------------------------------- main
