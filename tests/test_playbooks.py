@@ -21,9 +21,9 @@ import pytest
 from modelyard.core.governance import ApprovalPolicy, GovernanceConfig
 from modelyard.core.monitor_config import PlaybookConfig
 from modelyard.core.webhooks import WebhooksConfig
-from modelyard.orchestration.continuous import check_triggers
 from modelyard.orchestration.operations import champion
 from modelyard.orchestration.playbooks import Playbooks, run_synthetic
+from modelyard.orchestration.triggers import check_triggers
 from modelyard.registry.registry import Registry
 from modelyard.store.alerts import AlertStore
 from modelyard.store.playbooks import PlaybookStore
@@ -229,7 +229,7 @@ def test_cooldown_suppresses_a_second_run_on_the_same_endpoint(reg: Registry) ->
 
 
 def test_a_run_already_in_progress_elsewhere_is_not_started_twice(local: Registry) -> None:
-    from modelyard.orchestration.playbooks import lease_name
+    from modelyard.orchestration.playbooks.runner import lease_name
 
     reg = local
     leases = RolloutStore(reg.store)
