@@ -1,4 +1,9 @@
-"""The ``notify`` action: the alert and the run so far, POSTed to webhooks or logged."""
+"""The ``notify`` action: the alert and the run so far, POSTed to webhooks or logged.
+
+Webhooks are delivered as alert sinks are (:mod:`modelyard.monitoring.delivery`): the sink's
+``retries`` and ``timeout_s`` with capped exponential backoff between attempts; an action's own
+``sink: URL`` is a webhook sink with the default settings.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ import logging
 from typing import Any
 
 from modelyard.core.monitor_config import SinkConfig
-from modelyard.core.webhooks import WebhookRefused, redact_url, scrub, url_id
+from modelyard.core.webhooks import WebhookRefused, redact_url, url_id
+from modelyard.monitoring.delivery import Webhook
 from modelyard.orchestration.playbooks.base import ActionContext, ActionFailed, Executor
 
 log = logging.getLogger("modelyard.playbooks")
@@ -25,12 +31,12 @@ class Notify(Executor):
         return "would notify " + ", ".join(t["url"] or t["kind"] for t in plan["targets"])
 
     @staticmethod
-    def _webhooks(ctx: ActionContext) -> dict[str, tuple[str, SinkConfig | None]]:
-        """Digest → (URL, its sink config) of every webhook this action may call."""
+    def _webhooks(ctx: ActionContext) -> dict[str, SinkConfig]:
+        """Digest → sink config of every webhook this action may call."""
         if ctx.action.sink:
-            return {url_id(ctx.action.sink): (ctx.action.sink, None)}
+            return {url_id(ctx.action.sink): SinkConfig(kind="webhook", url=ctx.action.sink)}
         return {
-            url_id(s.url): (s.url, s)
+            url_id(s.url): s
             for s in ctx.reg.config.monitoring.sinks
             if s.kind == "webhook" and s.url
         }
@@ -48,10 +54,6 @@ class Notify(Executor):
         return {"targets": targets or [{"kind": "log", "url": None}]}
 
     def apply(self, ctx: ActionContext, plan: dict[str, Any]) -> dict[str, Any]:
-        import httpx
-
-        from modelyard.security.webhooks import describe_status, post_json
-
         payload = {
             "kind": "playbook",
             "playbook": ctx.playbook,
@@ -70,24 +72,22 @@ class Notify(Executor):
             shown = target["url"]
             if target.get("id") not in hooks:
                 raise ActionFailed(f"webhook {shown} is no longer in the project file", url=shown)
-            url, sink = hooks[target["id"]]
-            attempts = 1 + (sink.retries if sink else 2)
-            timeout = sink.timeout_s if sink else 5.0
-            last = ""
-            for _ in range(attempts):
-                try:
-                    r = post_json(url, payload, timeout_s=timeout, policy=ctx.reg.config.webhooks)
-                    if r.status_code < 300:
-                        last = ""
-                        break
-                    last = describe_status(r)
-                except WebhookRefused as exc:
-                    raise ActionFailed(exc.message, url=shown) from None
-                except httpx.HTTPError as exc:
-                    last = scrub(f"{type(exc).__name__}: {exc}", url)
-            if last:
+            sink = hooks[target["id"]]
+            assert sink.url is not None  # a webhook sink has one (SinkConfig)
+            hook = Webhook(
+                sink.url,
+                policy=ctx.reg.config.webhooks,
+                timeout_s=sink.timeout_s,
+                retries=sink.retries,
+            )
+            outcome = hook.deliver(payload)
+            if isinstance(outcome.error, WebhookRefused):
+                raise ActionFailed(outcome.error.message, url=shown)
+            if outcome.error is not None:
                 raise ActionFailed(
-                    f"webhook {shown} did not accept the notification: {last}", url=shown
+                    f"webhook {shown} did not accept the notification after "
+                    f"{outcome.attempts} attempt(s): {hook.reason(outcome.error)}",
+                    url=shown,
                 )
             sent.append(shown)
         return {"sent": sent, "outcome": f"notified {', '.join(sent)}"}
