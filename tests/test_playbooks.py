@@ -5,11 +5,13 @@ notifications; every action is recorded with the alert that caused it."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -19,11 +21,11 @@ from typing import Any
 import pytest
 
 from modelyard.core.governance import ApprovalPolicy, GovernanceConfig
-from modelyard.core.monitor_config import PlaybookConfig
+from modelyard.core.monitor_config import PlaybookConfig, SinkConfig
 from modelyard.core.webhooks import WebhooksConfig
-from modelyard.orchestration.continuous import check_triggers
 from modelyard.orchestration.operations import champion
 from modelyard.orchestration.playbooks import Playbooks, run_synthetic
+from modelyard.orchestration.triggers import check_triggers
 from modelyard.registry.registry import Registry
 from modelyard.store.alerts import AlertStore
 from modelyard.store.playbooks import PlaybookStore
@@ -229,7 +231,7 @@ def test_cooldown_suppresses_a_second_run_on_the_same_endpoint(reg: Registry) ->
 
 
 def test_a_run_already_in_progress_elsewhere_is_not_started_twice(local: Registry) -> None:
-    from modelyard.orchestration.playbooks import lease_name
+    from modelyard.orchestration.playbooks.runner import lease_name
 
     reg = local
     leases = RolloutStore(reg.store)
@@ -464,12 +466,16 @@ def test_a_scheduled_trigger_runs_every_interval(local: Registry) -> None:
 # ---- notify -------------------------------------------------------------------------------
 class _Hook(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
+    arrived: list[float] = []  # time.monotonic() of each request
     status = 200
+    fail_first = 0  # answer 503 to this many requests first
 
     def do_POST(self) -> None:
+        hook = type(self)
+        hook.arrived.append(time.monotonic())
         body = self.rfile.read(int(self.headers["content-length"]))
-        type(self).received.append(json.loads(body))
-        self.send_response(type(self).status)
+        hook.received.append(json.loads(body))
+        self.send_response(503 if len(hook.received) <= hook.fail_first else hook.status)
         self.end_headers()
 
     def log_message(self, *args: Any) -> None:
@@ -478,7 +484,7 @@ class _Hook(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, type[_Hook]]]:
-    hook = type("Hook", (_Hook,), {"received": [], "status": 200})
+    hook = type("Hook", (_Hook,), {"received": [], "arrived": [], "status": 200, "fail_first": 0})
     server = HTTPServer(("127.0.0.1", 0), hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -515,7 +521,42 @@ def test_notify_posts_the_alert_and_playbook_to_a_webhook(
     )
     assert [r.status for r in refused] == ["done", "failed"]
     assert "HTTP 500" in refused[1].details["error"]
-    assert len(hook.received) == 1 + 3, "one attempt and two retries"
+    assert len(hook.received) == 1 + 1 + 3, "one attempt and the sink default of three retries"
+
+
+def test_notify_retries_a_failing_webhook_with_exponential_backoff(
+    local: Registry, webhook: tuple[str, type[_Hook]]
+) -> None:
+    """The notify action delivers as an alert sink does: the sink's retries, with waits of
+    0.5 s, 1 s, … between the attempts; a webhook that recovers in time is notified."""
+    reg = local
+    url, hook = webhook
+    hook.fail_first = 2
+    sink = SinkConfig(kind="webhook", url=url, retries=2, timeout_s=5.0)
+    reg.config = reg.config.model_copy(
+        update={
+            "webhooks": WebhooksConfig(allow=("127.0.0.1",)),
+            "monitoring": reg.config.monitoring.model_copy(update={"sinks": (sink,)}),
+        }
+    )
+    cfg = PlaybookConfig.model_validate(
+        {"when": {"rules": ["errors"]}, "actions": [{"do": "notify"}]}
+    )
+    [record] = Playbooks(reg, playbooks={"page": cfg}).handle([fire(reg, "errors")])
+    assert record.status == "done", record.details
+    assert len(hook.received) == 3, "two 503s, then accepted on the second retry"
+    first, second = (b - a for a, b in itertools.pairwise(hook.arrived))
+    assert first >= 0.5 and second >= 1.0, (first, second)  # backoff: base, then twice the base
+
+    hook.fail_first = 10**6  # it never recovers: 1 + 2 attempts, then the action fails
+    hook.received.clear()
+    [failed] = Playbooks(reg, playbooks={"page": cfg}).run(
+        "page", fire(reg, "errors"), ignore_cooldown=True
+    )
+    assert failed.status == "failed"
+    assert "after 3 attempt(s): HTTP 503" in failed.details["error"]
+    assert len(hook.received) == 3
+    assert url not in json.dumps(failed.details), "the record shows the URL redacted only"
 
 
 # ---- rehearsal and manual runs --------------------------------------------------------------

@@ -78,7 +78,7 @@ def _served_project(tmp_path: Path) -> tuple[Path, dict[str, str], pd.DataFrame]
 
 
 def test_no_stored_byte_holds_a_clear_pii_value(tmp_path: Path) -> None:
-    from modelyard.serving.predlog import read_log
+    from modelyard.store.prediction_log import read_log
 
     project, env, df = _served_project(tmp_path)
 
@@ -104,7 +104,7 @@ def test_the_logged_hashes_resist_a_dictionary_with_the_encryption_key(tmp_path:
     import hmac
 
     from modelyard.security.pii import pii_hash_key
-    from modelyard.serving.predlog import read_log
+    from modelyard.store.prediction_log import read_log
 
     project, env, df = _served_project(tmp_path)
     folder = project / ".modelyard" / "predictions"

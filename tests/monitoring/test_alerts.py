@@ -25,8 +25,9 @@ from modelyard.cli.main import app
 from modelyard.core.errors import Conflict, NotFound
 from modelyard.core.webhooks import WebhooksConfig, redact_url
 from modelyard.monitoring.alerts import AlertBook, AlertEvent
+from modelyard.monitoring.delivery import backoff_s
 from modelyard.monitoring.evaluate import Monitor
-from modelyard.monitoring.sinks import Dispatcher, LogSink, WebhookSink, backoff_s
+from modelyard.monitoring.sinks import Dispatcher, LogSink, WebhookSink
 from modelyard.registry.registry import Registry
 from modelyard.store.alerts import AlertStore
 from tests.monitoring.test_monitor_judging import (

@@ -25,8 +25,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from modelyard.registry.registry import Registry
-from modelyard.serving.predlog import read_log
 from modelyard.serving.stack import ServeSpec, build_app
+from modelyard.store.prediction_log import read_log
 from tests.support.projects import breast_cancer_endpoint
 from tests.support.servers import MODELYARD, ROOT, free_port, wait_ready
 

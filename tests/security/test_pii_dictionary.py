@@ -23,9 +23,9 @@ from starlette.testclient import TestClient
 from modelyard.monitoring.review import ReviewQueue
 from modelyard.registry.registry import Registry
 from modelyard.security.pii import derive_hash_key, pii_hash_key
-from modelyard.serving.predlog import read_log
 from modelyard.store.crypto import generate_key
 from modelyard.store.feedback import FeedbackStore
+from modelyard.store.prediction_log import read_log
 
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 PROJECT_YAML = """\

@@ -8,7 +8,7 @@ import logging
 import time
 
 from modelyard.serving.logs import JsonFormatter
-from modelyard.serving.predlog import read_log
+from modelyard.store.prediction_log import read_log
 
 
 def _arrests_row(project) -> dict:

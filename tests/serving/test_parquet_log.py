@@ -16,9 +16,9 @@ import pytest
 
 from modelyard.core.errors import ConfigError
 from modelyard.registry.registry import Registry
-from modelyard.serving.predlog import read_log, storage_options
 from modelyard.serving.stack import ServeSpec, build_app
 from modelyard.store.crypto import generate_key
+from modelyard.store.prediction_log import read_log, storage_options
 from tests.serving.conftest import FEATURES, RunningServer, arrests_pipeline
 from tests.support.s3server import S3Endpoint, s3_endpoint  # noqa: F401
 

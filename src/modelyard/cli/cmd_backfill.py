@@ -67,7 +67,7 @@ def backfill(
     from modelyard.monitoring.sketch import WindowSketch
     from modelyard.monitoring.version_baseline import BaselineCache
     from modelyard.registry.registry import ModelVersion
-    from modelyard.serving.predlog import storage_options
+    from modelyard.store.prediction_log import storage_options
     from modelyard.store.windows import WindowStore
 
     width = parse_duration(window)

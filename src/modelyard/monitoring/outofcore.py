@@ -1,6 +1,6 @@
 """Out-of-core monitoring: window sketches from months of Parquet prediction logs.
 
-The partitioned logs (``endpoint=E/date=D/hour=H/*.parquet``, see ``serving.predlog``) are
+The partitioned logs (``endpoint=E/date=D/hour=H/*.parquet``, see ``store.parquet_log``) are
 scanned by DuckDB with Hive partitioning, so the endpoint and date filters prune whole folders
 before a file is opened. Each sketch part is one SQL aggregation on the baseline's bins, grouped
 by window and version (a numeric column: a balanced ``CASE`` tree that computes

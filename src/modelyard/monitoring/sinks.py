@@ -8,9 +8,10 @@ A refused target is a dead letter at once (retrying cannot change the answer).
 
 A ``Sink`` has a ``name`` and ``send(event)`` that raises on failure; ``Dispatcher`` hands each
 event to every sink whose ``min_tier`` it reaches, retries a failing sink with capped
-exponential backoff, and records every attempt in ``alert_deliveries``: ``failed`` (it will
-retry), ``delivered``, or ``dead`` after the last retry (the dead letter, listed by
-``modelyard alerts deliveries --dead``). Delivery runs after the judge's transaction has
+exponential backoff (:mod:`modelyard.monitoring.delivery`, the webhook delivery path the
+playbook ``notify`` action uses too), and records every attempt in ``alert_deliveries``:
+``failed`` (it will retry), ``delivered``, or ``dead`` after the last retry (the dead letter,
+listed by ``modelyard alerts deliveries --dead``). Delivery runs after the judge's transaction has
 committed, and nothing a sink does (refusing, timing out, raising) escapes ``deliver``: a
 broken sink never stops the monitor.
 """
@@ -24,15 +25,19 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from modelyard.core.monitor_config import SinkConfig, tier_rank
-from modelyard.core.webhooks import WebhookRefused, WebhooksConfig, redact_url, scrub
+from modelyard.core.webhooks import WebhooksConfig
 from modelyard.monitoring.alerts import AlertEvent
+from modelyard.monitoring.delivery import (
+    BACKOFF_BASE_S,
+    BACKOFF_CAP_S,
+    Backoff,
+    Webhook,
+    with_retries,
+)
 from modelyard.store.alerts import AlertStore
 from modelyard.store.metadata import MetadataStore
 
 log = logging.getLogger("modelyard.alerts")
-
-BACKOFF_BASE_S = 0.5
-BACKOFF_CAP_S = 30.0
 
 
 class Sink(Protocol):
@@ -70,24 +75,16 @@ class WebhookSink:
         min_tier: str = "warning",
         policy: WebhooksConfig | None = None,
     ) -> None:
-        self._url = url  # never stored or shown: the name is redacted
-        self.policy = policy or WebhooksConfig()
-        self.name = f"webhook:{redact_url(url)}"
-        self.timeout_s = timeout_s
+        self.webhook = Webhook(url, policy=policy, timeout_s=timeout_s, retries=retries)
+        self.name = f"webhook:{self.webhook.shown}"
         self.retries = retries
         self.min_tier = min_tier
 
     def send(self, event: AlertEvent) -> None:
-        from modelyard.security.webhooks import describe_status, post_json
-
-        resp = post_json(
-            self._url, {"alert": event.to_dict()}, timeout_s=self.timeout_s, policy=self.policy
-        )
-        if not 200 <= resp.status_code < 300:
-            raise RuntimeError(f"{describe_status(resp)} from {redact_url(self._url)}")
+        self.webhook.post({"alert": event.to_dict()})
 
     def scrub(self, text: str) -> str:
-        return scrub(text, self._url)
+        return self.webhook.scrub(text)
 
 
 def build_sinks(configs: Iterable[SinkConfig], policy: WebhooksConfig | None = None) -> list[Sink]:
@@ -111,11 +108,6 @@ def build_sinks(configs: Iterable[SinkConfig], policy: WebhooksConfig | None = N
     return out
 
 
-def backoff_s(attempt: int, base_s: float = BACKOFF_BASE_S, cap_s: float = BACKOFF_CAP_S) -> float:
-    """Wait before retry ``attempt`` (1-based): base, 2x base, 4x base, … at most ``cap_s``."""
-    return float(min(cap_s, base_s * 2 ** (attempt - 1)))
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -128,9 +120,7 @@ class Dispatcher:
     ) -> None:
         self.alerts = AlertStore(store)
         self.sinks = list(sinks)
-        self.backoff_base_s = backoff_base_s
-        self.backoff_cap_s = backoff_cap_s
-        self.sleep = sleep
+        self.backoff = Backoff(backoff_base_s, backoff_cap_s, sleep)
 
     def deliver(self, events: Iterable[AlertEvent]) -> dict[str, int]:
         """Hand every event to every sink it is for; counts of delivered and dead."""
@@ -147,29 +137,25 @@ class Dispatcher:
 
     def _one(self, sink: Sink, event: AlertEvent) -> str:
         payload = event.to_dict()
-        attempts = 1 + max(sink.retries, 0)
-        for attempt in range(1, attempts + 1):
-            try:
-                sink.send(event)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                if isinstance(sink, WebhookSink):
-                    error = sink.scrub(error)
-                last = attempt == attempts or isinstance(exc, WebhookRefused)
-                self.alerts.record_delivery(
-                    event.alert_id, sink.name, event.event, "dead" if last else "failed",
-                    attempt, error, payload,
-                )  # fmt: skip
-                if last:
-                    log.error(
-                        "alert #%s (%s) to %s: dead after %d attempt(s): %s",
-                        event.alert_id, event.event, sink.name, attempt, error,
-                    )  # fmt: skip
-                    return "dead"
-                self.sleep(backoff_s(attempt, self.backoff_base_s, self.backoff_cap_s))
-                continue
+
+        def failed(attempt: int, exc: Exception, last: bool) -> None:
+            error = f"{type(exc).__name__}: {exc}"
+            if isinstance(sink, WebhookSink):
+                error = sink.scrub(error)
             self.alerts.record_delivery(
-                event.alert_id, sink.name, event.event, "delivered", attempt, None, payload
-            )
-            return "delivered"
-        raise AssertionError("unreachable")  # pragma: no cover
+                event.alert_id, sink.name, event.event, "dead" if last else "failed",
+                attempt, error, payload,
+            )  # fmt: skip
+            if last:
+                log.error(
+                    "alert #%s (%s) to %s: dead after %d attempt(s): %s",
+                    event.alert_id, event.event, sink.name, attempt, error,
+                )  # fmt: skip
+
+        outcome = with_retries(lambda: sink.send(event), sink.retries, self.backoff, failed)
+        if not outcome.delivered:
+            return "dead"
+        self.alerts.record_delivery(
+            event.alert_id, sink.name, event.event, "delivered", outcome.attempts, None, payload
+        )
+        return "delivered"

@@ -18,9 +18,9 @@ from typing import Any
 
 from modelyard.core.errors import InvalidInput
 from modelyard.registry.registry import DatasetVersion, Registry
-from modelyard.serving.predlog import log_sources, read_log
 from modelyard.store.feedback import FeedbackStore
 from modelyard.store.metadata import Row
+from modelyard.store.prediction_log import log_sources, read_log
 
 
 def _endpoints_known(reg: Registry) -> set[str]:

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from modelyard.monitoring.alerts import AlertEvent
-from modelyard.orchestration.continuous import check_triggers
 from modelyard.orchestration.feedback import join_feedback
+from modelyard.orchestration.triggers import check_triggers
 from modelyard.registry.registry import Registry
 
 log = logging.getLogger("modelyard.monitoring")

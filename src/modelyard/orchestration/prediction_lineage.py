@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import NotFound
 from modelyard.registry.lineage import model_lineage
-from modelyard.serving.predlog import log_sources, read_log
 from modelyard.store.feedback import FeedbackStore
+from modelyard.store.prediction_log import log_sources, read_log
 
 if TYPE_CHECKING:
     from modelyard.registry.registry import Registry

@@ -55,7 +55,7 @@ class ShadowReport:
 
 def read_entries(reg: Registry, endpoint: str) -> list[dict[str, Any]]:
     """Every logged prediction of an endpoint (JSONL and Parquet logs)."""
-    from modelyard.serving.predlog import read_logs
+    from modelyard.store.prediction_log import read_logs
 
     return list(read_logs(reg.settings, endpoint, reg.artifacts.keyring))
 

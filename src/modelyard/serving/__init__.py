@@ -5,7 +5,7 @@ signature), ``protocol_v1`` / ``protocol_v2`` (codecs), ``compiled`` / ``runtime
 paths), ``predictor`` (the core protocol), ``batching``, ``cache``, ``throttle``, ``routing``
 (canary, segments, sticky, fallback, shadow as wrappers), ``loading`` (versions → runtimes),
 ``sources`` (where plans come from), ``plan`` (snapshots refreshed from the store),
-``metrics``, ``logs``, ``tracing``, ``predlog`` and ``durable_log`` (the prediction log),
+``metrics``, ``logs``, ``tracing``, ``predlog`` and ``durable_log`` (writing the prediction log),
 ``auth`` (bearer tokens), ``body_limit``, ``explain``, ``openapi``, ``app`` (ASGI), ``stack``
 (the stack and the uvicorn options it runs under), ``replay`` and ``convert`` (ONNX Runtime,
 parity-checked).

@@ -1,10 +1,10 @@
 """Replay: re-score an endpoint's logged inputs on another version and report differences.
 
-Reads the prediction log (``predlog.read_logs``: JSONL and Parquet), validates each logged
-input against the target version's signature, predicts in batches through the target's runtime
-and compares the ``predict`` output with what was answered at the time. Inputs whose PII
-fields were hashed or dropped are reported as such (a model that reads them sees the hash, not
-the value).
+Reads the prediction log (``store.prediction_log.read_logs``: JSONL and Parquet), validates
+each logged input against the target version's signature, predicts in batches through the
+target's runtime and compares the ``predict`` output with what was answered at the time.
+Inputs whose PII fields were hashed or dropped are reported as such (a model that reads them
+sees the hash, not the value).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 from modelyard.core.errors import InvalidInput
 from modelyard.registry.registry import Registry
 from modelyard.serving.loading import ModelPool
-from modelyard.serving.predlog import read_logs
 from modelyard.serving.schema import Payload
+from modelyard.store.prediction_log import read_logs
 
 BATCH = 512
 

@@ -1,6 +1,6 @@
 """Where the Parquet prediction log lives: ``BASE/endpoint=E/date=YYYY-MM-DD/hour=HH/
 part-*.parquet``, in a local folder or behind an fsspec URL (``s3://…``). Written by
-``serving.predlog``, read back there and by ``monitoring.outofcore``."""
+``serving.predlog``, read back by ``store.prediction_log`` and ``monitoring.outofcore``."""
 
 from __future__ import annotations
 

@@ -1,0 +1,2 @@
+"""Built-in playbook actions, one module each, all behind
+:class:`modelyard.orchestration.playbooks.base.Executor`."""
