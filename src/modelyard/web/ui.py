@@ -244,7 +244,8 @@ def dashboard_app(
         }
 
     def review(request: Request, who: Identity) -> dict[str, Any]:
-        from modelyard.store.feedback import STATUSES, FeedbackStore
+        from modelyard.core.feedback_records import STATUSES
+        from modelyard.monitoring.feedback import review_items
         from modelyard.web.monitoring_view import MonitoringView
 
         q = request.query_params
@@ -255,9 +256,7 @@ def dashboard_app(
                 hint=f"expected one of {', '.join(STATUSES)}",
             )
         view = MonitoringView(reg)
-        items = FeedbackStore(reg.store).review_items(
-            filters["endpoint"] or None, filters["status"], limit=200
-        )
+        items = review_items(reg, filters["endpoint"] or None, filters["status"], limit=200)
         for item in items:
             item["ref"] = view.ref(item["version_id"])
             item["fields"] = _fields(item["input"])
@@ -361,16 +360,15 @@ def dashboard_app(
         return _back(form.get("next"), "/alerts")
 
     def decide(request: Request, who: Identity, form: dict[str, str]) -> str:
-        from modelyard.store.feedback import FeedbackStore
+        from modelyard.monitoring.feedback import decide, review_item
 
         item_id = _int_id(request.path_params["id"], "review item")
-        store = FeedbackStore(reg.store)
         decision = form.get("decision", "")
         label: Any = None
         if decision == "correct":
-            item = store.review_item(item_id)
+            item = review_item(reg, item_id)
             label = parse_label(form.get("label", ""), _predicted(item["output"]))
-        store.decide(item_id, decision, who.name, label)
+        decide(reg, item_id, decision, who.name, label)
         return _back(form.get("next"), "/review")
 
     routes = [
