@@ -432,7 +432,7 @@ def _fragile_candidate(reg: Registry) -> ModelVersion:
 
 
 def _follow(reg: Registry, ctl: Any, rid: int, result: DemoResult, console: Console) -> str:
-    from modelyard.store.rollouts import RolloutStore
+    from modelyard.orchestration.canary import rollout_state
 
     deadline = time.monotonic() + 90
     status = "running"
@@ -448,7 +448,7 @@ def _follow(reg: Registry, ctl: Any, rid: int, result: DemoResult, console: Cons
             )
             result.rollout_steps.append(line)
             console.print(f"  [cyan]rollout #{rid}[/] {line}")
-        status = str(RolloutStore(reg.store).get(rid)["status"])
+        status = rollout_state(reg, rid)
         time.sleep(0.5)
     return status
 
@@ -479,6 +479,7 @@ def _drift_story(
 
     import pandas as pd
 
+    from modelyard.monitoring.action_log import actions
     from modelyard.monitoring.evaluate import Monitor
     from modelyard.monitoring.quality import window_quality
     from modelyard.monitoring.sinks import Dispatcher
@@ -487,7 +488,6 @@ def _drift_story(
     from modelyard.orchestration.playbooks import Playbooks
     from modelyard.security.access import local_identity
     from modelyard.security.approvals import approve
-    from modelyard.store.playbooks import PlaybookStore
 
     monitor = Monitor(reg, quality=partial(window_quality, reg))
     dispatcher = Dispatcher(reg.store, [])  # the demo prints alerts itself
@@ -519,7 +519,7 @@ def _drift_story(
             data = pd.concat([train_v1, cohort], ignore_index=True)
             ds = reg.add_dataset(data, "arrests-train", "arrests-train@1 + the new population")
             console.print(f"[green]✓[/] registered [bold]{ds.ref}[/] ({ds.n_rows:,} rows)")
-        for rec in reversed(PlaybookStore(reg.store).history(endpoint="arrests", limit=20)):
+        for rec in reversed(actions(reg, "arrests", limit=20)):
             line = f"{rec['playbook']} {rec['action']} {rec['status']}"
             if rec["action"] == "retrain" and rec["status"] in ("done", "failed"):
                 retrain = dict(rec)

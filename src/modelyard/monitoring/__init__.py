@@ -21,6 +21,9 @@ Modules (each with one job, imported lazily by callers):
 * ``live``      — ``LiveMonitor``: one per server replica, observing answers into windows.
 * ``evaluate``  — the monitor: judges closed windows against each version's baseline.
 * ``alerts``    — tiered alert rules over window signals; ``sinks`` — where alert events go.
+* ``verdicts``  — reading the monitor's stored verdicts (signals, detail, newest per version).
+* ``action_log`` — the playbook actions recorded, with the alert behind each.
+* ``leader``    — the lease that makes one monitor process the leader.
 * ``feedback``  — feedback labels and review decisions, checked for the adapters.
 * ``quality``   — live quality per window from joined feedback labels.
 * ``review``    — the human review queue, chosen in the background.

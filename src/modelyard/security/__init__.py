@@ -1,1 +1,2 @@
-"""Security: identities and roles, API tokens, approvals and the audit chain."""
+"""Security: identities and roles, API tokens, approvals, the audit chain (and the database
+grants that protect it), encryption keys."""
