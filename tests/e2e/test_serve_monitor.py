@@ -100,7 +100,7 @@ def test_a_failing_champion_is_rolled_back_by_the_monitor_inside_the_server(
             + (tmp_path / "server.log").read_text()[-2000:]
         )
         assert status[500] > 0, "the flaky champion failed on live traffic first"
-        fired = AlertStore(reg.store).list(endpoint="arrests")
+        fired = AlertStore(reg.store).find(endpoint="arrests")
         assert [a["rule"] for a in fired] == ["errors"] and fired[0]["tier"] == "emergency"
         actions = PlaybookStore(reg.store).history(endpoint="arrests")
         assert [(a["action"], a["status"]) for a in actions] == [("rollback", "done")]

@@ -16,12 +16,14 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
-from modelyard.core.errors import InvalidInput
+from modelyard.core.errors import InvalidInput, NotFound
+from modelyard.core.feedback_records import Label
+from modelyard.monitoring.feedback import add_labels, label_of
 from modelyard.monitoring.quality import window_quality
 from modelyard.orchestration.feedback import export_feedback, join_feedback
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.security import tokens
-from modelyard.store.feedback import FeedbackStore, Label
+from modelyard.store.feedback import FeedbackStore
 from modelyard.web.api import PREFIX, management_app
 from tests.monitoring.feedback_support import (
     Ran,
@@ -38,22 +40,23 @@ def test_labels_before_and_after_the_prediction_is_logged_join_to_its_version_an
     arrests: tuple[Registry, ModelVersion, pd.DataFrame],
 ) -> None:
     reg, mv, ev = arrests
-    fb = FeedbackStore(reg.store)
     rows = records(ev.head(2))
     with serving(reg, mv) as client:  # the log flushes only when the server stops
         early = predict(client, rows[:1])
-        fb.add([Label(early, "Yes")], "api", "tester")
+        add_labels(reg, [Label(early, "Yes")], "api", "tester")
         assert join_feedback(reg) == 0  # not in the log yet: kept, not lost
-        assert fb.get(early)["version_id"] is None
+        assert label_of(reg, early)["version_id"] is None
     assert join_feedback(reg) == 1
     between = dt.datetime.now(dt.UTC)
     with serving(reg, mv) as client:
         late = predict(client, rows[1:2])
-    fb.add([Label(late, "No")], "file", "tester")  # arrives after the prediction was logged
+    add_labels(
+        reg, [Label(late, "No")], "file", "tester"
+    )  # arrives after the prediction was logged
     assert join_feedback(reg) == 1
     assert join_feedback(reg) == 0  # nothing left to join
 
-    first, second = fb.get(early), fb.get(late)
+    first, second = label_of(reg, early), label_of(reg, late)
     assert first["version_id"] == second["version_id"] == mv.id
     assert first["endpoint"] == "arrests" and first["input"] == rows[:1]
     assert first["predicted_at"] < between <= second["predicted_at"]
@@ -67,29 +70,28 @@ def test_labels_before_and_after_the_prediction_is_logged_join_to_its_version_an
 def test_a_later_label_replaces_the_earlier_one_and_the_replacement_is_audited(
     registry: Registry,
 ) -> None:
-    fb = FeedbackStore(registry.store)
-    first = fb.add([Label("p-1", "No"), Label("p-2", 1)], "api", "alice")
+    first = add_labels(registry, [Label("p-1", "No"), Label("p-2", 1)], "api", "alice")
     assert (first.received, first.new, first.replaced) == (2, 2, 0)
-    again = fb.add([Label("p-1", "Yes")], "file", "bob")
+    again = add_labels(registry, [Label("p-1", "Yes")], "file", "bob")
     assert (again.new, again.replaced) == (0, 1)
-    assert fb.add([Label("p-1", "Yes")], "api", "carol").unchanged == 1  # not a replacement
-    row = fb.get("p-1")
+    assert add_labels(registry, [Label("p-1", "Yes")], "api", "carol").unchanged == 1
+    row = label_of(registry, "p-1")
     assert row["label"] == "Yes" and row["source"] == "file"
     [entry] = registry.store.audit_entries(action="feedback.replace")
     assert entry["actor"] == "bob" and entry["target"] == "prediction:p-1"
     assert entry["data"]["old"] == "No" and entry["data"]["new"] == "Yes"
-    assert len(fb.unjoined()) == 2
+    assert len(FeedbackStore(registry.store).unjoined()) == 2
 
 
 def test_labels_that_are_not_scalars_or_lack_an_id_are_refused_naming_the_item(
     registry: Registry,
 ) -> None:
-    fb = FeedbackStore(registry.store)
     with pytest.raises(InvalidInput, match=r"label #1 \(p-2\): label must be"):
-        fb.add([Label("p-1", "Yes"), Label("p-2", {"a": 1})], "api", "x")
+        add_labels(registry, [Label("p-1", "Yes"), Label("p-2", {"a": 1})], "api", "x")
     with pytest.raises(InvalidInput, match="label #0: prediction_id must be"):
-        fb.add([Label("", "Yes")], "api", "x")
-    assert fb.unjoined() == []  # nothing of a refused batch is kept
+        add_labels(registry, [Label("", "Yes")], "api", "x")
+    with pytest.raises(NotFound):  # nothing of a refused batch is kept
+        label_of(registry, "p-1")
 
 
 @pytest.fixture
@@ -119,7 +121,7 @@ def test_feedback_posted_to_the_api_is_stored_and_bad_requests_are_4xx_naming_th
     assert r.json() == {"received": 2, "new": 1, "replaced": 1, "unchanged": 0}
     r = client.post(url, headers=heads["data-scientist"], json=batch)  # a retried request
     assert r.json() == {"received": 2, "new": 0, "replaced": 0, "unchanged": 2}
-    assert FeedbackStore(local_registry.store).get("a-1")["label"] == 0
+    assert label_of(local_registry, "a-1")["label"] == 0
 
     bad = {
         "labels[1]: expected an object": {"labels": [{"prediction_id": "b", "label": 1}, 7]},
@@ -168,7 +170,7 @@ def test_feedback_files_report_received_joined_and_unknown_and_bad_files_exit_2(
         capsys, monkeypatch, "feedback", "add", str(tmp_path / "more.jsonl"), "-p", str(root)
     )
     assert out.returncode == 0 and "joined 1; unknown 0" in out.stdout, out.stdout
-    assert FeedbackStore(reg.store).get(ids[1])["label"] == "Yes"
+    assert label_of(reg, ids[1])["label"] == "Yes"
 
     (tmp_path / "broken.jsonl").write_text('{"prediction_id": "x", "label": 1}\n{oops\n')
     (tmp_path / "nolabel.csv").write_text("prediction_id,verdict\nx,1\n")
@@ -193,8 +195,11 @@ def test_export_registers_a_dataset_version_with_lineage_to_the_predictions(
     with serving(reg, mv) as client:
         ids = [predict(client, rows[:2]), predict(client, rows[2:3]), predict(client, rows[3:5])]
     truth = ev["released"].head(5).tolist()
-    FeedbackStore(reg.store).add(
-        [Label(ids[0], truth[:2]), Label(ids[1], truth[2]), Label(ids[2], truth[3:5])], "api", "x"
+    add_labels(
+        reg,
+        [Label(ids[0], truth[:2]), Label(ids[1], truth[2]), Label(ids[2], truth[3:5])],
+        "api",
+        "x",
     )
     with pytest.raises(InvalidInput, match="no labelled predictions"):
         export_feedback(reg, "arrests", "arrests-labelled")  # nothing joined yet
@@ -300,8 +305,8 @@ def test_a_delayed_label_updates_the_live_quality_of_its_predictions_window(
     assert "quality.labels" not in before["summary"]["signals"]
 
     truth = ev.head(40)["released"].tolist()
-    FeedbackStore(reg.store).add(
-        [Label(pid, y) for pid, y in zip(ids, truth, strict=True)], "file", "tester"
+    add_labels(
+        reg, [Label(pid, y) for pid, y in zip(ids, truth, strict=True)], "file", "tester"
     )  # days later, say
     run_pass(reg, monitor, dispatcher)
     [after] = WindowStore(reg.store).results(endpoint="arrests", version_id=mv.id)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from modelyard.core.feedback_records import Label
+from modelyard.monitoring.feedback import add_labels
 from modelyard.security import tokens
-from modelyard.store.feedback import FeedbackStore, Label
 from modelyard.web.api import PREFIX, management_app
 from tests.monitoring.feedback_support import (
     arrests_project,
@@ -30,7 +31,7 @@ def test_lineage_walks_from_a_prediction_id_to_version_run_data_and_label(
     with serving(reg, mv) as client:
         labelled = predict(client, rows[:1])
         unlabelled = predict(client, rows[1:2])
-    FeedbackStore(reg.store).add([Label(labelled, "Yes")], "api", "tester")
+    add_labels(reg, [Label(labelled, "Yes")], "api", "tester")
     root = str(reg.settings.project_dir)
 
     out = run_cli(capsys, monkeypatch, "lineage", "prediction", labelled, "-p", root, "--json")

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelyard.core.feedback_records import Label
 from modelyard.monitoring.quality import window_quality
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.store.feedback import FeedbackStore, Label
+from modelyard.store.feedback import FeedbackStore
 from tests.monitoring.feedback_support import FEATURES
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)

@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from modelyard.core.errors import Conflict, InvalidInput
+from modelyard.monitoring import feedback
 from modelyard.monitoring.review import ReviewQueue
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.security import tokens
@@ -145,7 +146,7 @@ def test_deciding_twice_is_a_conflict_and_bad_decisions_are_4xx(
     r = api.post(url, json={"decision": "correct", "label": 0}, headers=head)
     assert r.status_code == 409 and "already decided (confirmed by t-reviewer)" in r.json()["error"]
     with pytest.raises(Conflict):
-        FeedbackStore(reg.store).decide(int(str(items[0]["id"])), "confirm", "someone")
+        feedback.decide(reg, int(str(items[0]["id"])), "confirm", "someone")
     other = PREFIX + f"/review/{items[1]['id']}"
     for body, message in (
         ({"decision": "maybe"}, "decision must be 'confirm' or 'correct'"),
@@ -166,8 +167,8 @@ def test_deciding_twice_is_a_conflict_and_bad_decisions_are_4xx(
     r = api.get(PREFIX + "/review", params={"status": "done"}, headers=head)
     assert r.status_code == 422 and "review status must be one of" in r.json()["error"]
     with pytest.raises(InvalidInput):
-        FeedbackStore(reg.store).decide(int(str(items[1]["id"])), "correct", "x", float("nan"))
-    assert FeedbackStore(reg.store).review_item(int(str(items[1]["id"])))["status"] == "pending"
+        feedback.decide(reg, int(str(items[1]["id"])), "correct", "x", float("nan"))
+    assert feedback.review_item(reg, int(str(items[1]["id"])))["status"] == "pending"
 
 
 def test_the_queue_takes_scores_from_the_answer_when_the_server_sent_them(

@@ -127,10 +127,10 @@ def deliveries(
 
     Example: [bold]modelyard alerts deliveries --dead[/]
     """
-    from modelyard.store.alerts import AlertStore
+    from modelyard.monitoring.alerts import AlertBook
 
     with open_registry(project) as reg:
-        rows = AlertStore(reg.store).deliveries("dead" if dead else None, alert, limit)
+        rows = AlertBook(reg.store).deliveries(dead, alert, limit)
     if json_:
         render.emit_json(rows)
         return

@@ -63,12 +63,9 @@ def backfill(
 
     Example: [bold]modelyard monitor backfill credit --since 2026-10-01 --until 2026-11-01[/]
     """
-    from modelyard.monitoring.outofcore import backfill_windows
-    from modelyard.monitoring.sketch import WindowSketch
+    from modelyard.monitoring.outofcore import backfill_windows, prediction_log_of, store_windows
     from modelyard.monitoring.version_baseline import BaselineCache
     from modelyard.registry.registry import ModelVersion
-    from modelyard.store.prediction_log import storage_options
-    from modelyard.store.windows import WindowStore
 
     width = parse_duration(window)
     first = parse_date(since, "--since")
@@ -95,7 +92,7 @@ def backfill(
                 missing.append(ref)
             return found
 
-        url = reg.settings.prediction_log_url
+        url, options = prediction_log_of(reg.settings)
         with render.console.status("scanning the prediction log…"):
             windows = backfill_windows(
                 url,
@@ -104,14 +101,10 @@ def backfill(
                 first,
                 last,
                 width,
-                storage_options=storage_options(reg.settings, url),
+                storage_options=options,
                 memory_limit=memory_limit,
             )
-
-        def merge(old: str, new: str) -> str:
-            return WindowSketch.from_json(old).merge(WindowSketch.from_json(new)).to_json()
-
-        WindowStore(reg.store).put([w.row("backfill") for w in windows], merge)
+        store_windows(reg.store, windows)
     rows = [
         {
             "version": w.version,

@@ -46,7 +46,8 @@ def read_labels(
     path: Path, id_column: str, label_column: str, endpoint_column: str | None = "endpoint"
 ) -> list[Any]:
     """Labels from a CSV, TSV, JSONL or Parquet file, each row checked (the error names it)."""
-    from modelyard.store.feedback import Label, check_label, check_prediction_id
+    from modelyard.core.feedback_records import Label
+    from modelyard.monitoring.feedback import check_label, check_prediction_id
 
     df = _read(path)
     missing = [c for c in (id_column, label_column) if c not in df.columns]
@@ -137,15 +138,14 @@ def feedback_add(
             received += int(server.call("POST", "/feedback", {"labels": body})["received"])
         _report({"received": received, "joined": None, "unknown": None}, json_)
         return
+    from modelyard.monitoring.feedback import add_labels, joined_count
     from modelyard.orchestration.feedback import join_feedback
-    from modelyard.store.feedback import FeedbackStore
 
     with open_registry(project) as reg:
-        fb = FeedbackStore(reg.store)
-        done = fb.add(labels, "file", reg.settings.user)
+        done = add_labels(reg, labels, "file", reg.settings.user)
         join_feedback(reg)
         ids = list(dict.fromkeys(x.prediction_id for x in labels))
-        joined = len(fb.joined_ids(ids))
+        joined = joined_count(reg, ids)
     _report(
         {
             "received": done.received,
@@ -228,12 +228,10 @@ def review_list(
         params = {"status": status} | ({"endpoint": endpoint} if endpoint else {})
         items = server.call("GET", "/review", params=params)
     else:
-        from modelyard.store.feedback import FeedbackStore
+        from modelyard.monitoring.feedback import review_items
 
         with open_registry(project) as reg:
-            items = FeedbackStore(reg.store).review_items(
-                endpoint, None if status == "all" else status
-            )
+            items = review_items(reg, endpoint, status)
     if json_:
         render.emit_json(items)
         return
@@ -269,10 +267,10 @@ def _decide(item_id: int, decision: str, label: Any, project: Path, json_: bool)
         body = {"decision": decision} | ({"label": label} if label is not None else {})
         row = server.call("POST", f"/review/{item_id}", body)
     else:
-        from modelyard.store.feedback import FeedbackStore
+        from modelyard.monitoring.feedback import decide
 
         with open_registry(project) as reg:
-            row = FeedbackStore(reg.store).decide(item_id, decision, reg.settings.user, label)
+            row = decide(reg, item_id, decision, reg.settings.user, label)
     if json_:
         render.emit_json(row)
         return

@@ -195,12 +195,10 @@ def audit_grants(
 
     Example: [bold]modelyard audit grants modelyard_app --apply[/]
     """
-    from modelyard.store.grants import apply_grants, least_privilege_sql
+    from modelyard.security.audit import least_privilege
 
     with open_registry(project) as reg:
-        statements = least_privilege_sql(reg.store.engine, role)
-        if apply:
-            apply_grants(reg.store.engine, statements)
+        statements = least_privilege(reg.store, role, apply=apply)
     for statement in statements:
         typer.echo(statement + ";")
     if apply:
@@ -340,26 +338,10 @@ def token_list(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) ->
 
     Example: [bold]modelyard token list[/]
     """
-    from modelyard.store.governance import GovernanceStore
+    from modelyard.security.tokens import list_tokens
 
     with open_registry(project) as reg:
-        rows = GovernanceStore(reg.store).tokens()
-    items = [
-        {
-            k: r[k]
-            for k in (
-                "id",
-                "name",
-                "role",
-                "principal",
-                "created_by",
-                "created_at",
-                "expires_at",
-                "revoked_at",
-            )
-        }
-        for r in rows
-    ]
+        items = list_tokens(reg.store)
     if json_:
         render.emit_json(items)
         return

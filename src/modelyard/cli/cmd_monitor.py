@@ -273,10 +273,10 @@ def _loop(project: Path, once: bool, interval: float | None, json_: bool, stop: 
     from functools import partial
 
     from modelyard.monitoring.evaluate import Monitor
+    from modelyard.monitoring.leader import Lease, lease_holder
     from modelyard.monitoring.quality import window_quality
     from modelyard.monitoring.sinks import Dispatcher, build_sinks
     from modelyard.orchestration.playbooks import Playbooks
-    from modelyard.store.rollouts import RolloutStore
 
     log = logging.getLogger("modelyard.monitoring")
     with open_registry(project) as reg:
@@ -286,14 +286,13 @@ def _loop(project: Path, once: bool, interval: float | None, json_: bool, stop: 
             reg.store, build_sinks(reg.config.monitoring.sinks, reg.config.webhooks)
         )
         playbooks = Playbooks(reg, actor="monitor")
-        leases = RolloutStore(reg.store)
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        ttl = max(3 * period, 30.0)
+        lease = Lease(reg, LEASE, owner, max(3 * period, 30.0))
         leading: bool | None = None
         try:
             while True:
                 try:
-                    holds = leases.acquire(LEASE, owner, ttl)
+                    holds = lease.hold()
                 except Exception:  # the store is unreachable: try again next period
                     if once:
                         raise
@@ -304,7 +303,7 @@ def _loop(project: Path, once: bool, interval: float | None, json_: bool, stop: 
                 if holds != leading:
                     if holds:
                         monitor.resume()
-                    holder = leases.holder(LEASE)
+                    holder = lease_holder(reg, LEASE)
                     who = holder["owner"] if holder else "nobody"
                     log.info("monitor %s: %s", owner, "leading" if holds else f"standby ({who})")
                     leading = holds
@@ -328,7 +327,7 @@ def _loop(project: Path, once: bool, interval: float | None, json_: bool, stop: 
             log.info("monitor %s: interrupted", owner)
         finally:
             try:
-                leases.release(LEASE, owner)
+                lease.release()
             except Exception:  # it expires by itself
                 log.warning("monitor %s: could not release the lease", owner, exc_info=True)
 
@@ -359,17 +358,15 @@ def status(
 
     Example: [bold]modelyard monitor status --endpoint arrests[/]
     """
-    from modelyard.store.alerts import OPEN_STATES, AlertStore
-    from modelyard.store.rollouts import RolloutStore
-    from modelyard.store.windows import WindowStore
+    from modelyard.monitoring.alerts import AlertBook
+    from modelyard.monitoring.leader import lease_holder
+    from modelyard.monitoring.verdicts import latest_per_version
 
     with open_registry(project) as reg:
-        latest: dict[tuple[str, int], dict[str, Any]] = {}
-        for r in WindowStore(reg.store).results(endpoint=endpoint, limit=500):
-            latest[(r["endpoint"], r["version_id"])] = r  # oldest first: the newest wins
-        alerts = AlertStore(reg.store).find(OPEN_STATES, endpoint)
-        holder = RolloutStore(reg.store).holder(LEASE)
-    windows = [_status_row(r) for _, r in sorted(latest.items(), key=lambda kv: kv[0])]
+        latest = latest_per_version(reg, endpoint)
+        alerts = AlertBook(reg.store).find("open", endpoint)
+        holder = lease_holder(reg, LEASE)
+    windows = [_status_row(r) for r in latest]
     if json_:
         render.emit_json({"windows": windows, "alerts": alerts, "leader": holder})
         return

@@ -73,19 +73,18 @@ def list_(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None
 
     Example: [bold]modelyard playbook list --json[/]
     """
-    from modelyard.store.playbooks import PlaybookStore
+    from modelyard.monitoring.action_log import last_runs
 
     with open_registry(project) as reg:
         books = reg.config.playbooks
-        store = PlaybookStore(reg.store)
-        last = {name: store.history(playbook=name, limit=1) for name in books}
+        last = last_runs(reg, books)
     if json_:
         render.emit_json(
             [
                 {
                     "name": name,
                     **_shown(cfg),
-                    "last_run": last[name][0] if last[name] else None,
+                    "last_run": last[name],
                 }
                 for name, cfg in books.items()
             ]
@@ -93,7 +92,7 @@ def list_(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None
         return
     rows = []
     for name, cfg in books.items():
-        row = last[name][0] if last[name] else None
+        row = last[name]
         rows.append(
             (
                 name + (" [cyan](dry run)[/]" if cfg.dry_run else ""),
@@ -123,11 +122,11 @@ def history(
 
     Example: [bold]modelyard playbook history --endpoint arrests[/]
     """
+    from modelyard.monitoring.action_log import actions
     from modelyard.orchestration.playbooks import ActionRecord
-    from modelyard.store.playbooks import PlaybookStore
 
     with open_registry(project) as reg:
-        rows = PlaybookStore(reg.store).history(endpoint, playbook, limit)
+        rows = actions(reg, endpoint, playbook, limit)
     records = [ActionRecord.from_row(r) for r in rows]
     if json_:
         render.emit_json([r.to_dict() for r in records])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -590,9 +589,9 @@ def key_generate(
 
     Example: [bold]modelyard key generate -o ~/.modelyard.key[/]
     """
-    from modelyard.store.crypto import generate_key
+    from modelyard.security.keys import new_key_text
 
-    text = base64.b64encode(generate_key()).decode()
+    text = new_key_text()
     if out is None:
         typer.echo(text)
         return

@@ -38,6 +38,7 @@ def drift(reg: Registry, ctl: Any, mode: list[int], result: DemoResult, console:
 
     import pandas as pd
 
+    from modelyard.monitoring.action_log import actions
     from modelyard.monitoring.evaluate import Monitor
     from modelyard.monitoring.quality import window_quality
     from modelyard.monitoring.sinks import Dispatcher
@@ -46,7 +47,6 @@ def drift(reg: Registry, ctl: Any, mode: list[int], result: DemoResult, console:
     from modelyard.orchestration.playbooks import Playbooks
     from modelyard.registry.approvals import approve
     from modelyard.security.access import local_identity
-    from modelyard.store.playbooks import PlaybookStore
 
     monitor = Monitor(reg, quality=partial(window_quality, reg))
     dispatcher = Dispatcher(reg.store, [])  # the demo prints alerts itself
@@ -78,7 +78,7 @@ def drift(reg: Registry, ctl: Any, mode: list[int], result: DemoResult, console:
             data = pd.concat([train_v1, cohort], ignore_index=True)
             ds = reg.add_dataset(data, "arrests-train", "arrests-train@1 + the new population")
             console.print(f"[green]✓[/] registered [bold]{ds.ref}[/] ({ds.n_rows:,} rows)")
-        for rec in reversed(PlaybookStore(reg.store).history(endpoint="arrests", limit=20)):
+        for rec in reversed(actions(reg, "arrests", limit=20)):
             line = f"{rec['playbook']} {rec['action']} {rec['status']}"
             if rec["action"] == "retrain" and rec["status"] in ("done", "failed"):
                 retrain = dict(rec)

@@ -43,7 +43,7 @@ def as_user(reg: Registry, user: str) -> Registry:
 def follow(reg: Registry, ctl: Any, rid: int, result: DemoResult, console: Console) -> str:
     """Tick the rollout controller until rollout ``rid`` ends (or 90 s pass), printing each
     step; its final status."""
-    from modelyard.store.rollouts import RolloutStore
+    from modelyard.orchestration.canary import rollout_state
 
     deadline = time.monotonic() + 90
     status = "running"
@@ -59,6 +59,6 @@ def follow(reg: Registry, ctl: Any, rid: int, result: DemoResult, console: Conso
             )
             result.rollout_steps.append(line)
             console.print(f"  [cyan]rollout #{rid}[/] {line}")
-        status = str(RolloutStore(reg.store).get(rid)["status"])
+        status = rollout_state(reg, rid)
         time.sleep(0.5)
     return status

@@ -23,6 +23,10 @@ Modules (each with one job, imported lazily by callers):
 * ``alerts``    — tiered alert rules over window signals; ``sinks`` — where alert events go.
 * ``delivery``  — the one webhook delivery path (policy, retries, backoff): sinks and the
   playbook ``notify`` action use it.
+* ``verdicts``  — reading the monitor's stored verdicts (signals, detail, newest per version).
+* ``action_log`` — the playbook actions recorded, with the alert behind each.
+* ``leader``    — the lease that makes one monitor process the leader.
+* ``feedback``  — feedback labels and review decisions, checked for the adapters.
 * ``quality``   — live quality per window from joined feedback labels.
 * ``review``    — the human review queue, chosen in the background.
 * ``exporter``  — the monitor's signals as Prometheus gauges.

@@ -205,8 +205,22 @@ class AlertBook:
     def resolve(self, alert_id: int, actor: str, reason: str) -> AlertEvent:
         return AlertEvent.from_alert(self.alerts.resolve(alert_id, actor, reason), "resolved")
 
-    def find(self, state: str = "open", endpoint: str | None = None) -> list[Row]:
-        return self.alerts.find(parse_state(state), endpoint)
+    # ---- reading ---------------------------------------------------------------------
+    def find(
+        self, state: str = "open", endpoint: str | None = None, limit: int | None = None
+    ) -> list[Row]:
+        """Alerts in ``state`` (see :func:`parse_state`), newest first."""
+        return self.alerts.find(parse_state(state), endpoint, limit)
+
+    def get(self, alert_id: int) -> Row:
+        return self.alerts.get(alert_id)
+
+    def deliveries(
+        self, dead: bool = False, alert_id: int | None = None, limit: int | None = None
+    ) -> list[Row]:
+        """Every attempt to hand an alert event to a sink, newest first; with ``dead`` only
+        the events given up on (the dead letters)."""
+        return self.alerts.deliveries("dead" if dead else None, alert_id, limit)
 
 
 def parse_state(state: str) -> tuple[str, ...]:

@@ -22,16 +22,28 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.monitoring.baseline import Baseline
 from modelyard.monitoring.layout import CategoricalSpec, ColumnSpec, NumericSpec
 from modelyard.monitoring.sketch import LATENCY_BUCKETS_MS, ColumnCounts, WindowSketch, _label
+from modelyard.store.metadata import MetadataStore
 from modelyard.store.parquet_log import parquet_files
+from modelyard.store.prediction_log import storage_options
+from modelyard.store.windows import WindowStore
+
+if TYPE_CHECKING:
+    from modelyard.core.settings import Settings
 
 BaselineFor = Callable[[int, str], Baseline | None]  # (version_id, MODEL@VERSION) -> baseline
+
+
+def prediction_log_of(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """Where the project's prediction log is and the fsspec options to read it with."""
+    url = settings.prediction_log_url
+    return url, storage_options(settings, url)
 
 
 @dataclass(frozen=True)
@@ -295,3 +307,15 @@ def backfill_windows(
     """Every (version, window) sketch of an endpoint's Parquet log between two dates."""
     with LogScan(url, endpoint, since, until, **scan_options) as scan:
         return list(scan.windows(baseline_for, window_s))
+
+
+def store_windows(
+    store: MetadataStore, windows: Sequence[LogWindow], replica: str = "backfill"
+) -> int:
+    """Store rebuilt windows as ``replica``'s; a window it already stored is merged with the
+    new one (their counts add up)."""
+    return WindowStore(store).put([w.row(replica) for w in windows], _merge)
+
+
+def _merge(stored: str, new: str) -> str:
+    return WindowSketch.from_json(stored).merge(WindowSketch.from_json(new)).to_json()

@@ -300,6 +300,11 @@ class Controller:
         )
 
 
+def rollout_state(reg: Registry, rollout_id: int) -> str:
+    """The status of one rollout: running, promoted, rolled_back, …"""
+    return str(RolloutStore(reg.store).get(rollout_id)["status"])
+
+
 def rollout_status(reg: Registry, endpoint: str | None = None) -> list[dict[str, Any]]:
     out = []
     for row in RolloutStore(reg.store).list(endpoint):

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import NotFound
+from modelyard.monitoring.feedback import label_of
 from modelyard.registry.lineage import model_lineage
-from modelyard.store.feedback import FeedbackStore
 from modelyard.store.prediction_log import log_sources, read_log
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def prediction_lineage(
             "seconds)",
         )
     try:
-        label: dict[str, Any] | None = FeedbackStore(reg.store).get(prediction_id)
+        label: dict[str, Any] | None = label_of(reg, prediction_id)
     except NotFound:
         label = None
     model = model_lineage(reg, str(answer["version"]))

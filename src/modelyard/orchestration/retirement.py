@@ -20,12 +20,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, select
-
 from modelyard.core.lifecycle import State
 from modelyard.registry.catalog import PROPOSAL_ACTION as ACTION
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.store import schema as t
+from modelyard.store.alerts import AlertStore, OpenAlert
 from modelyard.store.windows import WindowStore
 
 CANDIDATE_STATES = (State.DEPLOYED.value, State.DEPRECATED.value)
@@ -63,15 +61,15 @@ def _drift_rules(reg: Registry) -> set[str]:
     return {r.name for r in reg.config.monitoring.alerts if _DRIFT_SIGNAL.match(r.signal)}
 
 
-def _firing_drift(reg: Registry, endpoints: set[str]) -> list[dict[str, Any]]:
+def _firing_drift(reg: Registry, endpoints: set[str]) -> list[OpenAlert]:
     if not endpoints:
         return []
-    a = t.alerts
-    q = select(a).where(and_(a.c.endpoint.in_(sorted(endpoints)), a.c.state != "resolved"))
-    with reg.store.tx() as conn:
-        rows = [dict(r) for r in conn.execute(q).mappings()]
     known = _drift_rules(reg)
-    return [r for r in rows if r["rule"] in known or "drift" in r["rule"].lower()]
+    return [
+        a
+        for a in AlertStore(reg.store).open_on(endpoints)
+        if a.rule in known or "drift" in a.rule.lower()
+    ]
 
 
 def _kpi(summary: dict[str, Any]) -> float | None:
@@ -102,16 +100,16 @@ def _check(
         )
     limit = dt.timedelta(days=policy.retire_after_drift_days)
     for alert in _firing_drift(reg, endpoints):
-        started = _aware(alert["started_at"])
+        started = _aware(alert.started_at)
         if now - started > limit:
             out.append(
                 Proposal(
                     mv.ref,
                     mv.model_name,
                     "drift",
-                    f"drift alert {alert['rule']!r} on {alert['endpoint']} firing for "
+                    f"drift alert {alert.rule!r} on {alert.endpoint} firing for "
                     f"{_days(now - started)} days (limit {policy.retire_after_drift_days:g})",
-                    {"alert": alert["id"], "rule": alert["rule"], "endpoint": alert["endpoint"]},
+                    {"alert": alert.id, "rule": alert.rule, "endpoint": alert.endpoint},
                 )
             )
             break

@@ -23,6 +23,7 @@ from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.security.access import Identity
 from modelyard.store import schema as t
 from modelyard.store.governance import GovernanceStore
+from modelyard.store.metadata import Row
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ def authors_of(conn: Connection, mv: ModelVersion) -> set[str]:
 def current_approvers(reg: Registry, mv: ModelVersion) -> list[str]:
     """Approvers (names) since the version last became validated, one per principal."""
     return [a["actor"] for a in GovernanceStore(reg.store).current_approvers(mv.id)]
+
+
+def decisions(reg: Registry, mv: ModelVersion) -> list[Row]:
+    """Every approval and rejection recorded for the version, oldest first."""
+    return GovernanceStore(reg.store).decisions(mv.id)
 
 
 def _who(who: Identity) -> None:

@@ -1,2 +1,2 @@
 """Security: identities and roles, API tokens, dashboard sessions, PII hashing, the webhook
-address policy and the audit chain."""
+address policy, the audit chain (and the database grants that protect it), encryption keys."""

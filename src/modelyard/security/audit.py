@@ -1,4 +1,5 @@
-"""Reading, verifying, checkpointing and re-keying the audit chain."""
+"""Reading, verifying, checkpointing and re-keying the audit chain, and the database grants
+that keep the server's role from rewriting it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from modelyard.core.audit import Checkpoint, VerifyResult, verify_chain
 from modelyard.core.errors import ConfigError
 from modelyard.core.settings import Settings
 from modelyard.store.audit_anchor import Anchor, AnchorError, open_anchor
+from modelyard.store.grants import apply_grants, least_privilege_sql
 from modelyard.store.metadata import MetadataStore, Row
 
 
@@ -55,6 +57,15 @@ def history(store: MetadataStore, model: str | None = None, **filters: Any) -> l
     if model:
         prefix = f"model:{model}" if "@" in model else f"model:{model}@"
     return store.audit_entries(prefix, **filters)
+
+
+def least_privilege(store: MetadataStore, role: str, *, apply: bool = False) -> list[str]:
+    """The PostgreSQL statements that let ``role`` use the store but only read and append the
+    audit log; with ``apply`` they are run too (connected as the store's owner)."""
+    statements = least_privilege_sql(store.engine, role)
+    if apply:
+        apply_grants(store.engine, statements)
+    return statements
 
 
 def load_signing_key(path: Path) -> Any:

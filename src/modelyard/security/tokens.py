@@ -81,6 +81,23 @@ def create(
 MAX_EXPIRY_DAYS = 36_600  # a century; 1e308 days would overflow a datetime
 
 
+_LISTED = (
+    "id",
+    "name",
+    "role",
+    "principal",
+    "created_by",
+    "created_at",
+    "expires_at",
+    "revoked_at",
+)
+
+
+def list_tokens(store: MetadataStore) -> list[Row]:
+    """Every token with its owner, role and dates, never its hash."""
+    return [{k: r[k] for k in _LISTED} for r in GovernanceStore(store).tokens()]
+
+
 def check_expiry_days(value: object) -> None:
     """``expires_days``: a finite number of days, 0 < days <= MAX_EXPIRY_DAYS (or None)."""
     if value is None:

@@ -9,7 +9,8 @@ crash between them cannot leave a counter that says "fired" without its alert.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, insert, select, update
@@ -24,6 +25,18 @@ STATES = ("firing", "acknowledged", "resolved")
 
 # judge(conn, state_row_or_None, open_alert_or_None) -> (new state values, alert change)
 JudgeFn = Callable[[Connection, Row | None, Row | None], Any]
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    """An alert episode not resolved yet (firing or acknowledged)."""
+
+    id: int
+    endpoint: str
+    rule: str
+    tier: str
+    state: str
+    started_at: dt.datetime
 
 
 class AlertStore:
@@ -211,6 +224,17 @@ class AlertStore:
         with self.store.tx() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
 
+    def open_on(self, endpoints: Iterable[str]) -> list[OpenAlert]:
+        """Alerts not resolved yet on any of ``endpoints``, oldest first."""
+        a = t.alerts
+        q = (
+            select(a.c.id, a.c.endpoint, a.c.rule, a.c.tier, a.c.state, a.c.started_at)
+            .where(and_(a.c.endpoint.in_(sorted(set(endpoints))), a.c.state.in_(OPEN_STATES)))
+            .order_by(a.c.id)
+        )
+        with self.store.tx() as conn:
+            return [OpenAlert(**r) for r in conn.execute(q).mappings()]
+
     def states(self, endpoint: str | None = None) -> list[Row]:
         s = t.alert_rule_state
         q = select(s).order_by(s.c.endpoint, s.c.rule)
@@ -260,5 +284,3 @@ class AlertStore:
             q = q.limit(limit)
         with self.store.tx() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
-
-    list = find  # the name the dashboard reads alerts by

@@ -5,13 +5,13 @@ A label is keyed by its prediction id: a later label for the same id replaces th
 arrive before or long after their prediction is logged; a join pass fills in the version,
 prediction time, output and input (``mark_joined``) so quality is computed per prediction
 window. A review decision writes the item, its label and the audit entry in one transaction.
+Labels, sources and decisions arrive checked (``modelyard.monitoring.feedback`` checks them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
@@ -19,53 +19,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
-from modelyard.core.errors import Conflict, InvalidInput, NotFound
+from modelyard.core.errors import Conflict, NotFound
+from modelyard.core.feedback_records import CONFIRMED, CORRECTED, PENDING, AddResult, Label
 from modelyard.store import schema as t
 from modelyard.store.metadata import MetadataStore, Row, now
 
-SOURCES = ("api", "file", "review")
-PENDING, CONFIRMED, CORRECTED = "pending", "confirmed", "corrected"
-STATUSES = (PENDING, CONFIRMED, CORRECTED)
 _CHUNK = 500
-_SCALAR = (str, int, float, bool)
-
-
-@dataclass(frozen=True)
-class Label:
-    """One label: a scalar, or a list of scalars for a prediction made on several rows."""
-
-    prediction_id: str
-    label: Any
-    endpoint: str | None = None
-
-
-@dataclass(frozen=True)
-class AddResult:
-    received: int
-    new: int
-    replaced: int
-    unchanged: int = 0  # the same label again (a retried request): nothing written
-
-
-def check_label(value: Any, where: str) -> Any:
-    """A label is a string, number or boolean (or a non-empty list of them)."""
-    if isinstance(value, list) and value and all(isinstance(v, _SCALAR) for v in value):
-        return value
-    if isinstance(value, _SCALAR) and not (isinstance(value, float) and value != value):
-        return value
-    raise InvalidInput(
-        f"{where}: label must be a string, number or boolean (or a list of them for a "
-        f"multi-row prediction), got {value!r}"
-    )
-
-
-def check_prediction_id(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 64:
-        raise InvalidInput(
-            f"{where}: prediction_id must be a non-empty string of at most 64 characters "
-            f"(the id the server returned), got {value!r}"
-        )
-    return value.strip()
 
 
 class FeedbackStore:
@@ -75,12 +34,7 @@ class FeedbackStore:
     # ---- labels ----------------------------------------------------------------------------
     def add(self, labels: Sequence[Label], source: str, actor: str) -> AddResult:
         """Record labels (one transaction); a repeated prediction id replaces its label."""
-        if source not in SOURCES:
-            raise InvalidInput(f"feedback source must be one of {SOURCES}, got {source!r}")
-        last: dict[str, Label] = {}
-        for i, lab in enumerate(labels):
-            pid = check_prediction_id(lab.prediction_id, f"label #{i}")
-            last[pid] = Label(pid, check_label(lab.label, f"label #{i} ({pid})"), lab.endpoint)
+        last = {lab.prediction_id: lab for lab in labels}
         for attempt in range(3):  # a concurrent writer may insert the same id first
             try:
                 with self.store.tx() as conn:
@@ -264,10 +218,6 @@ class FeedbackStore:
     def review_items(
         self, endpoint: str | None = None, status: str | None = PENDING, limit: int = 1000
     ) -> list[Row]:
-        if status is not None and status not in STATUSES:
-            raise InvalidInput(
-                f"review status must be one of {', '.join(STATUSES)}, got {status!r}"
-            )
         c = t.review_items.c
         q = select(t.review_items).order_by(c.id).limit(limit)
         if endpoint:
@@ -291,14 +241,6 @@ class FeedbackStore:
     def decide(self, item_id: int, decision: str, reviewer: str, label: Any = None) -> Row:
         """Confirm the model's answer or correct it with ``label``: the item, its feedback label
         (source 'review', reviewer recorded) and an audit entry, in one transaction."""
-        if decision not in ("confirm", "correct"):
-            raise InvalidInput(f"decision must be 'confirm' or 'correct', got {decision!r}")
-        if decision == "correct":
-            if label is None:
-                raise InvalidInput("a correction needs the right label: 'label' is missing")
-            label = check_label(label, f"review item #{item_id}")
-        elif label is not None:
-            raise InvalidInput("'confirm' takes no label (the model's answer becomes the label)")
         c = t.review_items.c
         with self.store.tx() as conn:
             item = conn.execute(select(t.review_items).where(c.id == item_id)).mappings().first()

@@ -167,3 +167,9 @@ class WindowStore:
         if limit is not None:
             rows.reverse()
         return rows
+
+    def judged_endpoints(self) -> list[str]:
+        """Endpoints with at least one verdict, sorted."""
+        r = t.monitor_results
+        with self.store.tx() as conn:
+            return sorted(conn.execute(select(r.c.endpoint).distinct()).scalars())

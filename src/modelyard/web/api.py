@@ -236,7 +236,8 @@ def _whoami(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) ->
 
 
 def _feedback(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    from modelyard.store.feedback import FeedbackStore, Label, check_label, check_prediction_id
+    from modelyard.core.feedback_records import Label
+    from modelyard.monitoring.feedback import add_labels, checked_label
 
     if "labels" in body:
         items = body["labels"]
@@ -257,30 +258,29 @@ def _feedback(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) 
         endpoint = item.get("endpoint")
         if endpoint is not None and not isinstance(endpoint, str):
             raise InvalidInput(f"{where}: 'endpoint' must be a string, got {endpoint!r}")
-        pid = check_prediction_id(item["prediction_id"], where)
-        labels.append(Label(pid, check_label(item["label"], f"{where} ({pid})"), endpoint))
-    done = FeedbackStore(reg.store).add(labels, "api", who.name)
+        labels.append(checked_label(item["prediction_id"], item["label"], endpoint, where))
+    done = add_labels(reg, labels, "api", who.name)
     return dataclasses.asdict(done)
 
 
 def _review_list(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    from modelyard.store.feedback import FeedbackStore
+    from modelyard.monitoring.feedback import review_items
 
     q = req.query_params
-    status = q.get("status", "pending")
-    return FeedbackStore(reg.store).review_items(
+    return review_items(
+        reg,
         q.get("endpoint") or None,
-        None if status == "all" else status,
+        q.get("status", "pending"),
         _int(q.get("limit", "1000"), "limit"),
     )
 
 
 def _review_decide(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    from modelyard.store.feedback import FeedbackStore
+    from modelyard.monitoring.feedback import decide
 
     item_id = parse_id(req.path_params["item_id"], "review item")
     decision = _str(body, "decision")
-    return FeedbackStore(reg.store).decide(item_id, decision, who.name, body.get("label"))
+    return decide(reg, item_id, decision, who.name, body.get("label"))
 
 
 def _str(body: dict[str, Any], key: str) -> str:

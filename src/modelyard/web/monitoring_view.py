@@ -1,7 +1,7 @@
-"""What the dashboard's monitoring pages show, gathered from the store: the monitor's verdict per
-window (``monitor_results``), alerts, playbook actions, rollouts, and the changes that explain a
-moving line (route changes from the audit log, new versions of the datasets the endpoint's
-models were trained on). Charts are drawn by ``modelyard.web.charts``.
+"""What the dashboard's monitoring pages show, gathered through the services: the monitor's
+verdict per window (``monitoring.verdicts``), alerts, playbook actions, rollouts, and the changes
+that explain a moving line (route changes from the audit log, new versions of the datasets the
+endpoint's models were trained on). Charts are drawn by ``modelyard.web.charts``.
 
 When several versions serve an endpoint, drift, missingness and prediction charts follow the
 version that served most requests in each window (the one an endpoint-level alert rule reads);
@@ -11,71 +11,19 @@ traffic, errors, latency and quality are drawn per version so a canary shows bes
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
-
 from modelyard.core.errors import NotFound
+from modelyard.monitoring.action_log import actions_with_alerts
+from modelyard.monitoring.alerts import AlertBook
+from modelyard.monitoring.verdicts import feature_names, monitored_endpoints, verdicts
 from modelyard.registry.registry import Registry
-from modelyard.store import schema as t
-from modelyard.store.alerts import AlertStore
-from modelyard.store.metadata import Row
-from modelyard.store.playbooks import PlaybookStore
-from modelyard.store.windows import WindowStore
 from modelyard.web.charts import Marker, Series, bar_chart, line_chart
 
 MAX_FEATURE_CHARTS = 24
 ROUTE_ACTIONS = ("endpoint.route", "endpoint.unroute")
-
-
-# ---- reading a verdict ---------------------------------------------------------------------
-def signals_of(summary: Mapping[str, Any]) -> dict[str, float]:
-    """The flat signal mapping of a stored verdict (``feature.age.effect`` → 0.12): from its
-    ``signals`` mapping when it has one, else its top-level numbers."""
-    raw = summary.get("signals")
-    source = raw if isinstance(raw, Mapping) else summary
-    out: dict[str, float] = {}
-    for key, value in source.items():
-        if isinstance(value, int | float) and math.isfinite(float(value)):  # bools count as 0/1
-            out[str(key)] = float(value)
-    return out
-
-
-def feature_details(summary: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per-feature drift detail stored beside the signals (kind, the effect floor that decides,
-    severity), by feature name; empty when the verdict carries none."""
-    found: dict[str, dict[str, Any]] = {}
-    for key in ("drift", "detail", "features"):
-        block = summary.get(key)
-        features = block.get("features") if isinstance(block, Mapping) else block
-        if not isinstance(features, list):
-            continue
-        for f in features:
-            if not isinstance(f, Mapping) or "name" not in f:
-                continue
-            floor = f.get("min_effect")
-            for s in f.get("signals") or []:
-                if isinstance(s, Mapping) and s.get("signal") == "distribution":
-                    floor = s.get("threshold") or s.get("min_effect")
-            found[str(f["name"])] = {
-                "kind": f.get("kind"),
-                "min_effect": floor,
-                "severity": f.get("severity"),
-            }
-        if found:
-            break
-    return found
-
-
-def feature_names(rows: Iterable[Row]) -> list[str]:
-    names: set[str] = set()
-    for row in rows:
-        for key in row["signals"]:
-            if key.startswith("feature.") and key.count(".") >= 2:
-                names.add(key[len("feature.") :].rsplit(".", 1)[0])
-    return sorted(names)
+Row = dict[str, Any]
 
 
 # ---- gathering ------------------------------------------------------------------------------
@@ -84,8 +32,7 @@ class MonitoringView:
 
     def __init__(self, reg: Registry) -> None:
         self.reg = reg
-        self.windows = WindowStore(reg.store)
-        self.alerts = AlertStore(reg.store)
+        self.alerts = AlertBook(reg.store)
         self._refs: dict[int, str] = {}
 
     def ref(self, version_id: int) -> str:
@@ -94,21 +41,13 @@ class MonitoringView:
             self._refs[version_id] = f"{row['model_name']}@{row['version']}"
         return self._refs[version_id]
 
-    def endpoint_names(self) -> list[str]:
-        names = {r["endpoint"] for r in self.reg.store.routes()}
-        with self.reg.store.tx() as conn:
-            names |= set(conn.execute(select(t.monitor_results.c.endpoint).distinct()).scalars())
-        return sorted(names)
-
     def results(
         self, endpoint: str, since: dt.datetime | None = None, limit: int = 600
     ) -> list[Row]:
         """Verdicts of ``endpoint`` oldest first, each with ``signals``, ``ref`` and ``detail``."""
-        rows = self.windows.results(endpoint=endpoint, since=since, limit=limit)
+        rows = verdicts(self.reg, endpoint, since, limit)
         for row in rows:
-            row["signals"] = signals_of(row["summary"] or {})
             row["ref"] = self.ref(row["version_id"])
-            row["detail"] = feature_details(row["summary"] or {})
         return rows
 
     @staticmethod
@@ -176,24 +115,10 @@ class MonitoringView:
                     names.update(d["name"] for d in self.reg.store.run_inputs(mv["run_id"]))
         return sorted(names)
 
-    # ---- alerts and playbooks -------------------------------------------------------------
-    def playbook_actions(self, endpoint: str | None = None, limit: int = 100) -> list[Row]:
-        """Actions taken, newest first, each with the alert that caused it (``alert``)."""
-        rows = PlaybookStore(self.reg.store).history(endpoint=endpoint, limit=limit)
-        cache: dict[int, Row | None] = {}
-        for row in rows:
-            aid = row["alert_id"]
-            if aid is not None and aid not in cache:
-                try:
-                    cache[aid] = self.alerts.get(aid)
-                except NotFound:  # shown by its id only
-                    cache[aid] = None
-            row["alert"] = cache.get(aid) if aid is not None else None
-        return rows
-
+    # ---- alerts ------------------------------------------------------------------------------
     def firing_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for a in self.alerts.list(("firing",)):
+        for a in self.alerts.find("firing"):
             counts[a["endpoint"]] = counts.get(a["endpoint"], 0) + 1
         return counts
 
@@ -430,7 +355,7 @@ def overview(reg: Registry, since: dt.datetime | None) -> dict[str, Any]:
     """Every endpoint's newest window and firing alerts, and drift share over time."""
     view = MonitoringView(reg)
     firing = view.firing_counts()
-    rows = {ep: view.results(ep, since=since) for ep in view.endpoint_names()}
+    rows = {ep: view.results(ep, since=since) for ep in monitored_endpoints(reg)}
     series = [
         Series(ep, [(r["start"], r["signals"].get("drift.share")) for r in view.primary(rs)])
         for ep, rs in rows.items()
@@ -449,7 +374,7 @@ def overview(reg: Registry, since: dt.datetime | None) -> dict[str, Any]:
             percent=True,
             width=1000,
         ),
-        "alerts": view.alerts.list(("firing", "acknowledged"), limit=50),
+        "alerts": view.alerts.find("open", limit=50),
     }
 
 
@@ -458,7 +383,7 @@ def endpoint_page(reg: Registry, name: str, since: dt.datetime | None) -> dict[s
     annotated with what changed; its alerts and the playbook actions they caused."""
     view = MonitoringView(reg)
     rows = view.results(name, since=since)
-    if not rows and name not in view.endpoint_names():
+    if not rows and name not in monitored_endpoints(reg):
         raise NotFound(
             f"no endpoint {name!r} with routes or monitoring windows",
             hint="the monitoring page lists the endpoints it knows",
@@ -475,8 +400,8 @@ def endpoint_page(reg: Registry, name: str, since: dt.datetime | None) -> dict[s
         "overall": overall,
         "ops": ops_charts(rows, markers) if rows else [],
         "quality": quality_charts(rows, markers),
-        "alerts": view.alerts.list(("firing", "acknowledged", "resolved"), name, limit=100),
-        "actions": view.playbook_actions(name),
+        "alerts": view.alerts.find("all", name, limit=100),
+        "actions": actions_with_alerts(reg, name),
     }
 
 
@@ -508,7 +433,7 @@ def drift_status(reg: Registry) -> dict[str, dict[str, Any]]:
     view = MonitoringView(reg)
     firing = view.firing_counts()
     out: dict[str, dict[str, Any]] = {}
-    for name in view.endpoint_names():
+    for name in monitored_endpoints(reg):
         status = latest_status(view.results(name, limit=20))
         out[name] = {"latest": status, "firing": firing.get(name, 0)}
     return out

@@ -150,7 +150,7 @@ def dashboard_app(
     def version(request: Request, who: Identity) -> dict[str, Any]:
         from modelyard.registry.catalog import trust_of, trust_records
         from modelyard.registry.lineage import model_lineage
-        from modelyard.store.governance import GovernanceStore
+        from modelyard.registry.approvals import decisions
         from modelyard.web.lineage_svg import render
 
         graph = model_lineage(reg, request.path_params["ref"])
@@ -159,7 +159,7 @@ def dashboard_app(
             "g": graph,
             "trust": trust_of(mv, trust_records(reg)),
             "svg": render(graph),
-            "approvals": GovernanceStore(reg.store).decisions(mv.id),
+            "approvals": decisions(reg, mv),
         }
 
     def endpoints(request: Request, who: Identity) -> dict[str, Any]:
@@ -214,8 +214,9 @@ def dashboard_app(
 
     def alerts(request: Request, who: Identity) -> dict[str, Any]:
         from modelyard.core.monitor_config import TIERS
-        from modelyard.monitoring.alerts import parse_state
-        from modelyard.web.monitoring_view import MonitoringView
+        from modelyard.monitoring.action_log import actions_with_alerts
+        from modelyard.monitoring.alerts import AlertBook
+        from modelyard.monitoring.verdicts import monitored_endpoints
 
         q = request.query_params
         filters = {
@@ -228,10 +229,7 @@ def dashboard_app(
                 f"unknown alert tier {filters['tier']!r}",
                 hint=f"expected one of {', '.join(TIERS)}",
             )
-        view = MonitoringView(reg)
-        rows = view.alerts.list(
-            parse_state(filters["state"]), filters["endpoint"] or None, limit=500
-        )
+        rows = AlertBook(reg.store).find(filters["state"], filters["endpoint"] or None, limit=500)
         if filters["tier"]:
             rows = [a for a in rows if a["tier"] == filters["tier"]]
         return {
@@ -239,12 +237,14 @@ def dashboard_app(
             "filters": filters,
             "tiers": TIERS,
             "states": ("open", "firing", "acknowledged", "resolved", "all"),
-            "endpoints": view.endpoint_names(),
-            "actions": view.playbook_actions(filters["endpoint"] or None, limit=50),
+            "endpoints": monitored_endpoints(reg),
+            "actions": actions_with_alerts(reg, filters["endpoint"] or None, limit=50),
         }
 
     def review(request: Request, who: Identity) -> dict[str, Any]:
-        from modelyard.store.feedback import STATUSES, FeedbackStore
+        from modelyard.core.feedback_records import STATUSES
+        from modelyard.monitoring.feedback import review_items
+        from modelyard.monitoring.verdicts import monitored_endpoints
         from modelyard.web.monitoring_view import MonitoringView
 
         q = request.query_params
@@ -255,9 +255,7 @@ def dashboard_app(
                 hint=f"expected one of {', '.join(STATUSES)}",
             )
         view = MonitoringView(reg)
-        items = FeedbackStore(reg.store).review_items(
-            filters["endpoint"] or None, filters["status"], limit=200
-        )
+        items = review_items(reg, filters["endpoint"] or None, filters["status"], limit=200)
         for item in items:
             item["ref"] = view.ref(item["version_id"])
             item["fields"] = _fields(item["input"])
@@ -266,7 +264,7 @@ def dashboard_app(
             "items": items,
             "filters": filters,
             "statuses": STATUSES,
-            "endpoints": view.endpoint_names(),
+            "endpoints": monitored_endpoints(reg),
         }
 
     def audit(request: Request, who: Identity) -> dict[str, Any]:
@@ -361,16 +359,15 @@ def dashboard_app(
         return _back(form.get("next"), "/alerts")
 
     def decide(request: Request, who: Identity, form: dict[str, str]) -> str:
-        from modelyard.store.feedback import FeedbackStore
+        from modelyard.monitoring.feedback import decide, review_item
 
         item_id = _int_id(request.path_params["id"], "review item")
-        store = FeedbackStore(reg.store)
         decision = form.get("decision", "")
         label: Any = None
         if decision == "correct":
-            item = store.review_item(item_id)
+            item = review_item(reg, item_id)
             label = parse_label(form.get("label", ""), _predicted(item["output"]))
-        store.decide(item_id, decision, who.name, label)
+        decide(reg, item_id, decision, who.name, label)
         return _back(form.get("next"), "/review")
 
     routes = [

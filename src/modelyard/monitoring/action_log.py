@@ -1,0 +1,46 @@
+"""The playbook action log as people read it: the actions playbooks took, newest first, each
+with the alert that caused it, and the last run of each playbook. (Playbooks themselves run in
+``modelyard.orchestration``; this only reads what they recorded.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from modelyard.core.errors import NotFound
+from modelyard.registry.registry import Registry
+from modelyard.store.alerts import AlertStore
+from modelyard.store.metadata import Row
+from modelyard.store.playbooks import PlaybookStore
+
+
+def actions(
+    reg: Registry,
+    endpoint: str | None = None,
+    playbook: str | None = None,
+    limit: int | None = 200,
+) -> list[Row]:
+    """Recorded actions, newest first."""
+    return PlaybookStore(reg.store).history(endpoint, playbook, limit)
+
+
+def actions_with_alerts(reg: Registry, endpoint: str | None = None, limit: int = 100) -> list[Row]:
+    """Recorded actions, newest first, each with the alert that caused it (``alert``: the alert
+    row, or None when the action had no alert or the alert is gone)."""
+    rows = actions(reg, endpoint, limit=limit)
+    alerts = AlertStore(reg.store)
+    cache: dict[int, Row | None] = {}
+    for row in rows:
+        aid = row["alert_id"]
+        if aid is not None and aid not in cache:
+            try:
+                cache[aid] = alerts.get(aid)
+            except NotFound:  # shown by its id only
+                cache[aid] = None
+        row["alert"] = cache.get(aid) if aid is not None else None
+    return rows
+
+
+def last_runs(reg: Registry, playbooks: Iterable[str]) -> dict[str, Row | None]:
+    """Per playbook, its most recent recorded action (None when it never ran)."""
+    store = PlaybookStore(reg.store)
+    return {name: next(iter(store.history(playbook=name, limit=1)), None) for name in playbooks}
