@@ -1,6 +1,7 @@
 """The inference server: open protocols, compiled input validation, routing, batching.
 
-Modules, one job each: ``errors`` (HTTP mapping), ``schema`` (validation compiled from a
+Modules, one job each: ``errors`` (HTTP mapping), ``frames`` (the Payload and Frame carriers),
+``schema`` (validation compiled from a
 signature), ``protocol_v1`` / ``protocol_v2`` (codecs), ``compiled`` / ``runtime`` (lean predict
 paths), ``predictor`` (the core protocol), ``batching``, ``cache``, ``throttle``, ``routing``
 (canary, segments, sticky, fallback, shadow as wrappers), ``loading`` (versions → runtimes),

@@ -20,7 +20,8 @@ import numpy as np
 from modelyard.core.errors import InvalidInput
 from modelyard.serving.batching import take_cpu_s
 from modelyard.serving.errors import ModelFailed
-from modelyard.serving.schema import Frame, InputSchema, Payload
+from modelyard.serving.frames import Frame, Payload
+from modelyard.serving.schema import InputSchema
 
 Outputs = dict[str, np.ndarray]
 FrameFn = Callable[[Frame, frozenset[str]], Awaitable[Outputs]]

@@ -19,8 +19,8 @@ import orjson
 
 from modelyard.core.errors import InvalidInput
 from modelyard.serving.errors import MalformedRequest
+from modelyard.serving.frames import Payload
 from modelyard.serving.predictor import Answer
-from modelyard.serving.schema import Payload
 
 WANT = frozenset({"predict"})
 WANT_PROBA = frozenset({"predict", "predict_proba"})

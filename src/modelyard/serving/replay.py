@@ -16,9 +16,9 @@ import numpy as np
 
 from modelyard.core.errors import InvalidInput
 from modelyard.registry.registry import Registry
+from modelyard.serving.frames import Payload
 from modelyard.serving.loading import ModelPool
 from modelyard.serving.predlog import read_logs
-from modelyard.serving.schema import Payload
 
 BATCH = 512
 
