@@ -52,6 +52,7 @@ class V2Request:
     want: frozenset[str] | None
     binary: frozenset[str]  # outputs to answer as binary
     binary_all: bool
+    head_len: int | None = None  # of the answer's JSON header when it carries binary outputs
 
 
 def decode(body: bytes, header_length: str | None) -> V2Request:
