@@ -38,8 +38,8 @@ from modelyard.serving.endpoint import Endpoint
 from modelyard.serving.errors import MethodNotAllowed, NotReady
 from modelyard.serving.inference import (
     JSON,
-    V1,
-    V2,
+    V1_CODEC,
+    V2_CODEC,
     Inference,
     Receive,
     Scope,
@@ -50,8 +50,6 @@ from modelyard.serving.inference import (
 from modelyard.serving.plan import ServingState
 
 log = logging.getLogger("modelyard.serving")
-V1_CODEC = V1()
-V2_CODEC = V2()
 SERVER_NAME = "modelyard"
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from modelyard.core.errors import ModelyardError
 from modelyard.serving import protocol_v1, protocol_v2
@@ -55,7 +55,7 @@ class Decoded(Protocol):
 R = TypeVar("R", bound=Decoded)
 
 
-class Codec(Protocol, Generic[R]):
+class Codec(Protocol[R]):
     protocol: str  # its label in metrics and traces
 
     def decode(self, body: bytes, scope: Scope) -> R: ...
@@ -84,7 +84,7 @@ class V2:
     protocol = "v2"
 
     def decode(self, body: bytes, scope: Scope) -> protocol_v2.V2Request:
-        return protocol_v2.decode(body, header(scope, b"inference-header-content-length"))
+        return protocol_v2.decode(body, _header(scope, b"inference-header-content-length"))
 
     def encode(self, answer: Answer, pid: str, request: protocol_v2.V2Request) -> bytes:
         out, request.head_len = protocol_v2.encode(
@@ -99,6 +99,10 @@ class V2:
             (b"content-type", b"application/octet-stream"),
             (b"inference-header-content-length", str(request.head_len).encode()),
         )
+
+
+V1_CODEC = V1()
+V2_CODEC = V2()
 
 
 class Inference:
@@ -140,7 +144,7 @@ class Inference:
                 await self.failed(send, ep, exc, pid, codec.protocol, started)
                 return
             except Exception as exc:  # a bug of ours: still one shape, still the id
-                await self.failed(send, ep, internal(exc, pid), pid, codec.protocol, started)
+                await self.failed(send, ep, _internal(exc, pid), pid, codec.protocol, started)
                 return
         content = codec.content(decoded)
         await send_body(send, 200, out, *content, *_answer_headers(pid, answer))
@@ -163,7 +167,7 @@ class Inference:
             await self.failed(send, ep, exc, pid, "v1-explain", started)
             return
         except Exception as exc:  # shap failing on an input: one shape, still the id
-            await self.failed(send, ep, internal(exc, pid), pid, "v1-explain", started)
+            await self.failed(send, ep, _internal(exc, pid), pid, "v1-explain", started)
             return
         await send_body(
             send,
@@ -182,12 +186,12 @@ class Inference:
 
 
 # ---- the ASGI plumbing the app shares --------------------------------------------------------
-def internal(exc: Exception, pid: str) -> ModelyardError:
+def _internal(exc: Exception, pid: str) -> ModelyardError:
     log.exception("internal error", extra={"prediction_id": pid}, exc_info=exc)
     return ModelFailed(f"internal error: {type(exc).__name__}")
 
 
-def header(scope: Scope, name: bytes) -> str | None:
+def _header(scope: Scope, name: bytes) -> str | None:
     for k, v in scope["headers"]:
         if k == name:
             return str(v.decode("latin-1"))
@@ -202,7 +206,7 @@ def _answer_headers(pid: str, answer: Answer) -> list[Header]:
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    declared = header(scope, b"content-length")
+    declared = _header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(
             f"request body of {int(declared):,} bytes exceeds this endpoint's limit of "

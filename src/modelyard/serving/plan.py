@@ -188,8 +188,10 @@ class EndpointBuilder:
         tracing = self.telemetry.tracing
         ref = mv.ref
 
-        def on_batch(n: int, rows: int) -> None:
+        def count_batch(n: int, rows: int) -> None:
             metrics.batch(ep.name, ref, n, rows)
+
+        on_batch: Callable[[int, int], None] = count_batch
 
         model_run: Any = loaded.runtime.run
         schema = loaded.schema.tolerating(shared_fields)
@@ -197,7 +199,7 @@ class EndpointBuilder:
         if tracing is not None:  # only then: spans for validation, queue wait, model call
             clock = BatchClock()
             model_run = clock.timed(model_run)
-            on_batch = clock.on_batch(on_batch)  # type: ignore[assignment]
+            on_batch = clock.on_batch(on_batch)
             schema = tracing.traced_schema(schema)
         batcher = Batcher(
             model_run,
