@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from modelyard.core.endpoint_config import EndpointConfig, ThrottleConfig
@@ -186,13 +187,7 @@ class EndpointBuilder:
         loaded = self.pool.loaded[mv.id]
         metrics = self.telemetry.metrics
         tracing = self.telemetry.tracing
-        ref = mv.ref
-
-        def count_batch(n: int, rows: int) -> None:
-            metrics.batch(ep.name, ref, n, rows)
-
-        on_batch: Callable[[int, int], None] = count_batch
-
+        on_batch: Callable[[int, int], None] = partial(metrics.batch, ep.name, mv.ref)
         model_run: Any = loaded.runtime.run
         schema = loaded.schema.tolerating(shared_fields)
         clock = None
