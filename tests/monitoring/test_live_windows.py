@@ -25,9 +25,10 @@ from modelyard.monitoring.version_baseline import BaselineCache, prediction_scal
 from modelyard.monitoring.window import merge_windows
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.serving.batching import Batcher, take_cpu_s
+from modelyard.serving.frames import Frame, Payload
 from modelyard.serving.loading import info_of
 from modelyard.serving.predictor import Answer
-from modelyard.serving.schema import Frame, InputSchema, Payload
+from modelyard.serving.schema import InputSchema
 from modelyard.store.windows import WindowStore
 
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]

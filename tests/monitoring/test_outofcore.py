@@ -19,9 +19,9 @@ from modelyard.core.endpoint_config import PredictionLogConfig
 from modelyard.monitoring.baseline import Baseline
 from modelyard.monitoring.outofcore import LogScan, backfill_windows, bin_sql
 from modelyard.monitoring.sketch import WindowSketch
+from modelyard.serving.frames import Frame
 from modelyard.serving.predictor import Answer, VersionInfo
 from modelyard.serving.predlog import PredictionLog
-from modelyard.serving.schema import Frame
 from tests.support.s3server import S3Endpoint, s3_endpoint  # noqa: F401
 
 FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]

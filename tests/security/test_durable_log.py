@@ -160,7 +160,7 @@ def test_concurrent_answers_share_one_commit(acked_app: tuple[Any, list[float], 
         ids = asyncio.run(burst())
     assert len(ids) == 64
     assert set(ids) <= _logged(root)
-    writer = app.predlog.durable
+    writer = app.state.telemetry.predlog.durable
     assert writer.written == 64 and writer.commits < 64  # fewer fsyncs than answers
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from modelyard.serving.batching import Batcher
-from modelyard.serving.schema import Frame
+from modelyard.serving.frames import Frame
 
 
 def _frame(n: int = 1, value: float = 0.0) -> Frame:

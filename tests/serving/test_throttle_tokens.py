@@ -42,6 +42,31 @@ def per_token(**limits: Any) -> ThrottleConfig:
 
 
 # ---- the limiter ----------------------------------------------------------------------------
+def test_admit_holds_a_ticket_for_the_with_block_and_counts_refusals() -> None:
+    refused: list[int] = []
+    lim = Limiter(
+        "e",
+        ThrottleConfig(max_concurrency=1, per_token=PerTokenThrottle(max_concurrency=1)),
+        clock=Clock(),
+        on_refused=lambda: refused.append(1),
+    )
+    alice = [(b"authorization", b"Bearer alice")]
+    with lim.admit(alice):
+        assert lim.in_flight == 1
+        with pytest.raises(Throttled):
+            lim.admit([(b"authorization", b"Bearer bob")])  # the endpoint's own limit
+    assert lim.in_flight == 0 and refused == [1]
+    first = lim.admit(alice)
+    with first:
+        pass
+    again = lim.admit(alice)
+    with again:
+        assert again is first  # one ticket per bucket: nothing allocated per request
+    assert lim.in_flight == 0
+    open_limiter = Limiter("o", ThrottleConfig())
+    assert open_limiter.admit([]) is Limiter("p", ThrottleConfig()).admit([])
+
+
 def test_each_token_has_its_own_bucket_and_callers_without_one_share_one() -> None:
     lim = Limiter("e", per_token(rate_per_s=1, burst=1), clock=Clock())
     lim.leave(lim.enter("Bearer alice"))

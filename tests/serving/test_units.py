@@ -159,7 +159,7 @@ def test_the_input_policy_decides_unseen_categories_and_extra_fields(
     unseen: str, extra: str, record: dict[str, object], outcome: object
 ) -> None:
     from modelyard.core.input_policy import Effective
-    from modelyard.serving.schema import Payload
+    from modelyard.serving.frames import Payload
 
     schema = InputSchema.from_signature(POLICY_SIG, policy=Effective(unseen, extra))
     payloads = [
@@ -225,7 +225,7 @@ def test_the_signature_records_the_policy_its_pipeline_supports() -> None:
 def test_tensor_type_errors_name_the_column_kind_in_good_english() -> None:
     import numpy as np
 
-    from modelyard.serving.schema import Payload
+    from modelyard.serving.frames import Payload
 
     schema = InputSchema.from_signature(
         {"inputs": [{"name": "n", "type": "integer"}, {"name": "c", "type": "string"}]}

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.serving.schema import Frame
+from modelyard.serving.frames import Frame
 
 Outputs = dict[str, np.ndarray]
 RunFn = Callable[[Frame, frozenset[str]], Outputs]

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from modelyard.serving.schema import Frame
+from modelyard.serving.frames import Frame
 
 Outputs = dict[str, np.ndarray]
 FrameFn = Callable[[Frame, frozenset[str]], Awaitable[Outputs]]

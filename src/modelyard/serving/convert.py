@@ -19,9 +19,10 @@ import numpy as np
 from modelyard.core.errors import InvalidInput
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.serving.compiled import parity_rows
+from modelyard.serving.frames import Frame
 from modelyard.serving.loading import ModelPool
 from modelyard.serving.runtime import OnnxRuntime
-from modelyard.serving.schema import Frame, InputSchema
+from modelyard.serving.schema import InputSchema
 
 
 @dataclass

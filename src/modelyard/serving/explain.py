@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from modelyard.core.errors import InvalidInput
-from modelyard.serving.schema import Frame
+from modelyard.serving.frames import Frame
 
 TREE_MODELS = frozenset(
     {

@@ -23,9 +23,10 @@ from modelyard.core.errors import ModelyardError
 from modelyard.core.input_policy import effective
 from modelyard.registry.registry import DatasetVersion, ModelVersion, Registry
 from modelyard.serving.explain import tree_explainer
+from modelyard.serving.frames import Frame
 from modelyard.serving.predictor import VersionInfo
 from modelyard.serving.runtime import Runtime, build_runtime, measure
-from modelyard.serving.schema import Frame, InputSchema
+from modelyard.serving.schema import InputSchema
 
 log = logging.getLogger("modelyard.serving")
 INLINE_BUDGET_S = 0.001  # a full batch cheaper than this runs on the event loop

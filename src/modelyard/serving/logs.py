@@ -33,15 +33,18 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+class JsonHandler(logging.StreamHandler):
+    """The handler ``configure`` installs (and replaces when called again)."""
+
+
 def configure(level: str = "info", stream: Any = None) -> None:
     """Route the serving logger to JSON lines on stderr (idempotent)."""
     logger = logging.getLogger("modelyard.serving")
     logger.setLevel(level.upper())
     for h in list(logger.handlers):
-        if getattr(h, "_modelyard", False):
+        if isinstance(h, JsonHandler):
             logger.removeHandler(h)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = JsonHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
-    handler._modelyard = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.propagate = False

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelyard.serving.endpoint import Endpoint
+from modelyard.serving.predictor import VersionPredictor
 from modelyard.serving.protocol_v2 import DTYPES
 
 # (method, path, summary, request body schema name or None)
@@ -217,7 +219,7 @@ def document() -> dict[str, Any]:
 _V2_TYPE = {"float": "FP64", "integer": "INT64", "boolean": "BOOL", "string": "BYTES"}
 
 
-def model_metadata(ep: Any, vp: Any) -> dict[str, Any]:
+def model_metadata(ep: Endpoint, vp: VersionPredictor) -> dict[str, Any]:
     """V2 metadata: one tensor per column, and the alternative single 2-D tensor."""
     schema = vp.schema
     out_sig = {o["name"]: o for o in vp.info.signature.get("outputs", [])}

@@ -23,50 +23,29 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from modelyard.core.endpoint_config import EndpointConfig, ThrottleConfig
+from modelyard.core.errors import NotFound
 from modelyard.core.lifecycle import Role
 from modelyard.registry.registry import ModelVersion
 from modelyard.serving.batching import Batcher
 from modelyard.serving.cache import Cached, PredictionCache
+from modelyard.serving.endpoint import Endpoint
+from modelyard.serving.errors import NotReady
 from modelyard.serving.loading import ModelPool
-from modelyard.serving.metrics import ServingMetrics
-from modelyard.serving.predictor import (
-    Answer,
-    InferRequest,
-    Observer,
-    Predictor,
-    VersionPredictor,
-)
-from modelyard.serving.predlog import PredictionLog
+from modelyard.serving.predictor import Predictor, VersionPredictor
 from modelyard.serving.routing import Fallback, Router, Segment, Shadow, ShadowQueue
 from modelyard.serving.sources import PlanSource, PlanSpec
+from modelyard.serving.telemetry import Telemetry
 from modelyard.serving.throttle import Limiter
-from modelyard.serving.tracing import BatchClock, Tracing
+from modelyard.serving.tracing import BatchClock
 
 log = logging.getLogger("modelyard.serving")
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
-
-
-@dataclass
-class Endpoint:
-    name: str
-    generation: int
-    config: EndpointConfig
-    predictor: Predictor | None
-    versions: dict[int, VersionPredictor]
-    routes: list[dict[str, Any]]
-    limiter: Limiter
-    cache: PredictionCache | None
-    default: VersionPredictor | None
-    # versions of the plan that failed to load: version number → reason
-    failed: dict[int, str] = field(default_factory=dict)
-    # why the endpoint cannot answer as planned (its production version failed to load)
-    not_ready: str | None = None
-    overrides: dict[str, Any] | None = None
 
 
 @dataclass
@@ -75,45 +54,6 @@ class LoadFailure:
     reason: str
     attempts: int
     retry_at: float
-
-
-class Telemetry:
-    """Where the stacks report: metrics, the prediction log and observers (monitoring)."""
-
-    def __init__(
-        self,
-        metrics: ServingMetrics,
-        predlog: PredictionLog | None,
-        observers: list[Observer] | None = None,
-        tracing: Tracing | None = None,
-    ) -> None:
-        self.metrics = metrics
-        self.predlog = predlog
-        self.observers: list[Observer] = observers or []
-        self.tracing = tracing
-
-    def shadow_done(self, endpoint: Endpoint) -> Callable[[InferRequest, Answer | None], None]:
-        def done(req: InferRequest, answer: Answer | None) -> None:
-            elapsed = time.perf_counter() - req.started
-            if answer is None:
-                self.metrics.shadow_result(endpoint.name, "?", "error")
-                for obs in self.observers:
-                    obs.observe(endpoint.name, req.id, None, elapsed, None)
-                return
-            self.metrics.shadow_result(endpoint.name, answer.version.ref, "ok")
-            if self.predlog is not None:
-                self.predlog.record(
-                    endpoint.name,
-                    endpoint.config.prediction_log,
-                    answer.version.pii,
-                    req.id,
-                    elapsed,
-                    answer,
-                )
-            for obs in self.observers:
-                obs.observe(endpoint.name, req.id, answer, elapsed)
-
-        return done
 
 
 class EndpointBuilder:
@@ -132,17 +72,20 @@ class EndpointBuilder:
         """The endpoint's stack; versions in ``failed`` (id → reason) are left out."""
         name = spec.endpoint
         failed = failed or {}
+        metrics = self.telemetry.metrics
         limiter = self.limiters.get(name)
         if limiter is None or limiter.config != config.throttle:
             # requests admitted by the old limiter leave through it (they hold a reference)
-            limiter = self.limiters[name] = Limiter(name, config.throttle)
+            limiter = self.limiters[name] = Limiter(
+                name, config.throttle, on_refused=lambda: metrics.throttle(name)
+            )
         cache = None
         if config.cache.enabled:
             cache = self.caches.setdefault(
                 name, PredictionCache(config.cache.max_entries, config.cache.ttl_s)
             )
             cache.clear()  # a plan change invalidates every cached answer
-        ep = Endpoint(name, spec.generation, config, None, {}, [], limiter, cache, None)
+        ep = Endpoint(name, spec.generation, config, None, {}, [], limiter, None)
         by_id: dict[int, VersionPredictor] = {}
         # The endpoint's callers send the fields of every version it routes to (a canary may
         # read fewer columns than the champion): those are never "extra" for another version.
@@ -162,36 +105,19 @@ class EndpointBuilder:
             return vp
 
         production: Predictor | None = None
-        canaries: list[tuple[float, Predictor]] = []
+        canaries: list[tuple[float, VersionPredictor]] = []
         shadows: list[VersionPredictor] = []
         fallback: VersionPredictor | None = None
         for r in spec.routes:
-            if r.version.id in failed:
-                reason = failed[r.version.id]
+            reason = failed.get(r.version.id)
+            if reason is not None:
                 ep.failed[r.version.version] = reason
-                ep.routes.append(
-                    {
-                        "model_version": r.version.ref,
-                        "role": r.role,
-                        "weight": r.weight,
-                        "state": r.version.state,
-                        "runtime": None,
-                        "error": reason,
-                    }
-                )
+                ep.routes.append(_route(r.version, r.role, r.weight, None, error=reason))
                 if r.role == Role.PRODUCTION:
                     ep.not_ready = f"production version {r.version.ref} failed to load: {reason}"
                 continue
             vp = version(r.version, r.role)
-            ep.routes.append(
-                {
-                    "model_version": r.version.ref,
-                    "role": r.role,
-                    "weight": r.weight,
-                    "state": r.version.state,
-                    "runtime": vp.runtime_kind,
-                }
-            )
+            ep.routes.append(_route(r.version, r.role, r.weight, vp))
             if r.role == Role.PRODUCTION:
                 production = vp
                 ep.default = vp
@@ -207,20 +133,11 @@ class EndpointBuilder:
             and config.fallback in spec.extra
             and spec.extra[config.fallback].id not in failed
         ):
-            fallback = version(spec.extra[config.fallback], Role.FALLBACK.value)
-            ep.routes.append(
-                {
-                    "model_version": fallback.info.ref,
-                    "role": "fallback",
-                    "weight": 0.0,
-                    "state": fallback.info.state,
-                    "runtime": fallback.runtime_kind,
-                    "source": "modelyard.yaml",
-                }
-            )
+            extra = spec.extra[config.fallback]
+            fallback = version(extra, Role.FALLBACK.value)
+            ep.routes.append(_route(extra, "fallback", 0.0, fallback, source="modelyard.yaml"))
         if ep.default is None and canaries:
-            ep.default = canaries[0][1]  # type: ignore[assignment]
-        metrics = self.telemetry.metrics
+            ep.default = canaries[0][1]
 
         def guard(p: Predictor) -> Predictor:
             if fallback is None or p is fallback:
@@ -252,7 +169,8 @@ class EndpointBuilder:
         if shadows:
             queue = self.shadow_queues.get(name)
             if queue is None:
-                queue = ShadowQueue(config.shadow.max_pending, self.telemetry.shadow_done(ep))
+                on_result = self.telemetry.shadow_results(name, config.prediction_log)
+                queue = ShadowQueue(config.shadow.max_pending, on_result)
                 self.shadow_queues[name] = queue
             top = Shadow(top, shadows, queue, config.shadow.sample)
         ep.predictor = top
@@ -269,18 +187,14 @@ class EndpointBuilder:
         loaded = self.pool.loaded[mv.id]
         metrics = self.telemetry.metrics
         tracing = self.telemetry.tracing
-        ref = mv.ref
-
-        def on_batch(n: int, rows: int) -> None:
-            metrics.batch(ep.name, ref, n, rows)
-
+        on_batch: Callable[[int, int], None] = partial(metrics.batch, ep.name, mv.ref)
         model_run: Any = loaded.runtime.run
         schema = loaded.schema.tolerating(shared_fields)
         clock = None
         if tracing is not None:  # only then: spans for validation, queue wait, model call
             clock = BatchClock()
             model_run = clock.timed(model_run)
-            on_batch = clock.on_batch(on_batch)  # type: ignore[assignment]
+            on_batch = clock.on_batch(on_batch)
             schema = tracing.traced_schema(schema)
         batcher = Batcher(
             model_run,
@@ -298,18 +212,16 @@ class EndpointBuilder:
             run = Cached(
                 run, cache, mv.id, on_lookup=lambda hit: metrics.cache_lookup(ep.name, hit)
             )
-        vp = VersionPredictor(
+        return VersionPredictor(
             loaded.info,
             schema,
             loaded.runtime.outputs,
             run,
             config.max_rows,
             loaded.runtime.kind,
+            exact=getattr(loaded.runtime, "explain", None),
+            tree=loaded.tree,
         )
-        vp.batcher = batcher  # type: ignore[attr-defined]
-        vp.explainer = getattr(loaded.runtime, "explain", None)
-        vp.tree_explainer = loaded.tree  # type: ignore[attr-defined]
-        return vp
 
 
 # ---- the state the app reads ----------------------------------------------------------------
@@ -337,6 +249,19 @@ class ServingState:
         self.ready = False
         self.task: asyncio.Task[None] | None = None
         self.on_change: list[Callable[[str], None]] = []
+
+    def endpoint(self, name: str, detail: bool = True) -> Endpoint:
+        """The endpoint a route names, or NotFound (listing the endpoints only with
+        ``detail``: an anonymous caller is not told which exist) / NotReady while loading."""
+        ep = self.endpoints.get(name)
+        if ep is None:
+            if not self.ready:
+                raise NotReady("the server is still loading its deployment plans")
+            if not detail:
+                raise NotFound(f"no endpoint {name!r}")
+            known = ", ".join(sorted(self.endpoints)) or "none"
+            raise NotFound(f"no endpoint {name!r}", hint=f"endpoints served here: {known}")
+        return ep
 
     async def start(self) -> None:
         await self.refresh()
@@ -452,6 +377,20 @@ class ServingState:
         if self.failures.pop(mv.id, None) is not None:
             log.info("model version loaded after earlier failures", extra={"model_version": mv.ref})
         return True
+
+
+def _route(
+    mv: ModelVersion, role: str, weight: float, vp: VersionPredictor | None, **extra: str
+) -> dict[str, Any]:
+    """One route as the status routes and the plan log show it."""
+    return {
+        "model_version": mv.ref,
+        "role": role,
+        "weight": weight,
+        "state": mv.state,
+        "runtime": vp.runtime_kind if vp is not None else None,
+        **extra,
+    }
 
 
 def _versions(spec: PlanSpec) -> list[ModelVersion]:

@@ -2,11 +2,14 @@
 
 One model version is a :class:`VersionPredictor` (validate against its compiled schema, then a
 frame-level stack: cache → batcher → runtime). Routing, canary, segments, fallback and shadow
-are request-level wrappers in ``routing``; each is a Predictor over Predictors.
+are request-level wrappers in ``routing``; each is a Predictor over Predictors. A version also
+explains its answers when its model allows (``VersionPredictor.explain``): exactly for linear
+models, by TreeSHAP for tree ensembles.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import secrets
@@ -20,10 +23,13 @@ import numpy as np
 from modelyard.core.errors import InvalidInput
 from modelyard.serving.batching import take_cpu_s
 from modelyard.serving.errors import ModelFailed
-from modelyard.serving.schema import Frame, InputSchema, Payload
+from modelyard.serving.frames import Frame, Payload
+from modelyard.serving.schema import InputSchema
 
 Outputs = dict[str, np.ndarray]
 FrameFn = Callable[[Frame, frozenset[str]], Awaitable[Outputs]]
+# per-feature contributions of a frame (see protocol_v1.encode_explanation), None: not for it
+Explainer = Callable[[Frame], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,9 @@ class VersionPredictor:
         run: FrameFn,
         max_rows: int,
         runtime_kind: str = "",
+        *,
+        exact: Explainer | None = None,
+        tree: Explainer | None = None,
     ) -> None:
         self.info = info
         self.schema = schema
@@ -127,7 +136,9 @@ class VersionPredictor:
         self.runtime_kind = runtime_kind
         self.role = "production"
         # exact per-feature contributions, when the runtime can give them (linear models)
-        self.explainer: Callable[[Frame], dict[str, Any] | None] | None = None
+        self.exact = exact
+        # TreeSHAP for tree ensembles: blocking, run on a worker thread
+        self.tree = tree
 
     def check_outputs(self, want: frozenset[str]) -> None:
         unknown = want - self.output_set
@@ -153,3 +164,19 @@ class VersionPredictor:
                 model_version=self.info.ref,
             ) from exc
         return Answer(outputs, self.info, frame, self.role, cpu_s=take_cpu_s())
+
+    async def explain(self, payload: Payload) -> dict[str, Any]:
+        """Per-feature contributions for the payload's rows, or InvalidInput naming the model
+        kinds that have them."""
+        frame = self.schema.validate(payload, self.max_rows)
+        result = self.exact(frame) if self.exact is not None else None
+        if result is None and self.tree is not None:
+            result = await asyncio.get_running_loop().run_in_executor(None, self.tree, frame)
+        if result is None:
+            raise InvalidInput(
+                f"{self.info.ref} ({self.runtime_kind}) has no explanation: they are "
+                "available for linear models ([StandardScaler…] + a linear estimator) and "
+                "tree ensembles (forests, gradient boosting, LightGBM, XGBoost)",
+                hint="serve a linear or tree model to explain its predictions",
+            )
+        return result

@@ -12,6 +12,7 @@ here the labels stay in ``predictions`` and the probabilities come beside them a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,19 +20,25 @@ import orjson
 
 from modelyard.core.errors import InvalidInput
 from modelyard.serving.errors import MalformedRequest
+from modelyard.serving.frames import Payload
 from modelyard.serving.predictor import Answer
-from modelyard.serving.schema import Payload
 
 WANT = frozenset({"predict"})
 WANT_PROBA = frozenset({"predict", "predict_proba"})
 PARAMETERS = ("probabilities",)
 
 
+@dataclass(slots=True)
+class V1Request:
+    payload: Payload
+    want: frozenset[str]  # labels; probabilities too when parameters.probabilities is true
+
+
 def decode(body: bytes) -> Payload:
-    return decode_request(body)[0]
+    return decode_request(body).payload
 
 
-def decode_request(body: bytes) -> tuple[Payload, frozenset[str]]:
+def decode_request(body: bytes) -> V1Request:
     """The instances, and the outputs asked for (labels; probabilities too when
     ``parameters.probabilities`` is true)."""
     try:
@@ -45,7 +52,7 @@ def decode_request(body: bytes) -> tuple[Payload, frozenset[str]]:
         raise InvalidInput(
             f'expected a JSON object with "instances" or "inputs", got {type(doc).__name__}'
         )
-    return _payload(doc), _wanted(doc.get("parameters"))
+    return V1Request(_payload(doc), _wanted(doc.get("parameters")))
 
 
 def _wanted(params: Any) -> frozenset[str]:

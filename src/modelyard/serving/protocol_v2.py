@@ -24,8 +24,8 @@ import orjson
 
 from modelyard.core.errors import InvalidInput
 from modelyard.serving.errors import MalformedRequest
+from modelyard.serving.frames import Payload
 from modelyard.serving.predictor import Answer
-from modelyard.serving.schema import Payload
 
 DTYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype("?"),
@@ -52,6 +52,7 @@ class V2Request:
     want: frozenset[str] | None
     binary: frozenset[str]  # outputs to answer as binary
     binary_all: bool
+    head_len: int | None = None  # of the answer's JSON header when it carries binary outputs
 
 
 def decode(body: bytes, header_length: str | None) -> V2Request:

@@ -16,8 +16,8 @@ import numpy as np
 
 from modelyard.core.errors import InvalidInput
 from modelyard.registry.registry import Registry
+from modelyard.serving.frames import Payload
 from modelyard.serving.loading import ModelPool
-from modelyard.serving.schema import Payload
 from modelyard.store.prediction_log import read_logs
 
 BATCH = 512

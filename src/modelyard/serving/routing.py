@@ -13,6 +13,7 @@ import random
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from modelyard.core.endpoint_config import SegmentRule
 from modelyard.core.errors import InvalidInput
@@ -203,5 +204,5 @@ class Shadow:
         answer = await self.primary.predict(req)
         if self.sample >= 1.0 or self.rand() < self.sample:
             for target in self.shadows:
-                req.after.append(lambda t=target: self.queue.offer(req, t))  # type: ignore[misc]
+                req.after.append(partial(self.queue.offer, req, target))
         return answer

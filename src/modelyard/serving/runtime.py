@@ -15,7 +15,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from modelyard.serving.compiled import check_parity, compile_model, parity_rows
-from modelyard.serving.schema import Frame, InputSchema
+from modelyard.serving.frames import Frame
+from modelyard.serving.schema import InputSchema
 
 Outputs = dict[str, np.ndarray]
 log = logging.getLogger("modelyard.serving")

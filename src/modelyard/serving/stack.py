@@ -27,10 +27,11 @@ from modelyard.serving.app import ServingApp
 from modelyard.serving.auth import ServingAuth
 from modelyard.serving.loading import ModelPool
 from modelyard.serving.metrics import ServingMetrics
-from modelyard.serving.plan import ServingState, Telemetry
+from modelyard.serving.plan import ServingState
 from modelyard.serving.predictor import Observer
 from modelyard.serving.predlog import PredictionLog
 from modelyard.serving.sources import PlanSource, SingleVersion, StoreRoutes
+from modelyard.serving.telemetry import Telemetry
 from modelyard.serving.tracing import Tracing
 
 SPEC_ENV = "MODELYARD_SERVE_SPEC"  # hands the spec to worker processes (read at the boundary)

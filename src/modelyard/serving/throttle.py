@@ -11,6 +11,10 @@ value (the raw token is never stored or logged); callers without one share one a
 bucket. At most ``per_token.max_tokens`` callers are tracked, least recently seen forgotten
 first. The hot-path cost is one hash and one dict lookup. The clock is injectable for
 deterministic tests.
+
+The inference routes make one call, ``with limiter.admit(headers):``; the admission a request
+holds is a ticket made once per bucket (and one shared no-op ticket when nothing is limited),
+so admitting allocates nothing per request. A refusal is counted through ``on_refused``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import hashlib
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import Any
 
 from modelyard.core.endpoint_config import PerTokenThrottle, ThrottleConfig
 from modelyard.serving.errors import Throttled
@@ -30,7 +36,7 @@ ANONYMOUS = b"anonymous"
 class Bucket:
     """One concurrency counter and one token bucket (an endpoint's, or one caller's)."""
 
-    __slots__ = ("capacity", "in_flight", "max_concurrency", "rate", "stamp", "tokens")
+    __slots__ = ("capacity", "in_flight", "max_concurrency", "rate", "stamp", "ticket", "tokens")
 
     def __init__(
         self, max_concurrency: int | None, rate: float | None, burst: int | None, now: float
@@ -41,6 +47,7 @@ class Bucket:
         self.tokens = self.capacity
         self.stamp = now
         self.in_flight = 0
+        self.ticket: Ticket | None = None  # what a request admitted through it holds
 
     def take(self, now: float, who: str, prefix: str) -> None:
         """Admit one request (count it in flight) or raise Throttled naming the limit."""
@@ -101,13 +108,49 @@ class TokenLimits:
         return made
 
 
+class Ticket:
+    """An admitted request's hold on its limiter, given back when the ``with`` block ends."""
+
+    __slots__ = ("limiter", "token")
+
+    def __init__(self, limiter: Limiter, token: Bucket | None) -> None:
+        self.limiter = limiter
+        self.token = token
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        self.limiter.leave(self.token)
+
+
+class _Unlimited:
+    """The ticket of an endpoint without limits: nothing to take, nothing to give back."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+UNLIMITED = _Unlimited()
+
+
 class Limiter:
     def __init__(
-        self, endpoint: str, config: ThrottleConfig, clock: Callable[[], float] = time.monotonic
+        self,
+        endpoint: str,
+        config: ThrottleConfig,
+        clock: Callable[[], float] = time.monotonic,
+        on_refused: Callable[[], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.config = config
         self.clock = clock
+        self.on_refused = on_refused
         self.max_concurrency = config.max_concurrency
         self.rate = config.rate_per_s
         own = config.max_concurrency is not None or config.rate_per_s is not None
@@ -117,6 +160,27 @@ class Limiter:
             TokenLimits(endpoint, config.per_token) if config.per_token is not None else None
         )
         self.active = own or self.per_token is not None
+        self.ticket = Ticket(self, None)  # held by every request when only ``own`` limits
+
+    def admit(self, headers: Iterable[tuple[bytes, bytes]]) -> AbstractContextManager[None]:
+        """Admit one request or raise Throttled: ``with limiter.admit(scope["headers"]):``.
+
+        ``headers`` are the request's raw headers; the ``Authorization`` value is read only
+        when per-token limits are configured.
+        """
+        if not self.active:
+            return UNLIMITED
+        try:
+            token = self.enter(_authorization(headers) if self.per_token is not None else None)
+        except Throttled:
+            if self.on_refused is not None:
+                self.on_refused()
+            raise
+        if token is None:
+            return self.ticket
+        if token.ticket is None:
+            token.ticket = Ticket(self, token)
+        return token.ticket
 
     @property
     def in_flight(self) -> int:
@@ -148,3 +212,10 @@ class Limiter:
             self.bucket.in_flight -= 1
         if token is not None:
             token.in_flight -= 1
+
+
+def _authorization(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    for k, v in headers:
+        if k == b"authorization":
+            return v.decode("latin-1")
+    return None

@@ -148,9 +148,9 @@ def dashboard_app(
         }
 
     def version(request: Request, who: Identity) -> dict[str, Any]:
+        from modelyard.registry.approvals import decisions
         from modelyard.registry.catalog import trust_of, trust_records
         from modelyard.registry.lineage import model_lineage
-        from modelyard.registry.approvals import decisions
         from modelyard.web.lineage_svg import render
 
         graph = model_lineage(reg, request.path_params["ref"])
