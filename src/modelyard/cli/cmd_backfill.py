@@ -66,7 +66,6 @@ def backfill(
     from modelyard.monitoring.outofcore import backfill_windows
     from modelyard.monitoring.sketch import WindowSketch
     from modelyard.monitoring.version_baseline import BaselineCache
-    from modelyard.registry.registry import ModelVersion
     from modelyard.serving.predlog import storage_options
     from modelyard.store.windows import WindowStore
 
@@ -89,7 +88,7 @@ def backfill(
         missing: list[str] = []
 
         def baseline_for(version_id: int, ref: str) -> Any:
-            mv = ModelVersion.from_row(reg.store.get_model_version_by_id(version_id))
+            mv = reg.store.versions.by_id(version_id)
             found = cache.get(mv)
             if found is None:
                 missing.append(ref)

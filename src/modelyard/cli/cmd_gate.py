@@ -144,17 +144,17 @@ def gate(
             )
         state = reg.model_version(ref).state
         row = next(
-            r for r in reg.store.reports_of(report.model_version_id or 0) if r["id"] == report_id
+            r for r in reg.store.reports.of(report.model_version_id or 0) if r.id == report_id
         )
         if html is not None:
-            html.write_bytes(reg.artifacts.get(row["html_digest"]))
+            html.write_bytes(reg.artifacts.get(row.html_digest))
         if json_:
             render.emit_json(
                 {
                     **report.model_dump(mode="json"),
                     "report_id": report_id,
-                    "json_digest": row["artifact_digest"],
-                    "html_digest": row["html_digest"],
+                    "json_digest": row.artifact_digest,
+                    "html_digest": row.html_digest,
                 }
             )
         else:

@@ -534,9 +534,9 @@ def _drift_story(
         return
     candidate = str(retrain["details"]["candidate"])
     result.retrained = candidate
-    reports = reg.store.reports_of(reg.model_version(candidate).id)
+    reports = reg.store.reports.of(reg.model_version(candidate).id)
     gate_id = retrain["details"].get("gate_report")
-    result.gates[candidate] = any(r["id"] == gate_id and r["passed"] for r in reports)
+    result.gates[candidate] = any(r.id == gate_id and r.passed for r in reports)
     reviewer = _as(reg, REVIEWER)
     try:
         approve(

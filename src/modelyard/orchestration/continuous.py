@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.core.errors import ConfigError, Conflict
 from modelyard.core.lifecycle import State
 from modelyard.orchestration.operations import champion
-from modelyard.registry.registry import DatasetVersion, ModelVersion, Registry
+from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.playbooks import PlaybookStore
 from modelyard.store.rollouts import RUNNING, RolloutStore
 
@@ -83,19 +83,19 @@ def plan_retrain(
             f"{src.model_name} in modelyard.yaml (docs/gates.md, reproducibility)",
         )
     assert src.run_id is not None
-    run = reg.store.get_run(src.run_id)
+    run = reg.store.runs.get(src.run_id)
     trained_on: dict[str, str] = {}
     datasets: dict[str, str] = {}
-    for row in reg.store.run_inputs(src.run_id):
-        ds = DatasetVersion.from_row(row)
-        key = row["role"] if row["role"] not in trained_on else f"{row['role']}:{ds.name}"
+    for row in reg.store.runs.inputs(src.run_id):
+        ds = row.dataset
+        key = row.role if row.role not in trained_on else f"{row.role}:{ds.name}"
         trained_on[key] = ds.ref
-        datasets[key] = f"{ds.name}@{reg.store.get_dataset(ds.name)['version']}"
+        datasets[key] = f"{ds.name}@{reg.store.datasets.get(ds.name).version}"
     if dataset:
         name, _, version = dataset.partition("@")
-        row = reg.store.get_dataset(name, int(version) if version.isdigit() else None)
+        named = reg.store.datasets.get(name, int(version) if version.isdigit() else None)
         role = "train" if "train" in datasets or not datasets else next(iter(datasets))
-        datasets[role] = f"{row['name']}@{row['version']}"
+        datasets[role] = named.ref
     if not datasets:
         raise ConfigError(
             f"the run of {src.ref} recorded no input datasets, so there is no data to retrain on",
@@ -107,8 +107,8 @@ def plan_retrain(
         source=src.ref,
         datasets=datasets,
         trained_on=trained_on,
-        params=dict(run["params"] or {}),
-        seed=run["seed"],
+        params=dict(run.params or {}),
+        seed=run.seed,
         then="awaiting approval" if required > 0 else "canary",
     )
 
@@ -203,9 +203,9 @@ def newer_datasets(reg: Registry, mv: ModelVersion) -> dict[str, dict[str, int]]
     if not mv.run_id:
         return {}
     out: dict[str, dict[str, int]] = {}
-    for row in reg.store.run_inputs(mv.run_id):
-        ds = DatasetVersion.from_row(row)
-        newest = int(reg.store.get_dataset(ds.name)["version"])
+    for row in reg.store.runs.inputs(mv.run_id):
+        ds = row.dataset
+        newest = int(reg.store.datasets.get(ds.name).version)
         if newest > ds.version:
             out[ds.name] = {"used": ds.version, "newest": newest}
     return out
@@ -214,7 +214,7 @@ def newer_datasets(reg: Registry, mv: ModelVersion) -> dict[str, dict[str, int]]
 def _covered(reg: Registry, endpoints: tuple[str, ...]) -> list[str]:
     if endpoints:
         return list(endpoints)
-    return sorted({r["endpoint"] for r in reg.store.routes() if r["role"] == "production"})
+    return sorted({r.endpoint for r in reg.store.routes.all() if r.role == "production"})
 
 
 def check_triggers(
