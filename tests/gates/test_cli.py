@@ -135,4 +135,4 @@ def test_an_errored_gate_is_no_verdict_and_a_rejection_is_reconsidered_only_expl
         ("rejected", "proposed"),
         ("proposed", "validated"),
     ]
-    assert "fairness owned by a later gate" in history[-2]["reason"]
+    assert "fairness owned by a later gate" in history[-2].reason

@@ -37,8 +37,8 @@ def test_fair_candidate_passes_and_is_validated(gate_project) -> None:  # type: 
     ]
     assert reg.model_version(mv.ref).state == "validated"
     row, doc, html = _stored(reg, mv)
-    assert row["id"] == report_id and row["kind"] == "gate" and row["passed"] is True
-    assert row["summary"]["checks"]["fairness"] == "pass"
+    assert row.id == report_id and row.kind == "gate" and row.passed is True
+    assert row.summary["checks"]["fairness"] == "pass"
     # the JSON is the versioned contract and validates against its own schema model
     assert doc["schema_version"] == SCHEMA_VERSION
     assert GateReport.model_validate(doc).model == mv.ref
@@ -57,7 +57,7 @@ def test_fair_candidate_passes_and_is_validated(gate_project) -> None:  # type: 
         ElementTree.fromstring(svg)  # well-formed XML: browsers draw it inline
     # reachable from lineage, with the transition's reason pointing at the report
     graph = model_lineage(reg, mv.ref)
-    assert graph["reports"][-1]["html_digest"] == row["html_digest"]
+    assert graph["reports"][-1]["html_digest"] == row.html_digest
     assert f"gate report #{report_id}" in graph["transitions"][-1]["reason"]
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from modelyard.cli import render
 from modelyard.cli.main import JsonOpt, ProjectOpt, app, open_registry
 from modelyard.core.errors import InvalidInput, NotFound
+from modelyard.core.records import ReportRecord
 
 
 def _register_load_runner() -> None:
@@ -147,7 +148,7 @@ def gate(
             r for r in reg.store.reports.of(report.model_version_id or 0) if r.id == report_id
         )
         if html is not None:
-            html.write_bytes(reg.artifacts.get(row.html_digest))
+            html.write_bytes(reg.artifacts.get(str(row.html_digest)))
         if json_:
             render.emit_json(
                 {
@@ -174,7 +175,7 @@ def gate(
 
 
 def _print(
-    report: Any, report_id: int, row: dict[str, Any], html: Path | None, *, moved: bool
+    report: Any, report_id: int, row: ReportRecord, html: Path | None, *, moved: bool
 ) -> None:
     console = render.console
     if report.champion:
@@ -203,6 +204,8 @@ def _print(
     else:
         console.print("[dim]lifecycle: state unchanged (--no-transition)[/]")
     console.print(
-        f"[dim]report #{report_id}: json sha256:{row['artifact_digest'][:16]}, "
-        f"html sha256:{row['html_digest'][:16]}" + (f", written to {html}" if html else "") + "[/]"
+        f"[dim]report #{report_id}: json sha256:{str(row.artifact_digest)[:16]}, "
+        f"html sha256:{str(row.html_digest)[:16]}"
+        + (f", written to {html}" if html else "")
+        + "[/]"
     )

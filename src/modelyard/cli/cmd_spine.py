@@ -462,10 +462,7 @@ def models_show(
     render.table(
         "Lifecycle",
         ["from", "to", "actor", "reason", "at"],
-        [
-            (h["from_state"] or "-", h["to_state"], h["actor"], h["reason"], render.ago(h["at"]))
-            for h in history
-        ],
+        [(h.from_state or "-", h.to_state, h.actor, h.reason, render.ago(h.at)) for h in history],
     )
 
 
