@@ -1,8 +1,8 @@
 """What the metadata store records, as values: one frozen dataclass per kind of row.
 
 Pure data (no I/O): the store's repositories build these from table rows (``from_row``) and
-every layer above reads their attributes. JSON adapters turn them back into objects with
-``dataclasses.asdict`` (or ``to_dict`` where a record nests another).
+every layer above reads their attributes. JSON adapters pick the fields they show, or turn a
+record back into an object with ``dataclasses.asdict``.
 """
 
 from __future__ import annotations
@@ -99,12 +99,6 @@ class RunInput:
 
     role: str
     dataset: DatasetVersion
-
-    def to_dict(self) -> dict[str, Any]:
-        """The flat shape: the dataset's columns and the role."""
-        out = dataclasses.asdict(self.dataset)
-        out.pop("created")
-        return {**out, "role": self.role}
 
 
 @dataclass(frozen=True)
