@@ -107,7 +107,7 @@ def test_a_rewritten_chain_fails_signature_checks(project_dir: Path, store_url: 
         _unguard(reg)
         from modelyard.core.audit import entry_hash
 
-        rows, _ = reg.store.audit_chain()
+        rows, _ = reg.store.chain.read()
         prev = "0" * 64
         with reg.store.engine.begin() as conn:
             for r in rows:
@@ -147,7 +147,7 @@ def test_policy_changes_in_the_project_file_are_audited(project_dir: Path, store
         "name: p\nidentity: os\ngovernance:\n  approvals: {required: 2}\n"
     )
     with Registry.open(project_dir, env={**env, "MODELYARD_USER": "mallory"}) as reg:
-        changes = reg.store.audit_entries(action="project.policy")
+        changes = reg.store.chain.entries(action="project.policy")
         assert [c["reason"] for c in changes] == ["project file first seen", "project file changed"]
         assert changes[-1]["actor"] == "mallory"
         assert changes[-1]["data"]["previous"] == changes[0]["data"]["sha256"]

@@ -120,13 +120,13 @@ def test_a_healthy_canary_is_promoted_step_by_step(registry: Registry) -> None:
         script.add(cand.ref, counts(60))
         script.add(champ.ref, counts(540))
         done = _tick(ctl, at + 31)
-        weights.append([r["weight"] for r in registry.store.routes("wine") if r["version"] == 2])
+        weights.append([r.weight for r in registry.store.routes.all("wine") if r.version == 2])
         if done and done[0].get("outcome") == "promoted":
             break
     row = RolloutStore(registry.store).get(rid)
     assert row["status"] == "promoted"
     assert weights == [[0.5], [1.0]], "10% → 50% → production"
-    plan = {(r["version"], r["role"]) for r in registry.store.routes("wine")}
+    plan = {(r.version, r.role) for r in registry.store.routes.all("wine")}
     assert plan == {(2, "production")} and registry.model_version(champ.ref).state == "approved"
 
 
@@ -146,8 +146,8 @@ def test_an_erring_canary_is_rolled_back_by_itself_with_its_figures(registry: Re
     assert row["status"] == "rolled_back" and row["failures"] == 2
     analyses = [h for h in row["history"] if h["kind"] == "analysis"]
     assert analyses[-1]["figures"]["canary_error_rate"] == pytest.approx(10 / 50)
-    assert [(r["version"], r["role"]) for r in registry.store.routes("wine")] == [(1, "production")]
-    actions = [e["action"] for e in registry.store.audit_entries(target_prefix="endpoint:wine")]
+    assert [(r.version, r.role) for r in registry.store.routes.all("wine")] == [(1, "production")]
+    actions = [e["action"] for e in registry.store.chain.entries(target_prefix="endpoint:wine")]
     assert "rollout.rollback" in actions
 
 

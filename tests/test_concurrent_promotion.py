@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import text
 
 from modelyard.core.lifecycle import TRANSITIONS, Role, State
+from modelyard.core.records import Transition
 from modelyard.store.metadata import MetadataStore
 from modelyard.testing.store_contract import _version
 from tests.support.proc_env import child_env, warm_imports
@@ -53,9 +54,9 @@ def _children_import_fast() -> None:
 def _approved_versions(store: MetadataStore, model: str, n: int) -> list[int]:
     ids = []
     for _ in range(n):
-        vid = int(_version(store, model)["id"])  # type: ignore[call-overload]
-        store.transition(vid, State.VALIDATED, "setup", "gates passed")
-        store.transition(vid, State.APPROVED, "setup", "reviewed")
+        vid = _version(store, model).id
+        store.versions.transition(vid, State.VALIDATED, "setup", "gates passed")
+        store.versions.transition(vid, State.APPROVED, "setup", "reviewed")
         ids.append(vid)
     return ids
 
@@ -120,17 +121,17 @@ def _watch_until_done(
     return seen
 
 
-def _check_history(store: MetadataStore, vid: int) -> list[dict[str, Any]]:
-    history = store.transitions_of(vid)
-    assert history[0]["from_state"] is None
-    assert history[0]["to_state"] == State.PROPOSED
+def _check_history(store: MetadataStore, vid: int) -> list[Transition]:
+    history = store.versions.transitions_of(vid)
+    assert history[0].from_state is None
+    assert history[0].to_state == State.PROPOSED
     for before, after in itertools.pairwise(history):
-        assert after["from_state"] == before["to_state"], f"version {vid}: broken chain {history}"
-        assert State(after["to_state"]) in TRANSITIONS[State(after["from_state"])], (
-            f"version {vid}: illegal {after['from_state']} -> {after['to_state']}"
+        assert after.from_state == before.to_state, f"version {vid}: broken chain {history}"
+        assert State(after.to_state) in TRANSITIONS[State(after.from_state)], (
+            f"version {vid}: illegal {after.from_state} -> {after.to_state}"
         )
-    current = store.get_model_version_by_id(vid)["state"]
-    assert history[-1]["to_state"] == current, f"version {vid}: log does not end in {current}"
+    current = store.versions.by_id(vid).state
+    assert history[-1].to_state == current, f"version {vid}: log does not end in {current}"
     return history
 
 
@@ -140,7 +141,7 @@ def test_concurrent_promotions_by_separate_processes_leave_exactly_one_champion(
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     model, endpoint = f"m{tag}", f"ep{tag}"
-    store = MetadataStore(store_url)
+    store = MetadataStore(store_url).open()
     children: list[subprocess.Popen[str]] = []
     try:
         ids = _approved_versions(store, model, N_VERSIONS)
@@ -191,22 +192,22 @@ def test_concurrent_promotions_by_separate_processes_leave_exactly_one_champion(
             last_generation = generation
 
         # --- the final state -----------------------------------------------------------
-        routes = store.routes(endpoint)
+        routes = store.routes.all(endpoint)
         assert len(routes) == 1, routes
-        assert routes[0]["role"] == Role.PRODUCTION
-        champion = routes[0]["model_version_id"]
+        assert routes[0].role == Role.PRODUCTION
+        champion = routes[0].model_version_id
         assert any(champion in r["promoted"] for r in results)
-        states = {vid: store.get_model_version_by_id(vid)["state"] for vid in ids}
+        states = {vid: store.versions.by_id(vid).state for vid in ids}
         assert states[champion] == State.DEPLOYED, states
         assert all(s == State.APPROVED for vid, s in states.items() if vid != champion), states
         # every successful promotion bumped the generation exactly once: no lost update
-        assert store.endpoint_generation(endpoint) == ok
+        assert store.routes.generation(endpoint) == ok
 
         # --- every version's log is a legal walk ending in its current state ------------
         deployed_transitions = 0
         for vid in ids:
             history = _check_history(store, vid)
-            deployed_transitions += sum(h["to_state"] == State.DEPLOYED for h in history)
+            deployed_transitions += sum(h.to_state == State.DEPLOYED for h in history)
         # promotions of the sitting champion change no state; all others deploy a version
         assert 1 <= deployed_transitions <= ok
     finally:

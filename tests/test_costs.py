@@ -56,17 +56,17 @@ def _windows(reg: Registry, mv: ModelVersion, requests: list[int], cpu: list[flo
 def test_a_run_records_its_training_cpu_seconds(registry: Registry) -> None:
     mv, _ = _trained(registry)
     assert mv.run_id is not None
-    cpu = [m for m in registry.store.run_metrics(mv.run_id) if m["key"] == "cpu_seconds"]
-    assert len(cpu) == 1 and cpu[0]["value"] > 0
-    assert version_cost(registry, mv)["training_cpu_s"] == cpu[0]["value"]
+    cpu = [m for m in registry.store.runs.metrics(mv.run_id) if m.key == "cpu_seconds"]
+    assert len(cpu) == 1 and cpu[0].value > 0
+    assert version_cost(registry, mv)["training_cpu_s"] == cpu[0].value
 
 
 def test_a_failed_run_still_records_what_it_cost(registry: Registry) -> None:
     with pytest.raises(RuntimeError), registry.start_run(model="bc") as run:
         sum(i * i for i in range(200_000))
         raise RuntimeError("diverged")
-    assert registry.store.get_run(run.id)["status"] == "failed"
-    assert [m["key"] for m in registry.store.run_metrics(run.id)] == ["cpu_seconds"]
+    assert registry.store.runs.get(run.id).status == "failed"
+    assert [m.key for m in registry.store.runs.metrics(run.id)] == ["cpu_seconds"]
 
 
 def test_stored_bytes_are_the_model_artifact_plus_the_recorded_datasets(

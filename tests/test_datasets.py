@@ -180,7 +180,7 @@ def test_the_readme_tour_order_tags_data_after_registration_without_changing_its
     assert cli("data", "tag", "arrests-eval@1", "-p", str(root)).returncode == 2
 
     with Registry.open(root, env=env) as reg:
-        entries = reg.store.audit_entries(action="dataset.tag")
+        entries = reg.store.chain.entries(action="dataset.tag")
         assert reg.dataset("arrests-train@1").digest == digest
     assert [e["target"] for e in entries] == ["dataset:arrests-train@1", "dataset:arrests-eval@1"]
     assert all(e["actor"] == "alice" for e in entries)

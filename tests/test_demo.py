@@ -48,9 +48,9 @@ def test_demo_tells_the_story_gates_reject_the_biased_candidate_and_a_reviewer_a
             "arrests@5": "approved",
             "arrests@6": "deployed",
         }, "fragile canary rolled back, retrained promoted, then replaced by the drift retrain"
-        rejected = reg.store.transitions_of(reg.model_version("arrests@2").id)[-1]
-        assert "fairness" in rejected["reason"]
-        approvals = reg.store.audit_entries(action="model.approve")
+        rejected = reg.store.versions.transitions_of(reg.model_version("arrests@2").id)[-1]
+        assert "fairness" in rejected.reason
+        approvals = reg.store.chain.entries(action="model.approve")
         assert {e["actor"] for e in approvals} == {"bob"}, "four eyes: the author never approves"
         from modelyard.store.rollouts import RolloutStore
 
@@ -98,7 +98,7 @@ def test_demo_drift_raises_warning_then_critical_and_the_playbook_retrains(
         retrain = next(a for a in actions if a["action"] == "retrain")
         assert retrain["alert_id"] == critical["id"], "the action names the alert that caused it"
         assert retrain["details"]["candidate"] == "arrests@6"
-        audited = reg.store.audit_entries(action="playbook.retrain")
+        audited = reg.store.chain.entries(action="playbook.retrain")
         assert audited and audited[-1]["data"].get("alert") == critical["id"]
         graph = model_lineage(reg, "arrests@6")
         assert [d["ref"] for d in graph["datasets"]] == ["arrests-train@2"], "newest data"

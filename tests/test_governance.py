@@ -66,7 +66,7 @@ def test_tokens_are_shown_once_stored_hashed_and_can_expire_or_be_revoked(
         )
     with pytest.raises(PermissionDenied, match="expired"):
         tokens.authenticate(registry.store, short.secret)
-    actions = [e["action"] for e in registry.store.audit_entries()]
+    actions = [e["action"] for e in registry.store.chain.entries()]
     assert actions.count("token.create") == 2 and "token.revoke" in actions
 
 
@@ -114,7 +114,7 @@ def test_four_eyes_the_author_cannot_approve_and_two_reviewers_are_needed(
         second = approve(reg, mv.ref, as_(reg, "carol"), "calibration fine")
         assert second.approved and second.version.state == "approved"
         assert reg.deploy(mv, "wine-prod").state == "deployed"
-        decisions = [e for e in reg.store.audit_entries(action="model.approve")]
+        decisions = [e for e in reg.store.chain.entries(action="model.approve")]
         assert [d["actor"] for d in decisions] == ["bob", "carol"]
 
 
@@ -127,8 +127,8 @@ def test_only_validated_versions_can_be_approved_and_rejection_records_why(
         assert rejected.state == "rejected"
         with pytest.raises(IllegalTransition, match="only validated versions"):
             approve(reg, mv.ref, as_(reg, "bob"), "changed my mind")
-        history = reg.store.transitions_of(mv.id)
-        assert history[-1]["reason"] == "rejected by bob: unfair to younger people"
+        history = reg.store.versions.transitions_of(mv.id)
+        assert history[-1].reason == "rejected by bob: unfair to younger people"
 
 
 def test_the_permission_docs_are_generated_from_the_code() -> None:

@@ -33,8 +33,8 @@ def test_rollback_returns_to_the_last_known_good_champion(registry: Registry) ->
     deploy(registry, v3.ref, "wine", role="canary", weight=0.2)
     result = rollback(registry, "wine", reason="error rate doubled")
     assert (result.from_version, result.to_version) == ("wine@2", "wine@1")
-    plan = registry.store.routes("wine")
-    assert [(r["version"], r["role"]) for r in plan] == [(1, "production")], "canaries removed"
+    plan = registry.store.routes.all("wine")
+    assert [(r.version, r.role) for r in plan] == [(1, "production")], "canaries removed"
     assert registry.model_version("wine@2").state == "approved"
     again = rollback(registry, "wine", reason="back to 2")
     assert again.to_version == "wine@2"
@@ -62,7 +62,7 @@ def test_retired_versions_lose_their_routes_and_can_never_serve_again(registry: 
     deploy(registry, v2.ref, "wine", role="fallback")
     retired = retire(registry, v2.ref, reason="superseded")
     assert retired.state == "retired"
-    assert [r["version"] for r in registry.store.routes("wine")] == [1]
+    assert [r.version for r in registry.store.routes.all("wine")] == [1]
     with pytest.raises(IllegalTransition, match="retired"):
         deploy(registry, v2.ref, "wine", role="fallback")
     assert champion(registry, "wine").ref == "wine@1"  # type: ignore[union-attr]
@@ -89,7 +89,7 @@ def test_rolling_back_the_first_releases_canary_keeps_the_champion(registry: Reg
     deploy(registry, v2.ref, "wine", role="canary", weight=0.1)
     result = rollback(registry, "wine", reason="canary looks worse")
     assert (result.from_version, result.to_version) == ("wine@2", "wine@1")
-    plan = registry.store.routes("wine")
-    assert [(r["version"], r["role"]) for r in plan] == [(1, "production")]
+    plan = registry.store.routes.all("wine")
+    assert [(r.version, r.role) for r in plan] == [(1, "production")]
     with pytest.raises(NotFound, match="no earlier production version"):
         rollback(registry, "wine", reason="nothing left to take off")

@@ -150,10 +150,9 @@ class LifecycleMachine(RuleBasedStateMachine):
     def register_a_version(self) -> int:
         if len(self.state) >= MAX_VERSIONS:
             return max(self.state)  # keep endpoints contended: re-offer an existing version
-        row = _version(self.store, MODEL)
-        n = int(row["version"])  # type: ignore[call-overload]
-        self.state[n], self.ids[n] = State.PROPOSED, int(row["id"])  # type: ignore[call-overload]
-        return n
+        mv = _version(self.store, MODEL)
+        self.state[mv.version], self.ids[mv.version] = State.PROPOSED, mv.id
+        return mv.version
 
     def _transition(self, n: int, target: State) -> None:
         assert self.reg is not None
@@ -304,7 +303,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 
 def test_lifecycle_rules_hold_for_any_sequence_of_operations(tmp_path: Path) -> None:
     template = tmp_path / "template.db"
-    MetadataStore(f"sqlite:///{template}").close()  # migrate once
+    MetadataStore(f"sqlite:///{template}").open().close()  # migrate once
     with sqlite3.connect(template) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
     conn.close()

@@ -170,8 +170,7 @@ def fire(
 
 def plan_of(reg: Registry, endpoint: str = "arrests") -> list[tuple[str, str, float]]:
     return [
-        (f"{r['model_name']}@{r['version']}", r["role"], r["weight"])
-        for r in reg.store.routes(endpoint)
+        (f"{r.model_name}@{r.version}", r.role, r.weight) for r in reg.store.routes.all(endpoint)
     ]
 
 
@@ -189,12 +188,12 @@ def test_a_fired_critical_drift_alert_rolls_the_endpoint_back_with_the_alert_on_
     assert records[0].details["from"] == "arrests@2" and records[0].details["to"] == "arrests@1"
     assert all(r.alert_id == event["alert_id"] for r in records)
 
-    audit = reg.store.audit_entries(target_prefix="endpoint:arrests", action="playbook.rollback")
+    audit = reg.store.chain.entries(target_prefix="endpoint:arrests", action="playbook.rollback")
     assert [(e["actor"], e["data"]["alert"], e["data"]["status"]) for e in audit] == [
         ("playbook", event["alert_id"], "done")
     ]
     assert f"alert #{event['alert_id']}" in audit[0]["reason"]
-    route = reg.store.audit_entries(target_prefix="endpoint:arrests", action="endpoint.route")[-1]
+    route = reg.store.chain.entries(target_prefix="endpoint:arrests", action="endpoint.route")[-1]
     assert route["actor"] == "playbook" and "drift-critical" in route["reason"]
     rows = PlaybookStore(reg.store).history(endpoint="arrests")
     assert {(r["alert_id"], r["status"]) for r in rows} == {(event["alert_id"], "done")}
@@ -249,7 +248,7 @@ def test_a_run_already_in_progress_elsewhere_is_not_started_twice(local: Registr
 
 def test_dry_run_records_the_concrete_plan_and_changes_nothing(reg: Registry) -> None:
     before_plan = plan_of(reg)
-    before_audit = len(reg.store.audit_entries(action="endpoint.route"))
+    before_audit = len(reg.store.chain.entries(action="endpoint.route"))
     event = fire(reg, "drift-critical")
     records = Playbooks(reg).handle([event], dry_run=True)
 
@@ -260,7 +259,7 @@ def test_dry_run_records_the_concrete_plan_and_changes_nothing(reg: Registry) ->
     assert records[0].details["plan"] == {"from": "arrests@2", "to": "arrests@1"}
     assert records[1].details["plan"] == {"targets": [{"kind": "log", "url": None}]}
     assert plan_of(reg) == before_plan
-    assert len(reg.store.audit_entries(action="endpoint.route")) == before_audit
+    assert len(reg.store.chain.entries(action="endpoint.route")) == before_audit
     # a dry run does not start a cooldown: the real run that follows acts
     real = Playbooks(reg).handle([fire(reg, "drift-critical")])
     assert [r.status for r in real] == ["done", "done"]
@@ -298,7 +297,7 @@ def test_shift_to_a_version_that_is_not_approved_fails_and_stops_the_playbook(
     assert "proposed" in records[0].details["error"]
     assert records[1].details["reason"] == "an earlier action failed"
     assert plan_of(reg) == [("arrests@2", "production", 1.0)]
-    failed = reg.store.audit_entries(action="playbook.shift")
+    failed = reg.store.chain.entries(action="playbook.shift")
     assert [(e["data"]["status"], e["data"]["alert"]) for e in failed] == [
         ("failed", event["alert_id"])
     ]
@@ -337,16 +336,16 @@ def test_shift_approves_a_validated_version_when_governance_needs_no_approval(
 # ---- throttle -----------------------------------------------------------------------------
 def test_an_emergency_alert_throttles_the_endpoint_through_its_overrides(local: Registry) -> None:
     reg = local
-    generation = reg.store.endpoint_generation("arrests")
+    generation = reg.store.routes.generation("arrests")
     records = Playbooks(reg).handle([fire(reg, "anything", tier="emergency")])
 
     assert [(r.action, r.status) for r in records] == [("throttle", "done")], records
-    overrides = reg.store.endpoint_overrides("arrests")
+    overrides = reg.store.routes.overrides("arrests")
     assert overrides is not None and overrides["throttle"] == {
         "rate_per_s": 5.0,
         "max_concurrency": 2,
     }
-    assert reg.store.endpoint_generation("arrests") > generation
+    assert reg.store.routes.generation("arrests") > generation
 
 
 # ---- retrain ------------------------------------------------------------------------------
@@ -369,9 +368,11 @@ def test_retrain_trains_on_the_newest_data_gates_and_starts_a_canary(
     assert d["plan"]["trained_on"] == {"train": "arrests-train@1"}
     candidate = reg.model_version("arrests@4")
     assert candidate.state == "deployed" and candidate.run_id == d["run"]
-    inputs = reg.store.run_inputs(str(candidate.run_id))
-    assert [(i["name"], i["version"], i["role"]) for i in inputs] == [("arrests-train", 2, "train")]
-    assert [r["kind"] for r in reg.store.reports_of(candidate.id)] == ["gate"]
+    inputs = reg.store.runs.inputs(str(candidate.run_id))
+    assert [(i.dataset.name, i.dataset.version, i.role) for i in inputs] == [
+        ("arrests-train", 2, "train")
+    ]
+    assert [r.kind for r in reg.store.reports.of(candidate.id)] == ["gate"]
     rollouts = RolloutStore(reg.store).list("arrests", RUNNING)
     assert [(r["id"], r["candidate_id"]) for r in rollouts] == [(d["rollout"], candidate.id)]
     assert ("arrests@4", "canary", 0.25) in plan_of(reg), "a canary, never straight to 100 %"

@@ -64,24 +64,24 @@ def test_a_run_records_code_environment_params_metrics_and_inputs(
         run.log_metrics({"auc": 0.99, "acc": 0.97})
         run.log_metric("loss", 0.5, step=3)
         mv = run.log_model(_fit(), sample_input=X.head())
-    row = registry.store.get_run(run.id)
-    env = row["environment"]
-    assert row["status"] == "finished" and row["seed"] == 7 and row["created_by"] == "tester"
-    assert row["params"] == {"C": 1.0, "penalty": "l2"}
+    row = registry.store.runs.get(run.id)
+    env = row.environment
+    assert row.status == "finished" and row.seed == 7 and row.created_by == "tester"
+    assert row.params == {"C": 1.0, "penalty": "l2"}
     assert env["git"]["commit"] and env["git"]["dirty"] is True and env["git"]["diff_sha256"]
     assert env["lock_sha256"] and env["python"] and env["packages_count"] > 10
     assert registry.artifacts.get(env["packages_digest"]).startswith(b"[")
-    keys = {m["key"] for m in registry.store.run_metrics(run.id)}
+    keys = {m.key for m in registry.store.runs.metrics(run.id)}
     assert keys == {"auc", "acc", "loss", "cpu_seconds"}
-    assert [i["name"] for i in registry.store.run_inputs(run.id)] == ["bc"]
+    assert [i.dataset.name for i in registry.store.runs.inputs(run.id)] == ["bc"]
     assert mv.run_id == run.id and mv.state == "proposed"
 
 
 def test_a_crashing_training_script_marks_the_run_failed(registry) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ZeroDivisionError), registry.start_run(model="bc") as run:
         1 / 0  # noqa: B018
-    row = registry.store.get_run(run.id)
-    assert row["status"] == "failed" and "ZeroDivisionError" in row["error"]
+    row = registry.store.runs.get(run.id)
+    assert row.status == "failed" and "ZeroDivisionError" in row.error
 
 
 def test_params_are_immutable_within_a_run(registry) -> None:  # type: ignore[no-untyped-def]
@@ -123,7 +123,7 @@ def _typed(value: object) -> object:
 def test_params_come_back_with_the_json_types_they_were_logged_with(registry, params) -> None:  # type: ignore[no-untyped-def]
     with registry.start_run(model="bc", params=params) as run:
         pass
-    stored = registry.store.get_run(run.id)["params"]
+    stored = registry.store.runs.get(run.id).params
     assert _typed(stored) == _typed(params) and _typed(run.params) == _typed(params)
 
 
@@ -136,7 +136,7 @@ def test_numpy_params_and_tuples_become_plain_json_and_nan_is_refused(registry) 
             run.log_params({"alpha": float("nan")})
         with pytest.raises(InvalidInput, match="string keys"):
             run.log_params({"grid": {1: "a"}})
-    stored = registry.store.get_run(run.id)["params"]
+    stored = registry.store.runs.get(run.id).params
     assert stored == {"drop": ["a", "b"], "n": 3, "w": [0.5, 1.5]}
     assert isinstance(stored["n"], int)
 
@@ -181,8 +181,8 @@ def test_untrusted_formats_need_explicit_trust(local_registry) -> None:  # type:
         local_registry.register_model(Opaque(), name="odd")
     mv = local_registry.register_model(Opaque(), name="odd", trust=True)
     assert mv.flavor == "pickle" and mv.trusted
-    history = local_registry.store.transitions_of(mv.id)
-    assert "trusted" in history[0]["reason"]
+    history = local_registry.store.versions.transitions_of(mv.id)
+    assert "trusted" in history[0].reason
     assert local_registry.load_model(mv).predict(None) == [0]
 
 

@@ -52,7 +52,7 @@ def _versions(reg: Registry, n: int, approve: bool = True) -> list[ModelVersion]
 
 
 def _gate_report(reg: Registry, mv: ModelVersion, passed: bool) -> None:
-    reg.store.add_report(
+    reg.store.reports.add(
         {
             "model_version_id": mv.id,
             "kind": "gate",
@@ -64,7 +64,7 @@ def _gate_report(reg: Registry, mv: ModelVersion, passed: bool) -> None:
 
 
 def _plan(reg: Registry, endpoint: str) -> list[tuple[int, str, float]]:
-    return [(r["version"], r["role"], r["weight"]) for r in reg.store.routes(endpoint)]
+    return [(r.version, r.role, r.weight) for r in reg.store.routes.all(endpoint)]
 
 
 def _reopen(reg: Registry, project_dir: Path, yaml_tail: str) -> Registry:
@@ -167,7 +167,7 @@ def test_deploy_refuses_versions_that_are_not_approved(registry: Registry) -> No
     registry.transition(v1, "validated", reason="gates passed")
     with pytest.raises(IllegalTransition, match="wine@1 is validated"):
         blue_green(registry, v1.ref, "wine")
-    assert registry.store.routes("wine") == []
+    assert registry.store.routes.all("wine") == []
 
 
 def test_deploy_refuses_a_version_whose_latest_gate_report_failed(registry: Registry) -> None:

@@ -81,7 +81,7 @@ def test_an_erring_canary_is_rolled_back_by_the_controller(served) -> None:  # t
         outcome = _drive(reg, base, rid)
     assert outcome == "rolled_back"
     assert load.status[500] > 0, "the canary really failed some requests"
-    plan = [(r["version"], r["role"]) for r in reg.store.routes("arrests")]
+    plan = [(r.version, r.role) for r in reg.store.routes.all("arrests")]
     assert plan == [(1, "production")]
     row = RolloutStore(reg.store).get(rid)
     last = [h for h in row["history"] if h["kind"] == "analysis"][-1]
@@ -95,5 +95,5 @@ def test_a_healthy_canary_reaches_full_production(served) -> None:  # type: igno
         outcome = _drive(reg, base, rid)
     assert outcome == "promoted"
     assert set(load.status) == {200}, load.status
-    plan = [(r["version"], r["role"]) for r in reg.store.routes("arrests")]
+    plan = [(r.version, r.role) for r in reg.store.routes.all("arrests")]
     assert plan == [(3, "production")]

@@ -123,7 +123,7 @@ def test_a_failing_champion_is_rolled_back_by_the_monitor_inside_the_server(
             [(r.status_code, r.text[:200], dict(r.headers)) for r in after if r.status_code != 200][
                 :3
             ],
-            reg.store.routes("arrests"),
+            reg.store.routes.all("arrests"),
             (tmp_path / "server.log").read_text()[-3000:],
         )
         assert {r.headers["x-model-version"] for r in after} == {safe.ref}

@@ -143,16 +143,16 @@ def test_a_shadow_never_changes_a_response_and_its_report_matches_the_log(served
         assert logged == {"predict"} and report.score_diff is None
     assert report.unanswered == 0 and report.shadow_errors == 0
     assert report.verdict.startswith(("promote", "do not promote"))
-    stored = [r for r in reg.store.reports_of(v["green"].id) if r["kind"] == "shadow"]
-    assert [r["id"] for r in stored] == [report.report_id]
-    assert stored[0]["summary"]["pairs"] == len(rows)
+    stored = [r for r in reg.store.reports.of(v["green"].id) if r.kind == "shadow"]
+    assert [r.id for r in stored] == [report.report_id]
+    assert stored[0].summary["pairs"] == len(rows)
 
 
 def _hand_route(reg: Registry, endpoint: str, mv: ModelVersion, role: str, weight: float) -> None:
     """Write a route straight into the store, bypassing every check (and bump the generation
     so servers look)."""
     now = dt.datetime.now(dt.UTC)
-    known = reg.store.endpoint_generation(endpoint) > 0
+    known = reg.store.routes.generation(endpoint) > 0
     with reg.store.tx() as conn:
         if not known:
             conn.execute(insert(t.endpoints).values(name=endpoint, generation=0, updated_at=now))

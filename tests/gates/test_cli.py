@@ -127,12 +127,12 @@ def test_an_errored_gate_is_no_verdict_and_a_rejection_is_reconsidered_only_expl
 
     with Registry.open(root, env={"MODELYARD_USER": "ci"}) as reg:
         states = {v: reg.model_version(v).state for v in (fair.ref, unfair.ref)}
-        history = reg.store.transitions_of(reg.model_version(unfair.ref).id)
+        history = reg.store.versions.transitions_of(reg.model_version(unfair.ref).id)
     assert states == {fair.ref: "validated", unfair.ref: "validated"}
-    moves = [(h["from_state"], h["to_state"]) for h in history]
+    moves = [(h.from_state, h.to_state) for h in history]
     assert moves[-3:] == [
         ("proposed", "rejected"),
         ("rejected", "proposed"),
         ("proposed", "validated"),
     ]
-    assert "fairness owned by a later gate" in history[-2]["reason"]
+    assert "fairness owned by a later gate" in history[-2].reason

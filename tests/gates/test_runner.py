@@ -17,9 +17,9 @@ from tests.gates.conftest import DEFAULT_GATES, train_version
 
 
 def _stored(reg, mv):  # type: ignore[no-untyped-def]
-    row = reg.store.reports_of(mv.id)[-1]
-    doc = json.loads(reg.artifacts.get(row["artifact_digest"]))
-    html = reg.artifacts.get(row["html_digest"]).decode()
+    row = reg.store.reports.of(mv.id)[-1]
+    doc = json.loads(reg.artifacts.get(row.artifact_digest))
+    html = reg.artifacts.get(row.html_digest).decode()
     return row, doc, html
 
 
@@ -37,8 +37,8 @@ def test_fair_candidate_passes_and_is_validated(gate_project) -> None:  # type: 
     ]
     assert reg.model_version(mv.ref).state == "validated"
     row, doc, html = _stored(reg, mv)
-    assert row["id"] == report_id and row["kind"] == "gate" and row["passed"] is True
-    assert row["summary"]["checks"]["fairness"] == "pass"
+    assert row.id == report_id and row.kind == "gate" and row.passed is True
+    assert row.summary["checks"]["fairness"] == "pass"
     # the JSON is the versioned contract and validates against its own schema model
     assert doc["schema_version"] == SCHEMA_VERSION
     assert GateReport.model_validate(doc).model == mv.ref
@@ -57,7 +57,7 @@ def test_fair_candidate_passes_and_is_validated(gate_project) -> None:  # type: 
         ElementTree.fromstring(svg)  # well-formed XML: browsers draw it inline
     # reachable from lineage, with the transition's reason pointing at the report
     graph = model_lineage(reg, mv.ref)
-    assert graph["reports"][-1]["html_digest"] == row["html_digest"]
+    assert graph["reports"][-1]["html_digest"] == row.html_digest
     assert f"gate report #{report_id}" in graph["transitions"][-1]["reason"]
 
 
@@ -68,7 +68,7 @@ def test_unfair_candidate_is_rejected_with_the_reason(gate_project) -> None:  # 
     assert not report.passed and "fairness" in report.failed_checks
     after = reg.model_version(mv.ref)
     assert after.state == "rejected"
-    reason = reg.store.transitions_of(mv.id)[-1]["reason"]
+    reason = reg.store.versions.transitions_of(mv.id)[-1].reason
     assert reason.startswith("failed the gates") and "colour: demographic parity" in reason
 
 
@@ -138,7 +138,7 @@ def test_plugin_checks_run_like_builtins(gate_project) -> None:  # type: ignore[
         unregister_check("always_warn")
     assert report.passed and report.checks[-1].status == "warn"
     assert report.checks[-1].message == "heads up"
-    assert "warnings: always_warn" in reg.store.transitions_of(mv.id)[-1]["reason"]
+    assert "warnings: always_warn" in reg.store.versions.transitions_of(mv.id)[-1].reason
     with pytest.raises(ConfigError, match="unknown gate check 'always_warn'"):
         run_gate(reg, mv.ref)
 
@@ -156,7 +156,7 @@ def test_regating_a_validated_version_can_reject_it(gate_project) -> None:  # ty
     second, _ = run_gate(reg, mv.ref, policy=stricter)
     assert not second.passed and second.transition == {"from": "validated", "to": "rejected"}
     assert reg.model_version(mv.ref).state == "rejected"
-    assert [r["passed"] for r in reg.store.reports_of(mv.id)] == [True, False]
+    assert [r.passed for r in reg.store.reports.of(mv.id)] == [True, False]
     third, _ = run_gate(reg, mv.ref)  # passes, but a rejected version must be re-proposed first
     assert third.passed and third.transition is None
     assert reg.model_version(mv.ref).state == "rejected"

@@ -90,9 +90,9 @@ def utc(value: str) -> pd.Timestamp:
 def routes(yard: Yard, endpoint: str) -> list[tuple[str, str, float]]:
     """The endpoint's plan as the store holds it (read only, to check an outcome)."""
     with Project.open(yard.root, env={"MODELYARD_USER": AUTHOR}) as project:
-        plan = project.store.routes(endpoint)
+        plan = project.store.routes.all(endpoint)
     return sorted(
-        ((f"{r['model_name']}@{r['version']}", r["role"], r["weight"]) for r in plan),
+        ((f"{r.model_name}@{r.version}", r.role, r.weight) for r in plan),
         key=lambda r: r[1] != "production",
     )
 

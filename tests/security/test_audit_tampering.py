@@ -52,7 +52,7 @@ class Chain:
         return verify(self.reg.store, self.key)
 
     def with_anchor(self) -> VerifyResult:
-        return verify(self.reg.store, self.key, self.reg.store.anchors)
+        return verify(self.reg.store, self.key, self.reg.store.chain.anchors)
 
 
 def _history(reg: Registry, first: int, n: int) -> None:
@@ -83,7 +83,7 @@ def _make_chain(project_dir: Path, store_url: str, signed: bool) -> Iterator[Cha
     earlier = rows_and_head(reg.store.engine)[1]
     assert earlier is not None
     _history(reg, 4, 4)
-    cp = reg.store.checkpoint()
+    cp = reg.store.chain.checkpoint()
     key = load_signing_key(key_file).public_key() if key_file else None
     chain = Chain(reg, key, cp.seq, earlier)
     assert chain.without_anchor().ok and chain.with_anchor().ok
@@ -322,21 +322,21 @@ def test_signing_switched_on_after_init_is_an_audited_entry_and_verifies_across_
     anchor = project_dir.parent / "a.jsonl"
     reg = _open(project_dir, store_url, anchor, None)
     _history(reg, 0, 3)
-    unsigned_checkpoint = reg.store.checkpoint()
+    unsigned_checkpoint = reg.store.chain.checkpoint()
     assert unsigned_checkpoint.sig is None
     reg.close()
     key_file = project_dir.parent / "late.pem"
     generate_signing_key(key_file)
     with _open(project_dir, store_url, anchor, key_file) as reg:
         _history(reg, 3, 3)
-        (declared,) = reg.store.audit_entries(action="audit.key")
+        (declared,) = reg.store.chain.entries(action="audit.key")
         assert declared["reason"] == "audit signing switched on"
         assert declared["actor"] == "alice" and declared["data"]["previous"] is None
         public = load_signing_key(key_file).public_key()
-        result = verify(reg.store, public, reg.store.anchors)
+        result = verify(reg.store, public, reg.store.chain.anchors)
         assert result.ok and result.signing_key == declared["data"]["public_key"]
         assert result.checkpoint_seq == unsigned_checkpoint.seq
-        assert reg.store.checkpoint().signed_by(public)
+        assert reg.store.chain.checkpoint().signed_by(public)
         rows, _ = rows_and_head(reg.store.engine)
         assert all(r["signature"] for r in rows if r["seq"] >= declared["seq"])
 
@@ -350,17 +350,17 @@ def test_a_rotated_key_is_an_audited_entry_signed_by_the_old_key(
     anchor = project_dir.parent / "a.jsonl"
     with _open(project_dir, store_url, anchor, old_file) as reg:
         _history(reg, 0, 2)
-        reg.store.checkpoint()
+        reg.store.chain.checkpoint()
         new_key = load_signing_key(new_file)
-        reg.store.rotate_signing_key(new_key, "alice", "yearly rotation")
+        reg.store.chain.rotate_signing_key(new_key, "alice", "yearly rotation")
     with _open(project_dir, store_url, anchor, new_file) as reg:
         _history(reg, 2, 2)
-        reg.store.checkpoint()
-        assert verify(reg.store, new_key.public_key(), reg.store.anchors).ok
+        reg.store.chain.checkpoint()
+        assert verify(reg.store, new_key.public_key(), reg.store.chain.anchors).ok
         old_public = load_signing_key(old_file).public_key()
         stale = verify(reg.store, old_public)
         assert not stale.ok and "not the configured key" in (stale.problem or "")
-        keys = reg.store.audit_entries(action="audit.key")
+        keys = reg.store.chain.entries(action="audit.key")
         assert [k["reason"] for k in keys] == ["audit signing switched on", "yearly rotation"]
     # the old key alone cannot open the project to sign more entries
     from modelyard.core.errors import ConfigError
@@ -377,7 +377,7 @@ def test_a_signed_chain_refuses_unsigned_appends(project_dir: Path, store_url: s
     anchor = project_dir.parent / "a.jsonl"
     _open(project_dir, store_url, anchor, key_file).close()
     with _open(project_dir, store_url, anchor, None) as reg:
-        assert reg.store.audit_entries()  # reading needs no key
+        assert reg.store.chain.entries()  # reading needs no key
         with pytest.raises(ConfigError, match="no signing key is configured"):
             tokens.create(reg.store, "ci", "viewer", "alice")
 
@@ -429,10 +429,10 @@ def test_a_broken_chain_is_never_checkpointed(unsigned: Chain) -> None:
     """A checkpoint extends a verified chain: entries since the last checkpoint are verified
     first (in this process, or in a fresh one resuming from the anchor), so a rewrite is never
     vouched for. (Entries up to a checkpoint are pinned by its hash already.)"""
-    from modelyard.store.metadata import AuditChainBroken
+    from modelyard.store.audit import AuditChainBroken
 
     _history(unsigned.reg, 100, 2)
-    anchor = Path(unsigned.reg.store.anchors[0].url)
+    anchor = Path(unsigned.reg.store.chain.anchors[0].url)
     before = anchor.read_bytes()
     drop_audit_triggers(unsigned.engine)
     edited = unsigned.checkpoint_seq + 1
@@ -443,7 +443,7 @@ def test_a_broken_chain_is_never_checkpointed(unsigned: Chain) -> None:
     fresh = Registry.open(unsigned.reg.settings.project_dir, env=_env(unsigned.reg))
     for store in (unsigned.reg.store, fresh.store):
         with pytest.raises(AuditChainBroken, match=f"entry {edited}"):
-            store.checkpoint()
+            store.chain.checkpoint()
     fresh.close()
     assert anchor.read_bytes() == before
 
@@ -457,7 +457,7 @@ def test_a_forged_checkpoint_line_fails_verification(signed: Chain) -> None:
     chain: a checkpoint line without a valid signature fails verification, naming it."""
     from modelyard.core.audit import make_checkpoint
 
-    anchor = Path(signed.reg.store.anchors[0].url)
+    anchor = Path(signed.reg.store.chain.anchors[0].url)
     with anchor.open("ab") as fh:
         fh.write(make_checkpoint(signed.checkpoint_seq, "f" * 64).to_line())
     result = signed.with_anchor()
@@ -507,19 +507,19 @@ def test_an_s3_anchor_keeps_one_object_per_checkpoint_never_overwritten(
     base = f"{s3_endpoint.bucket}/{prefix}"
     with Registry.init(project_dir, env=env, identity="os") as reg:
         _history(reg, 0, 3)
-        first = reg.store.checkpoint()
+        first = reg.store.chain.checkpoint()
         (obj,) = fs.ls(base, refresh=True)
         stamp = fs.info(obj)["LastModified"]
-        assert reg.store.checkpoint().seq == first.seq  # same head: the object is kept as is
+        assert reg.store.chain.checkpoint().seq == first.seq  # same head: the object is kept as is
         assert fs.ls(base, refresh=True) == [obj] and fs.info(obj)["LastModified"] == stamp
         _history(reg, 3, 2)
-        second = reg.store.checkpoint()
+        second = reg.store.chain.checkpoint()
         names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(base, refresh=True))
         assert names == [f"{cp.seq:012d}-{cp.hash}.json" for cp in (first, second)]
-        assert verify(reg.store, None, reg.store.anchors).checkpoint_seq == second.seq
+        assert verify(reg.store, None, reg.store.chain.anchors).checkpoint_seq == second.seq
         wipe_the_log_and_head(Chain(reg, None, second.seq, {}))
         assert verify(reg.store).ok  # the database alone cannot tell
-        result = verify(reg.store, None, reg.store.anchors)
+        result = verify(reg.store, None, reg.store.chain.anchors)
         assert not result.ok and f"checkpoint {second.seq}" in (result.problem or "")
         assert s3_endpoint.url(prefix) in (result.problem or "")
 
@@ -584,7 +584,7 @@ def test_every_monitor_pass_checkpoints_the_chain(unsigned: Chain) -> None:
     head = rows_and_head(unsigned.engine)[1]
     assert head is not None and head["seq"] > unsigned.checkpoint_seq
     run_pass(reg, Monitor(reg), Dispatcher(reg.store, []))
-    newest = reg.store.anchors[0].newest()
+    newest = reg.store.chain.anchors[0].newest()
     assert [(cp.seq, cp.hash) for cp in newest] == [(head["seq"], head["hash"])]
 
 

@@ -59,10 +59,8 @@ def _build(reg: Registry) -> None:
 def snapshot(reg: Registry) -> tuple[Any, ...]:
     """What a forged action would change: version states, routes, the audit log's length."""
     states = tuple((v.ref, v.state) for v in reg.model_versions())
-    routes = tuple(
-        (r["model_version_id"], r["role"], r["weight"]) for r in reg.store.routes("wine")
-    )
-    return states, routes, len(reg.store.audit_entries())
+    routes = tuple((r.model_version_id, r.role, r.weight) for r in reg.store.routes.all("wine"))
+    return states, routes, len(reg.store.chain.entries())
 
 
 @pytest.fixture
@@ -128,7 +126,7 @@ def test_same_origin_browser_headers_are_accepted(site: Registry) -> None:
             follow_redirects=False,
         )
         assert r.status_code == 303, r.text
-    assert "forged" in site.store.audit_entries(target_prefix="endpoint:wine")[-1]["reason"]
+    assert "forged" in site.store.chain.entries(target_prefix="endpoint:wine")[-1]["reason"]
 
 
 @pytest.mark.parametrize(
@@ -235,7 +233,7 @@ def test_sessions_live_in_the_store_hashed_on_each_backend(store_url: str) -> No
     from modelyard.store import schema
     from modelyard.store.metadata import MetadataStore
 
-    store = MetadataStore(store_url)
+    store = MetadataStore(store_url).open()
     try:
         one = sessions.start(store, sessions.token_binding("abc"), "alice")
         two = sessions.start(store, sessions.token_binding("abc"), "alice")
@@ -298,7 +296,7 @@ def test_stored_reports_are_served_in_a_script_less_sandbox(site: Registry) -> N
     """A stored report keeps its inline styles but can run nothing, even if it held a script."""
     html = site.artifacts.put(b"<style>p{color:red}</style><script>alert(1)</script><p>r</p>")
     blob = site.artifacts.put(b"{}")
-    site.store.add_report(
+    site.store.reports.add(
         {
             "model_version_id": site.model_version("wine@3").id,
             "kind": "gate",

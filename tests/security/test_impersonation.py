@@ -106,7 +106,7 @@ def test_a_token_named_like_the_author_but_held_by_someone_else_may_approve(team
     assert r.status_code == 200 and r.json()["state"] == "approved", r.text
     [row] = _approvals(reg)
     assert (row["actor"], row["principal"]) == (MY_NAME, "user:bob")
-    entry = reg.store.audit_entries(action="model.approve")[-1]
+    entry = reg.store.chain.entries(action="model.approve")[-1]
     assert entry["data"]["principal"] == "user:bob"
     assert reg.model_version(ref).principal == ME
 
@@ -216,7 +216,7 @@ def test_with_identity_os_an_override_is_allowed_and_recorded_as_one(
     with Registry.open(root, env={}) as reg:
         [row] = _approvals(reg)
         assert (row["actor"], row["principal"]) == ("reviewer", f"{ME}/as:reviewer")
-        entry = reg.store.audit_entries(action="model.approve")[-1]
+        entry = reg.store.chain.entries(action="model.approve")[-1]
         assert entry["data"]["identity"] == "override"
         assert entry["data"]["principal"] == f"{ME}/as:reviewer"
         assert reg.model_version(ref).state == "approved"

@@ -125,11 +125,11 @@ def test_a_refused_command_line_rejection_leaves_no_trace(
 
 def test_an_accepted_rejection_writes_its_decision_and_transition_together(world: Any) -> None:
     client, reg, ctx = world
-    before = reg.store.audit_entries()
+    before = reg.store.chain.entries()
     r = client.post(
         PREFIX + "/models/wine@3/reject", headers=ctx["heads"]["reviewer"], json={"comment": "bias"}
     )
     assert r.status_code == 200 and r.json()["state"] == "rejected"
-    new = reg.store.audit_entries()[len(before) :]
+    new = reg.store.chain.entries()[len(before) :]
     assert [e["action"] for e in new] == ["model.reject", "model.transition"]
     assert {e["data"]["principal"] for e in new} == {"user:rita"}

@@ -291,10 +291,9 @@ def _trusting_load(h: Hostile) -> Any:
 def _store_directly(reg: Any, name: str, h: Hostile, card_class: str) -> Any:
     """Write the artifact bytes and a version row the way an attacker with store access (or a
     bug in log_model) would: ``trusted`` is False and the card claims a benign class."""
-    from modelyard.registry.registry import ModelVersion
 
     put = reg.artifacts.put(h.data)
-    row = reg.store.add_model_version(
+    row = reg.store.versions.add(
         {
             "model_name": name,
             "run_id": None,
@@ -310,7 +309,7 @@ def _store_directly(reg: Any, name: str, h: Hostile, card_class: str) -> Any:
         actor="attacker",
         reason="written straight into the store",
     )
-    return ModelVersion.from_row(row)
+    return row
 
 
 def _wait_for(path: Path, timeout_s: float = 10.0) -> None:
@@ -392,7 +391,7 @@ def test_trust_true_is_recorded_with_who_and_when_and_shown(
     assert mv.trusted and mv.card["flavor_info"]["trusted_types"] == [
         "numpy.log1p (a function: callables are never trusted)"
     ]
-    entries = local_registry.store.audit_entries(action="model.trust")
+    entries = local_registry.store.chain.entries(action="model.trust")
     assert [e["target"] for e in entries] == [f"model:{mv.ref}"]
     assert entries[0]["actor"] == "tester" and entries[0]["at"] is not None
     assert "numpy.log1p" in entries[0]["data"]["types"][0]

@@ -321,6 +321,6 @@ def test_a_playbook_notify_is_refused_at_run_time_and_its_record_holds_no_secret
     stored = json.dumps(
         PlaybookStore(reg.store).history(playbook="page"), default=str, ensure_ascii=False
     )
-    audit = json.dumps(reg.store.audit_entries(), default=str, ensure_ascii=False)
+    audit = json.dumps(reg.store.chain.entries(), default=str, ensure_ascii=False)
     assert redact_url(url) in stored
     assert SECRET not in stored and SECRET not in audit

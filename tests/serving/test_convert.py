@@ -20,8 +20,8 @@ def test_convert_to_onnx_registers_a_derived_version_that_serves_the_same_answer
         derived = result.derived
         assert derived is not None and derived.flavor == "onnx"
         assert derived.parent_id == result.source.id and derived.state == "proposed"
-        reports = reg.store.reports_of(derived.id)
-        assert reports[0]["kind"] == "conversion" and reports[0]["summary"]["parent"] == "bcrf@1"
+        reports = reg.store.reports.of(derived.id)
+        assert reports[0].kind == "conversion" and reports[0].summary["parent"] == "bcrf@1"
         forest = reg.load_model("bcrf@1")
     finally:
         reg.close()

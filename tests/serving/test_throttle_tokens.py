@@ -135,22 +135,22 @@ def test_per_token_needs_a_limit() -> None:
 # ---- overrides in the store (SQLite and PostgreSQL) -----------------------------------------
 def test_set_endpoint_overrides_is_audited_and_bumps_the_generation(registry) -> None:  # type: ignore[no-untyped-def]
     store = registry.store
-    before = store.endpoint_generation("churn")
-    gen = store.set_endpoint_overrides(
+    before = store.routes.generation("churn")
+    gen = store.routes.set_overrides(
         "churn", {"throttle": {"rate_per_s": 5, "max_concurrency": 2}}, "ops", "incident 42"
     )
-    assert gen == before + 1 == store.endpoint_generation("churn")
-    assert store.endpoint_overrides("churn") == {
+    assert gen == before + 1 == store.routes.generation("churn")
+    assert store.routes.overrides("churn") == {
         "throttle": {"rate_per_s": 5.0, "max_concurrency": 2}
     }
-    entry = store.audit_entries(action="endpoint.overrides")[-1]
+    entry = store.chain.entries(action="endpoint.overrides")[-1]
     assert (entry["actor"], entry["target"], entry["reason"]) == (
         "ops",
         "endpoint:churn",
         "incident 42",
     )
-    assert store.set_endpoint_overrides("churn", None, "ops", "resolved") == gen + 1
-    assert store.endpoint_overrides("churn") is None
+    assert store.routes.set_overrides("churn", None, "ops", "resolved") == gen + 1
+    assert store.routes.overrides("churn") is None
 
 
 @pytest.mark.parametrize(
@@ -166,8 +166,8 @@ def test_set_endpoint_overrides_is_audited_and_bumps_the_generation(registry) ->
 def test_overrides_are_validated_naming_the_field(local_registry, overrides, message) -> None:  # type: ignore[no-untyped-def]
     store = local_registry.store
     with pytest.raises(InvalidInput, match=message):
-        store.set_endpoint_overrides("churn", overrides, "ops", "x")
-    assert store.endpoint_generation("churn") == 0  # nothing written
+        store.routes.set_overrides("churn", overrides, "ops", "x")
+    assert store.routes.generation("churn") == 0  # nothing written
 
 
 # ---- a running server ---------------------------------------------------------------------
@@ -233,7 +233,7 @@ def test_a_running_server_applies_a_throttle_override_at_its_next_refresh(served
     body = {"instances": [row]}
     with httpx.Client(base_url=url, timeout=30) as c:
         assert {c.post("/v1/models/open:predict", json=body).status_code for _ in range(5)} == {200}
-        gen = reg.store.set_endpoint_overrides(
+        gen = reg.store.routes.set_overrides(
             "open", {"throttle": {"rate_per_s": 0.01, "burst": 1}}, "playbook", "overload"
         )
 
@@ -246,7 +246,7 @@ def test_a_running_server_applies_a_throttle_override_at_its_next_refresh(served
         assert codes.count(429) >= 2, codes  # a bucket of one: at most one more answer
         metrics = c.get("/metrics").text
         assert f'modelyard_plan_generation{{endpoint="open"}} {float(gen)}' in metrics
-        reg.store.set_endpoint_overrides("open", None, "playbook", "recovered")
+        reg.store.routes.set_overrides("open", None, "playbook", "recovered")
         _wait_for(lambda: "overrides" not in c.get("/v1/models/open").json(), "the clear")
         assert {c.post("/v1/models/open:predict", json=body).status_code for _ in range(5)} == {200}
 
@@ -274,7 +274,7 @@ def test_endpoints_throttle_sets_shows_and_clears_an_override(served) -> None:  
     }
     human = cli("endpoints", "show", "tokens")
     assert "override" in human.output and "rate_per_s 5.0" in human.output
-    assert reg.store.audit_entries(action="endpoint.overrides")[-1]["actor"] == "oncall"
+    assert reg.store.chain.entries(action="endpoint.overrides")[-1]["actor"] == "oncall"
     assert cli("endpoints", "throttle", "tokens", "--clear", "-m", "over").exit_code == 0
     assert json.loads(cli("endpoints", "show", "tokens", "--json").stdout)["overrides"] is None
     bad = cli("endpoints", "throttle", "tokens", "-m", "no limits")

@@ -48,8 +48,8 @@ def main() -> int:
 
     rng = random.Random(args.seed)
     ids = [int(i) for i in args.ids.split(",")]
-    store = MetadataStore(args.url, auto_migrate=False)
-    store.routes(args.endpoint)  # open a connection before the start signal
+    store = MetadataStore(args.url).open(migrate_schema=False)
+    store.routes.all(args.endpoint)  # open a connection before the start signal
 
     args.ready.touch()
     ready_after = time.monotonic() - started
@@ -68,7 +68,7 @@ def main() -> int:
         i += 1
         vid = rng.choice(ids)
         try:
-            store.set_route(
+            store.routes.set(
                 args.endpoint, vid, Role.PRODUCTION, 1.0, args.name, f"{args.name} round {i}"
             )
         except Conflict:

@@ -30,7 +30,7 @@ def write_forever(args: argparse.Namespace, seed: int) -> NoReturn:
 
     rng = random.Random(seed)
     artifacts = ArtifactStore(LocalBackend(args.artifacts))
-    store = MetadataStore(args.url, auto_migrate=False)
+    store = MetadataStore(args.url).open(migrate_schema=False)
     biggest = int(args.max_mb * 1024 * 1024)
     noise = rng.randbytes(biggest)  # random once; each object differs by its header
     (args.ready_dir / f"ready-{seed}").touch()
@@ -40,7 +40,7 @@ def write_forever(args: argparse.Namespace, seed: int) -> NoReturn:
         header = f"seed={seed} n={n} ".encode()
         put = artifacts.put(header + noise[len(header) : size])
         with store.tx() as conn:
-            store.record_artifact(conn, put.digest, put.size, "model")
+            store.artifacts.record(conn, put.digest, put.size, "model")
         n += 1
 
 

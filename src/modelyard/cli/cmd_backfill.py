@@ -65,7 +65,6 @@ def backfill(
     """
     from modelyard.monitoring.outofcore import backfill_windows, prediction_log_of, store_windows
     from modelyard.monitoring.version_baseline import BaselineCache
-    from modelyard.registry.registry import ModelVersion
 
     width = parse_duration(window)
     first = parse_date(since, "--since")
@@ -86,7 +85,7 @@ def backfill(
         missing: list[str] = []
 
         def baseline_for(version_id: int, ref: str) -> Any:
-            mv = ModelVersion.from_row(reg.store.get_model_version_by_id(version_id))
+            mv = reg.store.versions.by_id(version_id)
             found = cache.get(mv)
             if found is None:
                 missing.append(ref)

@@ -61,7 +61,7 @@ def prometheus_rules(
     range_s = parse_duration(min_range)
     with open_registry(project) as reg:
         models = {
-            r["endpoint"]: r["model_name"] for r in reg.store.routes() if r["role"] == "production"
+            r.endpoint: r.model_name for r in reg.store.routes.all() if r.role == "production"
         }
         doc = alert_rules(reg.config, models, min_range_s=range_s)
         if format_ == "operator":

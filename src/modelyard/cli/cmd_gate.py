@@ -10,6 +10,7 @@ from rich.table import Table
 
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
 from modelyard.core.errors import InvalidInput, NotFound
+from modelyard.core.records import ReportRecord
 from modelyard.terminal import render
 
 
@@ -144,17 +145,17 @@ def gate(
             )
         state = reg.model_version(ref).state
         row = next(
-            r for r in reg.store.reports_of(report.model_version_id or 0) if r["id"] == report_id
+            r for r in reg.store.reports.of(report.model_version_id or 0) if r.id == report_id
         )
         if html is not None:
-            html.write_bytes(reg.artifacts.get(row["html_digest"]))
+            html.write_bytes(reg.artifacts.get(str(row.html_digest)))
         if json_:
             render.emit_json(
                 {
                     **report.model_dump(mode="json"),
                     "report_id": report_id,
-                    "json_digest": row["artifact_digest"],
-                    "html_digest": row["html_digest"],
+                    "json_digest": row.artifact_digest,
+                    "html_digest": row.html_digest,
                 }
             )
         else:
@@ -174,7 +175,7 @@ def gate(
 
 
 def _print(
-    report: Any, report_id: int, row: dict[str, Any], html: Path | None, *, moved: bool
+    report: Any, report_id: int, row: ReportRecord, html: Path | None, *, moved: bool
 ) -> None:
     console = render.console
     if report.champion:
@@ -203,6 +204,8 @@ def _print(
     else:
         console.print("[dim]lifecycle: state unchanged (--no-transition)[/]")
     console.print(
-        f"[dim]report #{report_id}: json sha256:{row['artifact_digest'][:16]}, "
-        f"html sha256:{row['html_digest'][:16]}" + (f", written to {html}" if html else "") + "[/]"
+        f"[dim]report #{report_id}: json sha256:{str(row.artifact_digest)[:16]}, "
+        f"html sha256:{str(row.html_digest)[:16]}"
+        + (f", written to {html}" if html else "")
+        + "[/]"
     )

@@ -105,9 +105,9 @@ def audit_verify(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) 
     else:
         with open_registry(project) as reg:
             result = verify_configured(reg.store)
-            signed = reg.store.signer is not None
-            if result.ok and reg.store.anchors:
-                checkpointed = reg.store.checkpoint().seq
+            signed = reg.store.chain.signer is not None
+            if result.ok and reg.store.chain.anchors:
+                checkpointed = reg.store.chain.checkpoint().seq
     if json_:
         render.emit_json(
             {
@@ -148,13 +148,13 @@ def audit_checkpoint(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = Fal
     from modelyard.core.errors import ConfigError
 
     with open_registry(project) as reg:
-        if not reg.store.anchors:
+        if not reg.store.chain.anchors:
             raise ConfigError(
                 "no audit anchors are configured",
                 hint="set audit.anchors in modelyard.yaml (a file path or s3://bucket/prefix)",
             )
-        cp = reg.store.checkpoint()
-        where = [a.url for a in reg.store.anchors]
+        cp = reg.store.chain.checkpoint()
+        where = [a.url for a in reg.store.chain.anchors]
     if json_:
         render.emit_json({"seq": cp.seq, "hash": cp.hash, "at": cp.at, "anchors": where})
         return
@@ -176,7 +176,7 @@ def audit_rotate_key(
 
     key = load_signing_key(new)
     with open_registry(project) as reg:
-        seq = reg.store.rotate_signing_key(key, reg.settings.user, reason)
+        seq = reg.store.chain.rotate_signing_key(key, reg.settings.user, reason)
     render.console.print(
         f"entry {seq}: audit signing moves to {new}; set MODELYARD_AUDIT_KEY_FILE={new} now"
     )

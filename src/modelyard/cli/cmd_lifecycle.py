@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
+from modelyard.core.records import Route
 from modelyard.terminal import render
 
 DEFAULT_PROJECT = Path(".")
@@ -115,7 +116,7 @@ def deploy(
             mv, role = ops.shadow(reg, ref, to, sample, reason), "shadow"
         else:
             mv = ops.deploy(reg, ref, to, role, weight, reason)
-        routes = reg.store.routes(to)
+        routes = reg.store.routes.all(to)
     if json_:
         render.emit_json(
             {
@@ -126,9 +127,9 @@ def deploy(
                 **({"standby": standby} if strategy == "blue-green" else {}),
                 "plan": [
                     {
-                        "version": f"{r['model_name']}@{r['version']}",
-                        "role": r["role"],
-                        "weight": r["weight"],
+                        "version": f"{r.model_name}@{r.version}",
+                        "role": r.role,
+                        "weight": r.weight,
                     }
                     for r in routes
                 ],
@@ -139,14 +140,11 @@ def deploy(
     _plan(to, routes)
 
 
-def _plan(endpoint: str, routes: list[dict[str, object]]) -> None:
+def _plan(endpoint: str, routes: list[Route]) -> None:
     render.table(
         f"Plan of {endpoint}",
         ["version", "role", "weight"],
-        [
-            (f"{r['model_name']}@{r['version']}", r["role"], f"{float(r['weight']):.0%}")  # type: ignore[arg-type]
-            for r in routes
-        ],
+        [(r.ref, r.role, f"{r.weight:.0%}") for r in routes],
     )
 
 

@@ -97,7 +97,7 @@ def serve(
                 )
             what = f"{mv.ref} as endpoint {mv.model_name!r}"
         else:
-            names = sorted({r["endpoint"] for r in reg.store.routes()})
+            names = sorted({r.endpoint for r in reg.store.routes.all()})
             if endpoint:
                 names = [n for n in names if n in set(endpoint)]
             if not names:
@@ -166,22 +166,22 @@ def _monitor_thread(project: Path | None) -> Iterator[None]:
 
 def _plan(reg: Any, name: str) -> dict[str, Any]:
     config = reg.config.endpoints.get(name)
-    routes = reg.store.routes(name)
+    routes = reg.store.routes.all(name)
     return {
         "endpoint": name,
-        "generation": reg.store.endpoint_generation(name),
+        "generation": reg.store.routes.generation(name),
         "routes": [
             {
-                "model_version": f"{r['model_name']}@{r['version']}",
-                "role": r["role"],
-                "weight": r["weight"],
-                "state": r["state"],
-                "since": r["created_at"],
+                "model_version": f"{r.model_name}@{r.version}",
+                "role": r.role,
+                "weight": r.weight,
+                "state": r.state,
+                "since": r.created_at,
             }
             for r in routes
         ],
         "config": config.model_dump(mode="json") if config else None,
-        "overrides": reg.store.endpoint_overrides(name),
+        "overrides": reg.store.routes.overrides(name),
     }
 
 
@@ -189,7 +189,7 @@ def _plan(reg: Any, name: str) -> dict[str, Any]:
 def endpoints_list(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None:
     """List endpoints (from the store's routes and the project file) with their plans."""
     with open_registry(project) as reg:
-        names = sorted({r["endpoint"] for r in reg.store.routes()} | set(reg.config.endpoints))
+        names = sorted({r.endpoint for r in reg.store.routes.all()} | set(reg.config.endpoints))
         plans = [_plan(reg, n) for n in names]
     if json_:
         render.emit_json(plans)
@@ -213,7 +213,7 @@ def endpoints_show(
 ) -> None:
     """Show one endpoint: its routes (plan) and its routing configuration."""
     with open_registry(project) as reg:
-        known = {r["endpoint"] for r in reg.store.routes()} | set(reg.config.endpoints)
+        known = {r.endpoint for r in reg.store.routes.all()} | set(reg.config.endpoints)
         if name not in known:
             raise NotFound(
                 f"no endpoint {name!r}", hint=f"endpoints: {', '.join(sorted(known)) or 'none'}"
@@ -304,20 +304,20 @@ def endpoints_throttle(
     if burst is not None:
         limits["burst"] = burst
     with open_registry(project) as reg:
-        known = {r["endpoint"] for r in reg.store.routes()} | set(reg.config.endpoints)
+        known = {r.endpoint for r in reg.store.routes.all()} | set(reg.config.endpoints)
         if name not in known:
             raise NotFound(
                 f"no endpoint {name!r}", hint=f"endpoints: {', '.join(sorted(known)) or 'none'}"
             )
-        current = dict(reg.store.endpoint_overrides(name) or {})
+        current = dict(reg.store.routes.overrides(name) or {})
         if clear:
             current.pop("throttle", None)
         else:
             current["throttle"] = limits
-        generation = reg.store.set_endpoint_overrides(
+        generation = reg.store.routes.set_overrides(
             name, current or None, reg.settings.user, reason
         )
-        overrides = reg.store.endpoint_overrides(name)
+        overrides = reg.store.routes.overrides(name)
     if json_:
         render.emit_json({"endpoint": name, "generation": generation, "overrides": overrides})
         return

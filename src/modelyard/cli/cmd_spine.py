@@ -256,12 +256,12 @@ def runs_list(
     Example: [bold]modelyard runs list --model arrests[/]
     """
     with open_registry(project) as reg:
-        runs = reg.store.list_runs(model, limit)
+        runs = reg.store.runs.all(model, limit)
     if json_:
         render.emit_json(
             [
                 {
-                    k: r[k]
+                    k: getattr(r, k)
                     for k in (
                         "id",
                         "model_name",
@@ -282,12 +282,12 @@ def runs_list(
         ["run", "model", "status", "params", "by", "started"],
         [
             (
-                r["id"][:12],
-                r["model_name"],
-                r["status"],
-                len(r["params"]),
-                r["created_by"],
-                render.ago(r["started_at"]),
+                r.id[:12],
+                r.model_name,
+                r.status,
+                len(r.params),
+                r.created_by,
+                render.ago(r.started_at),
             )
             for r in runs
         ],
@@ -305,13 +305,13 @@ def runs_show(
     Example: [bold]modelyard runs show 3f2a9c[/]
     """
     with open_registry(project) as reg:
-        run = reg.store.get_run(run_id)
-        metrics = reg.store.run_metrics(run["id"])
-        inputs = reg.store.run_inputs(run["id"])
-        outputs = reg.store.versions_of_run(run["id"])
+        run = reg.store.runs.get(run_id)
+        metrics = reg.store.runs.metrics(run.id)
+        inputs = reg.store.runs.inputs(run.id)
+        outputs = reg.store.versions.of_run(run.id)
     data = {
         **{
-            k: run[k]
+            k: getattr(run, k)
             for k in (
                 "id",
                 "model_name",
@@ -325,25 +325,24 @@ def runs_show(
                 "error",
             )
         },
-        "metrics": [{k: m[k] for k in ("key", "value", "step")} for m in metrics],
+        "metrics": [{k: getattr(m, k) for k in ("key", "value", "step")} for m in metrics],
         "inputs": [
-            {"ref": f"{i['name']}@{i['version']}", "role": i["role"], "digest": i["digest"]}
-            for i in inputs
+            {"ref": i.dataset.ref, "role": i.role, "digest": i.dataset.digest} for i in inputs
         ],
-        "model_versions": [f"{v['model_name']}@{v['version']}" for v in outputs],
+        "model_versions": [v.ref for v in outputs],
     }
     if json_:
         render.emit_json(data)
         return
-    git = run["environment"].get("git") or {}
+    git = run.environment.get("git") or {}
     render.console.print(
-        f"[bold]run {run['id']}[/]  model {run['model_name']}  status {run['status']}  by "
-        f"{run['created_by']}\ncode: commit {git.get('commit') or '(not a git repo)'}"
+        f"[bold]run {run.id}[/]  model {run.model_name}  status {run.status}  by "
+        f"{run.created_by}\ncode: commit {git.get('commit') or '(not a git repo)'}"
         f"{'  dirty diff ' + str(git.get('diff_sha256'))[:12] if git.get('dirty') else ''}\n"
-        f"lock: {run['environment'].get('lock_sha256') or '(none found)'}  python "
-        f"{run['environment'].get('python')}  seed {run['seed']}"
+        f"lock: {run.environment.get('lock_sha256') or '(none found)'}  python "
+        f"{run.environment.get('python')}  seed {run.seed}"
     )
-    render.table("Params", ["param", "value"], sorted(run["params"].items()))
+    render.table("Params", ["param", "value"], sorted(run.params.items()))
     render.table(
         "Metrics",
         ["metric", "value", "step"],
@@ -354,8 +353,8 @@ def runs_show(
         ["dataset", "role", "digest"],
         [(i["ref"], i["role"], i["digest"][:16]) for i in data["inputs"]],
     )
-    if run["error"]:
-        render.console.print(f"[red]error:[/]\n{run['error']}")
+    if run.error:
+        render.console.print(f"[red]error:[/]\n{run.error}")
 
 
 # ---- models ----------------------------------------------------------------------------
@@ -371,10 +370,10 @@ def models_list(
     """
     with open_registry(project) as reg:
         versions = reg.model_versions(name)
-        routes = reg.store.routes()
+        routes = reg.store.routes.all()
     served: dict[int, list[str]] = {}
     for r in routes:
-        served.setdefault(r["model_version_id"], []).append(f"{r['endpoint']}:{r['role']}")
+        served.setdefault(r.model_version_id, []).append(f"{r.endpoint}:{r.role}")
     items = [
         {
             "ref": v.ref,
@@ -422,7 +421,7 @@ def models_show(
     """
     with open_registry(project) as reg:
         mv = reg.model_version(ref)
-        history = reg.store.transitions_of(mv.id)
+        history = reg.store.versions.transitions_of(mv.id)
     data = {
         "ref": mv.ref,
         "state": mv.state,
@@ -434,7 +433,8 @@ def models_show(
         "card": mv.card,
         "signature": mv.signature,
         "history": [
-            {k: h[k] for k in ("from_state", "to_state", "actor", "reason", "at")} for h in history
+            {k: getattr(h, k) for k in ("from_state", "to_state", "actor", "reason", "at")}
+            for h in history
         ],
     }
     if json_:
@@ -461,10 +461,7 @@ def models_show(
     render.table(
         "Lifecycle",
         ["from", "to", "actor", "reason", "at"],
-        [
-            (h["from_state"] or "-", h["to_state"], h["actor"], h["reason"], render.ago(h["at"]))
-            for h in history
-        ],
+        [(h.from_state or "-", h.to_state, h.actor, h.reason, render.ago(h.at)) for h in history],
     )
 
 

@@ -93,9 +93,9 @@ def drift(reg: Registry, ctl: Any, mode: list[int], result: DemoResult, console:
         return
     candidate = str(retrain["details"]["candidate"])
     result.retrained = candidate
-    reports = reg.store.reports_of(reg.model_version(candidate).id)
+    reports = reg.store.reports.of(reg.model_version(candidate).id)
     gate_id = retrain["details"].get("gate_report")
-    result.gates[candidate] = any(r["id"] == gate_id and r["passed"] for r in reports)
+    result.gates[candidate] = any(r.id == gate_id and r.passed for r in reports)
     reviewer = as_user(reg, REVIEWER)
     try:
         approve(

@@ -24,10 +24,10 @@ class Champion:
 
 def find_champion(reg: Registry, candidate: ModelVersion, policy: GatePolicy) -> Champion | None:
     endpoint = policy.endpoint or candidate.model_name
-    for route in reg.store.routes(endpoint):
-        if route["role"] == Role.PRODUCTION.value and route["model_version_id"] != candidate.id:
-            row = reg.store.get_model_version_by_id(route["model_version_id"])
-            return Champion(ModelVersion.from_row(row), f"production on endpoint {endpoint}")
+    for route in reg.store.routes.all(endpoint):
+        if route.role == Role.PRODUCTION.value and route.model_version_id != candidate.id:
+            row = reg.store.versions.by_id(route.model_version_id)
+            return Champion(row, f"production on endpoint {endpoint}")
     eligible = [
         v
         for v in reg.model_versions(candidate.model_name)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from modelyard.core.errors import ConfigError
 from modelyard.gates.context import load_function
-from modelyard.registry.registry import DatasetVersion, ModelVersion, Registry
+from modelyard.registry.registry import ModelVersion, Registry
 
 
 @dataclass(frozen=True)
@@ -43,25 +43,25 @@ def build_retrainer(
             f"{mv.ref} was not registered by a training run, so its lineage cannot be replayed",
             hint="log the model with run.log_model(...) inside reg.start_run(...)",
         )
-    run = reg.store.get_run(mv.run_id)
-    inputs = reg.store.run_inputs(mv.run_id)
+    run = reg.store.runs.get(mv.run_id)
+    inputs = reg.store.runs.inputs(mv.run_id)
     fn = load_function(spec, where, reg.settings.project_dir)
 
     def retrain() -> tuple[Any, str | None]:
         datasets: dict[str, pd.DataFrame] = {}
         refs: dict[str, str] = {}
         for row in inputs:
-            ds = DatasetVersion.from_row(row)
-            key = row["role"] if row["role"] not in datasets else f"{row['role']}:{ds.name}"
+            ds = row.dataset
+            key = row.role if row.role not in datasets else f"{row.role}:{ds.name}"
             datasets[key] = reg.load_dataset(ds)
             refs[key] = ds.ref
-        seed = run["seed"]
+        seed = run.seed
         if seed is not None:  # the same global seeding the recorded run did
             import numpy as np
 
             random.seed(seed)
             np.random.seed(seed % 2**32)
-        model = fn(TrainingInputs(datasets, refs, dict(run["params"] or {}), seed))
+        model = fn(TrainingInputs(datasets, refs, dict(run.params or {}), seed))
         data, _ = flavors.detect(model, mv.trusted).dump(model)
         return model, hashlib.sha256(data).hexdigest()
 

@@ -126,7 +126,7 @@ def build_context(reg: Registry, mv: ModelVersion, policy: GatePolicy) -> tuple[
     def put(data: bytes, kind: str) -> str:
         res = reg.artifacts.put(data)
         with reg.store.tx() as conn:
-            reg.store.record_artifact(conn, res.digest, res.size, kind)
+            reg.store.artifacts.record(conn, res.digest, res.size, kind)
         return res.digest
 
     ctx = GateContext(
@@ -229,7 +229,7 @@ def run_gate(
     blob = to_json(report)
     html = render_html(report).encode()
     put_json, put_html = reg.artifacts.put(blob), reg.artifacts.put(html)
-    report_id = reg.store.add_report(
+    report_id = reg.store.reports.add(
         {
             "model_version_id": mv.id,
             "kind": "gate",

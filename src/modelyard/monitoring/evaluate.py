@@ -248,7 +248,7 @@ class Monitor:
     def _version(self, version_id: int) -> ModelVersion:
         mv = self._versions.get(version_id)
         if mv is None:
-            mv = ModelVersion.from_row(self.reg.store.get_model_version_by_id(version_id))
+            mv = self.reg.store.versions.by_id(version_id)
             self._versions[version_id] = mv
         return mv
 

@@ -85,8 +85,8 @@ class SignalCollector(Collector):
     def _ref(self, version_id: int) -> str:
         ref = self._refs.get(version_id)
         if ref is None:
-            row = self.reg.store.get_model_version_by_id(version_id)
-            ref = self._refs[version_id] = f"{row['model_name']}@{row['version']}"
+            row = self.reg.store.versions.by_id(version_id)
+            ref = self._refs[version_id] = f"{row.model_name}@{row.version}"
         return ref
 
     def latest(self) -> list[dict[str, Any]]:

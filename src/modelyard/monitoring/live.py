@@ -297,7 +297,7 @@ class LiveMonitor:
         if version_id not in self._by_id:
             mv = None
             try:
-                mv = ModelVersion.from_row(self.reg.store.get_model_version_by_id(version_id))
+                mv = self.reg.store.versions.by_id(version_id)
             except Exception:
                 log.warning("live monitoring: model version id %s not found", version_id)
             self._by_id[version_id] = mv

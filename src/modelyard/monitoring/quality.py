@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from modelyard.core.records import ModelVersion
 from modelyard.registry.registry import Registry
 from modelyard.store.feedback import FeedbackStore
 from modelyard.store.metadata import Row
@@ -81,9 +82,9 @@ def window_quality(
     if not data.y:
         return {}
     ids = {r["version_id"] for r in rows}
-    mv = reg.store.get_model_version_by_id(version_id if version_id is not None else min(ids))
-    signature: dict[str, Any] = mv.get("signature") or {}
-    mc = reg.config.model(mv["model_name"])
+    mv = reg.store.versions.by_id(version_id if version_id is not None else min(ids))
+    signature: dict[str, Any] = mv.signature or {}
+    mc = reg.config.model(mv.model_name)
     task = mc.task or signature.get("task")
     if task is None:
         task = "classification" if any(p is not None for p in data.proba) else "regression"
@@ -190,13 +191,13 @@ def _regression(data: LabelledRows, protected: list[str]) -> dict[str, float]:
 
 
 # ---- protected groups -------------------------------------------------------------------
-def _protected(reg: Registry, mv: Row) -> list[str]:
+def _protected(reg: Registry, mv: ModelVersion) -> list[str]:
     """Protected columns: tagged in the signature, or in the project file for the datasets
     the version was trained on."""
-    names = [i["name"] for i in (mv.get("signature") or {}).get("inputs", []) if i.get("protected")]
-    if mv.get("run_id"):
-        for inp in reg.store.run_inputs(mv["run_id"]):
-            names += list(reg.config.dataset(inp["name"]).protected)
+    names = [i["name"] for i in (mv.signature or {}).get("inputs", []) if i.get("protected")]
+    if mv.run_id:
+        for inp in reg.store.runs.inputs(mv.run_id):
+            names += list(reg.config.dataset(inp.dataset.name).protected)
     return list(dict.fromkeys(names))
 
 

@@ -88,5 +88,5 @@ def latest_per_version(reg: Registry, endpoint: str | None = None, scan: int = 5
 
 def monitored_endpoints(reg: Registry) -> list[str]:
     """Endpoints with routes or with stored verdicts, sorted."""
-    names = {r["endpoint"] for r in reg.store.routes()}
+    names = {r.endpoint for r in reg.store.routes.all()}
     return sorted(names | set(WindowStore(reg.store).judged_endpoints()))

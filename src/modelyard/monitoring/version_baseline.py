@@ -49,15 +49,14 @@ def training_dataset(reg: Registry, mv: ModelVersion) -> str | None:
     seen: set[int] = set()
     while mv.run_id is None and mv.parent_id is not None and mv.parent_id not in seen:
         seen.add(mv.parent_id)
-        row = reg.store.get_model_version_by_id(mv.parent_id)
-        mv = ModelVersion.from_row(row)
+        mv = reg.store.versions.by_id(mv.parent_id)
     if mv.run_id is None:
         return None
-    inputs = reg.store.run_inputs(mv.run_id)
+    inputs = reg.store.runs.inputs(mv.run_id)
     if not inputs:
         return None
-    chosen = next((d for d in inputs if d["role"] == "train"), inputs[0])
-    return f"{chosen['name']}@{chosen['version']}"
+    chosen = next((d for d in inputs if d.role == "train"), inputs[0])
+    return f"{chosen.dataset.name}@{chosen.dataset.version}"
 
 
 def build_baseline(reg: Registry, mv: ModelVersion, model: Any = None) -> Baseline | None:

@@ -169,12 +169,8 @@ class Controller:
         reg, rid = self.reg, row["id"]
         policy = RolloutPolicy.model_validate(row["strategy"])
         endpoint = row["endpoint"]
-        cand = ModelVersion.from_row(reg.store.get_model_version_by_id(row["candidate_id"]))
-        base = (
-            ModelVersion.from_row(reg.store.get_model_version_by_id(row["baseline_id"]))
-            if row["baseline_id"]
-            else None
-        )
+        cand = reg.store.versions.by_id(row["candidate_id"])
+        base = reg.store.versions.by_id(row["baseline_id"]) if row["baseline_id"] else None
         history = list(row["history"])
         try:
             snap = self.signals.snapshot(endpoint)
@@ -283,10 +279,10 @@ class Controller:
         self, row: dict[str, Any], cand: ModelVersion, history: list[Any], failures: int, why: str
     ) -> None:
         routes = [
-            r for r in self.reg.store.routes(row["endpoint"]) if r["model_version_id"] == cand.id
+            r for r in self.reg.store.routes.all(row["endpoint"]) if r.model_version_id == cand.id
         ]
         if routes:
-            self.reg.store.remove_route(
+            self.reg.store.routes.remove(
                 row["endpoint"], cand.id, self.owner, f"rollout #{row['id']} rolled back: {why}"
             )
         self.rollouts.save(
@@ -308,13 +304,13 @@ def rollout_state(reg: Registry, rollout_id: int) -> str:
 def rollout_status(reg: Registry, endpoint: str | None = None) -> list[dict[str, Any]]:
     out = []
     for row in RolloutStore(reg.store).list(endpoint):
-        cand = reg.store.get_model_version_by_id(row["candidate_id"])
+        cand = reg.store.versions.by_id(row["candidate_id"])
         steps = row["strategy"]["steps"]
         out.append(
             {
                 "id": row["id"],
                 "endpoint": row["endpoint"],
-                "candidate": f"{cand['model_name']}@{cand['version']}",
+                "candidate": f"{cand.model_name}@{cand.version}",
                 "status": row["status"],
                 "step": min(row["step"], len(steps) - 1) + 1,
                 "steps": len(steps),

@@ -25,7 +25,7 @@ from modelyard.store.prediction_log import log_sources, read_log
 
 def _endpoints_known(reg: Registry) -> set[str]:
     """Endpoints with routes, and every endpoint with a local log folder."""
-    names = {r["endpoint"] for r in reg.store.routes()}
+    names = {r.endpoint for r in reg.store.routes.all()}
     for folder, _ in log_sources(reg.settings):
         path = Path(str(folder).removeprefix("file://"))
         if "://" in str(folder) and not str(folder).startswith("file://"):
@@ -126,8 +126,8 @@ def export_feedback(
     )
     refs = []
     for vid in versions:
-        mv = reg.store.get_model_version_by_id(vid)
-        refs.append(f"{mv['model_name']}@{mv['version']}")
+        mv = reg.store.versions.by_id(vid)
+        refs.append(f"{mv.model_name}@{mv.version}")
     lineage = {
         "kind": "feedback",
         "endpoint": endpoint,

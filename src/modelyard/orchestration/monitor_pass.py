@@ -78,9 +78,9 @@ def run_pass(
                 )
         except Exception:
             log.exception("monitor: continuous-training triggers failed")
-    if reg.store.anchors:
+    if reg.store.chain.anchors:
         try:
-            reg.store.checkpoint()
+            reg.store.chain.checkpoint()
         except Exception:
             log.exception("monitor: the audit checkpoint failed")
     for hook in list(hooks):

@@ -118,14 +118,14 @@ def blue_green(
             reg.deploy(old, endpoint, Role.FALLBACK, 0.0, f"blue-green standby for {mv.ref}", actor)
             standby = old.ref
     released = []
-    for r in reg.store.routes(endpoint):
-        if r["role"] != Role.FALLBACK.value or r["model_version_id"] in (
+    for r in reg.store.routes.all(endpoint):
+        if r.role != Role.FALLBACK.value or r.model_version_id in (
             mv.id,
             old.id if old else None,
         ):
             continue
-        reg.store.remove_route(endpoint, r["model_version_id"], who, f"standby replaced: {reason}")
-        released.append(f"{r['model_name']}@{r['version']}")
+        reg.store.routes.remove(endpoint, r.model_version_id, who, f"standby replaced: {reason}")
+        released.append(f"{r.model_name}@{r.version}")
     return BlueGreenResult(endpoint, mv.ref, standby, tuple(released))
 
 
@@ -158,9 +158,9 @@ def shadow(
 
 
 def champion(reg: Registry, endpoint: str) -> ModelVersion | None:
-    for r in reg.store.routes(endpoint):
-        if r["role"] == Role.PRODUCTION.value:
-            return ModelVersion.from_row(reg.store.get_model_version_by_id(r["model_version_id"]))
+    for r in reg.store.routes.all(endpoint):
+        if r.role == Role.PRODUCTION.value:
+            return reg.store.versions.by_id(r.model_version_id)
     return None
 
 
@@ -168,7 +168,7 @@ def last_known_good(reg: Registry, endpoint: str) -> ModelVersion:
     """The most recent earlier production version of the endpoint that may still serve."""
     current = champion(reg, endpoint)
     seen: set[str] = set()
-    entries = reg.store.audit_entries(target_prefix=f"endpoint:{endpoint}", action="endpoint.route")
+    entries = reg.store.chain.entries(target_prefix=f"endpoint:{endpoint}", action="endpoint.route")
     for e in reversed(entries):
         if e["target"] != f"endpoint:{endpoint}" or e["data"].get("role") != Role.PRODUCTION.value:
             continue
@@ -191,7 +191,7 @@ def rollback(
     """Return the endpoint to its last-known-good version (or ``to``) in one transaction:
     the champion is swapped and canaries are removed, so a running server switches at once."""
     current = champion(reg, endpoint)
-    canaries = [r for r in reg.store.routes(endpoint) if r["role"] == Role.CANARY.value]
+    canaries = [r for r in reg.store.routes.all(endpoint) if r.role == Role.CANARY.value]
     try:
         target = reg.model_version(to) if to else last_known_good(reg, endpoint)
     except NotFound:
@@ -200,14 +200,14 @@ def rollback(
         # the first release's champion has no predecessor, and it is the last-known-good of
         # its canary: rolling back takes the canary off and keeps the champion
         target = current
-        replaced: str | None = f"{canaries[0]['model_name']}@{canaries[0]['version']}"
+        replaced: str | None = canaries[0].ref
     else:
         if current and target.id == current.id:
             raise Conflict(f"{target.ref} is already the champion of {endpoint}")
         replaced = current.ref if current else None
     for r in canaries:
-        reg.store.remove_route(
-            endpoint, r["model_version_id"], actor or reg.settings.user, f"rollback: {reason}"
+        reg.store.routes.remove(
+            endpoint, r.model_version_id, actor or reg.settings.user, f"rollback: {reason}"
         )
     if target is not current:
         reg.deploy(
@@ -240,10 +240,10 @@ def deprecate(reg: Registry, ref: str, reason: str) -> ModelVersion:
 def retire(reg: Registry, ref: str, reason: str, actor: str | None = None) -> ModelVersion:
     """Remove every route, then archive: a retired version can never be routed again."""
     mv = reg.model_version(ref)
-    for r in reg.store.routes():
-        if r["model_version_id"] == mv.id:
-            reg.store.remove_route(
-                r["endpoint"], mv.id, actor or reg.settings.user, f"retire: {reason}"
+    for r in reg.store.routes.all():
+        if r.model_version_id == mv.id:
+            reg.store.routes.remove(
+                r.endpoint, mv.id, actor or reg.settings.user, f"retire: {reason}"
             )
     mv = reg.model_version(ref)
     if mv.state == State.DEPLOYED.value:

@@ -24,7 +24,7 @@ _ANSWER_KEYS = ("id", "at", "endpoint", "version", "role", "latency_ms", "fallba
 
 
 def _endpoints(reg: Registry) -> list[str]:
-    names = {r["endpoint"] for r in reg.store.routes()}
+    names = {r.endpoint for r in reg.store.routes.all()}
     for folder, _ in log_sources(reg.settings):
         text = str(folder)
         if "://" in text and not text.startswith("file://"):

@@ -53,8 +53,10 @@ def _days(delta: dt.timedelta) -> float:
 
 
 def _deployed_at(reg: Registry, mv: ModelVersion) -> dt.datetime | None:
-    steps = [s for s in reg.store.transitions_of(mv.id) if s["to_state"] == State.DEPLOYED.value]
-    return _aware(steps[-1]["at"]) if steps else None
+    steps = [
+        s for s in reg.store.versions.transitions_of(mv.id) if s.to_state == State.DEPLOYED.value
+    ]
+    return _aware(steps[-1].at) if steps else None
 
 
 def _drift_rules(reg: Registry) -> set[str]:
@@ -136,8 +138,8 @@ def propose_retirements(
     recorded in the audit log (nothing is retired)."""
     now = _aware(now or dt.datetime.now(dt.UTC))
     served: dict[int, set[str]] = {}
-    for r in reg.store.routes():
-        served.setdefault(r["model_version_id"], set()).add(r["endpoint"])
+    for r in reg.store.routes.all():
+        served.setdefault(r.model_version_id, set()).add(r.endpoint)
     proposals: list[Proposal] = []
     for mv in reg.model_versions():
         if mv.state in CANDIDATE_STATES:
@@ -151,9 +153,9 @@ def _record(reg: Registry, proposals: list[Proposal]) -> None:
     fresh = []
     for p in proposals:
         mv = reg.model_version(p.version)
-        steps = reg.store.transitions_of(mv.id)
-        changed = _aware(steps[-1]["at"]) if steps else None
-        seen = reg.store.audit_entries(target_prefix=f"model:{p.version}", action=ACTION)
+        steps = reg.store.versions.transitions_of(mv.id)
+        changed = _aware(steps[-1].at) if steps else None
+        seen = reg.store.chain.entries(target_prefix=f"model:{p.version}", action=ACTION)
         if any(
             e["target"] == f"model:{p.version}"
             and e["data"].get("trigger") == p.trigger

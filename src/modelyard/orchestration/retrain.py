@@ -15,7 +15,7 @@ from typing import Any
 from modelyard.core.errors import ConfigError, Conflict
 from modelyard.core.lifecycle import State
 from modelyard.orchestration.operations import champion
-from modelyard.registry.registry import DatasetVersion, ModelVersion, Registry
+from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.rollouts import RUNNING, RolloutStore
 
 
@@ -71,19 +71,19 @@ def plan_retrain(
             f"{src.model_name} in modelyard.yaml (docs/gates.md, reproducibility)",
         )
     assert src.run_id is not None
-    run = reg.store.get_run(src.run_id)
+    run = reg.store.runs.get(src.run_id)
     trained_on: dict[str, str] = {}
     datasets: dict[str, str] = {}
-    for row in reg.store.run_inputs(src.run_id):
-        ds = DatasetVersion.from_row(row)
-        key = row["role"] if row["role"] not in trained_on else f"{row['role']}:{ds.name}"
+    for row in reg.store.runs.inputs(src.run_id):
+        ds = row.dataset
+        key = row.role if row.role not in trained_on else f"{row.role}:{ds.name}"
         trained_on[key] = ds.ref
-        datasets[key] = f"{ds.name}@{reg.store.get_dataset(ds.name)['version']}"
+        datasets[key] = f"{ds.name}@{reg.store.datasets.get(ds.name).version}"
     if dataset:
         name, _, version = dataset.partition("@")
-        row = reg.store.get_dataset(name, int(version) if version.isdigit() else None)
+        named = reg.store.datasets.get(name, int(version) if version.isdigit() else None)
         role = "train" if "train" in datasets or not datasets else next(iter(datasets))
-        datasets[role] = f"{row['name']}@{row['version']}"
+        datasets[role] = named.ref
     if not datasets:
         raise ConfigError(
             f"the run of {src.ref} recorded no input datasets, so there is no data to retrain on",
@@ -95,8 +95,8 @@ def plan_retrain(
         source=src.ref,
         datasets=datasets,
         trained_on=trained_on,
-        params=dict(run["params"] or {}),
-        seed=run["seed"],
+        params=dict(run.params or {}),
+        seed=run.seed,
         then="awaiting approval" if required > 0 else "canary",
     )
 

@@ -94,9 +94,9 @@ def _score_outputs(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[s
 
 def _shadow_version(reg: Registry, endpoint: str, entries: list[dict[str, Any]]) -> str:
     routed = [
-        f"{r['model_name']}@{r['version']}"
-        for r in reg.store.routes(endpoint)
-        if r["role"] == Role.SHADOW.value
+        f"{r.model_name}@{r.version}"
+        for r in reg.store.routes.all(endpoint)
+        if r.role == Role.SHADOW.value
     ]
     if len(routed) == 1:
         return routed[0]
@@ -115,10 +115,10 @@ def _shadow_version(reg: Registry, endpoint: str, entries: list[dict[str, Any]])
 
 
 def _sample(reg: Registry, endpoint: str, shadow: str) -> float | None:
-    for r in reg.store.routes(endpoint):
-        if r["role"] == Role.SHADOW.value and f"{r['model_name']}@{r['version']}" == shadow:
-            if r["weight"] > 0:
-                return float(r["weight"])
+    for r in reg.store.routes.all(endpoint):
+        if r.role == Role.SHADOW.value and f"{r.model_name}@{r.version}" == shadow:
+            if r.weight > 0:
+                return float(r.weight)
             config = reg.config.endpoints.get(endpoint)
             return config.shadow.sample if config is not None else 1.0
     return None
@@ -264,7 +264,7 @@ def _store(reg: Registry, mv: ModelVersion, report: ShadowReport) -> int:
         for k, v in report.to_dict().items()
         if k not in ("score_outputs", "reasons", "report_id")
     }
-    return reg.store.add_report(
+    return reg.store.reports.add(
         {
             "model_version_id": mv.id,
             "kind": "shadow",

@@ -19,7 +19,7 @@ from typing import Any
 from modelyard.orchestration.operations import champion
 from modelyard.orchestration.playbooks.base import ActionRecord
 from modelyard.orchestration.playbooks.runner import Playbooks
-from modelyard.registry.registry import DatasetVersion, ModelVersion, Registry
+from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.playbooks import PlaybookStore
 
 # statuses of earlier runs that count as "this trigger was handled"
@@ -31,9 +31,9 @@ def newer_datasets(reg: Registry, mv: ModelVersion) -> dict[str, dict[str, int]]
     if not mv.run_id:
         return {}
     out: dict[str, dict[str, int]] = {}
-    for row in reg.store.run_inputs(mv.run_id):
-        ds = DatasetVersion.from_row(row)
-        newest = int(reg.store.get_dataset(ds.name)["version"])
+    for row in reg.store.runs.inputs(mv.run_id):
+        ds = row.dataset
+        newest = int(reg.store.datasets.get(ds.name).version)
         if newest > ds.version:
             out[ds.name] = {"used": ds.version, "newest": newest}
     return out
@@ -42,7 +42,7 @@ def newer_datasets(reg: Registry, mv: ModelVersion) -> dict[str, dict[str, int]]
 def _covered(reg: Registry, endpoints: tuple[str, ...]) -> list[str]:
     if endpoints:
         return list(endpoints)
-    return sorted({r["endpoint"] for r in reg.store.routes() if r["role"] == "production"})
+    return sorted({r.endpoint for r in reg.store.routes.all() if r.role == "production"})
 
 
 def check_triggers(

@@ -32,20 +32,20 @@ def gate_clearance(reg: Registry, mv: ModelVersion, *, serving: bool = False) ->
         return Clearance(False, f"{mv.ref} is {state.value}; traffic needs one of: {wanted}")
     # the state must be the one its recorded lifecycle reached, through validation: a state
     # written into the store by hand (no transition row, no audit entry) never takes traffic
-    history = reg.store.transitions_of(mv.id)
-    recorded = history[-1]["to_state"] if history else None
+    history = reg.store.versions.transitions_of(mv.id)
+    recorded = history[-1].to_state if history else None
     if recorded != state.value:
         return Clearance(
             False,
             f"{mv.ref} is {state.value} in the store but its recorded lifecycle ends at "
             f"{recorded or 'nothing'}: the state was not set by a transition (edited by hand?)",
         )
-    if not any(h["to_state"] == State.VALIDATED.value for h in history):
+    if not any(h.to_state == State.VALIDATED.value for h in history):
         return Clearance(False, f"{mv.ref} was never validated (no transition to validated)")
-    gates = [r for r in reg.store.reports_of(mv.id) if r["kind"] == "gate"]
-    if gates and not gates[-1]["passed"]:
+    gates = [r for r in reg.store.reports.of(mv.id) if r.kind == "gate"]
+    if gates and not gates[-1].passed:
         return Clearance(
-            False, f"{mv.ref} failed its latest release gates (report #{gates[-1]['id']})"
+            False, f"{mv.ref} failed its latest release gates (report #{gates[-1].id})"
         )
     if not gates and reg.config.model(mv.model_name).rollout.require_gate_report:
         return Clearance(

@@ -68,8 +68,7 @@ def approve(reg: Registry, ref: str, who: Identity, comment: str) -> Decision:
     policy = reg.config.governance.approvals
     gov = GovernanceStore(reg.store)
     with reg.store.tx() as conn:
-        row = reg.store.locked_version(conn, mv.id)
-        mv = ModelVersion.from_row(row)
+        mv = reg.store.versions.locked(conn, mv.id)
         if mv.state != State.VALIDATED.value:
             raise IllegalTransition(
                 f"cannot approve {mv.ref}: it is {mv.state}; only validated versions can be "
@@ -92,7 +91,7 @@ def approve(reg: Registry, ref: str, who: Identity, comment: str) -> Decision:
         done = len(names) >= policy.required
         if done:
             reason = f"approved by {', '.join(names)}: {comment}"
-            reg.store.transition_in(conn, row, State.APPROVED, who.name, reason)
+            reg.store.versions.transition_in(conn, mv, State.APPROVED, who.name, reason)
     if done:
         mv = reg.model_version(mv.ref)
     return Decision(mv, len(names), policy.required, done)
@@ -104,14 +103,13 @@ def reject(reg: Registry, ref: str, who: Identity, comment: str) -> ModelVersion
     _who(who)
     mv = reg.model_version(ref)
     with reg.store.tx() as conn:
-        row = reg.store.locked_version(conn, mv.id)
-        mv = ModelVersion.from_row(row)
+        mv = reg.store.versions.locked(conn, mv.id)
         GovernanceStore(reg.store).add_decision(
             conn, mv.id, who.name, who.principal, "reject", comment, _target(mv)
         )
         # refused (e.g. a deployed version): raises, and the decision above rolls back with it
         reason = f"rejected by {who.name}: {comment}"
-        reg.store.transition_in(conn, row, State.REJECTED, who.name, reason)
+        reg.store.versions.transition_in(conn, mv, State.REJECTED, who.name, reason)
     return reg.model_version(mv.ref)
 
 

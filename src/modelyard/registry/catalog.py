@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelyard.core.lifecycle import State
-from modelyard.registry.registry import ModelVersion, Registry
+from modelyard.core.records import ModelVersion, Route
+from modelyard.registry.registry import Registry
 from modelyard.store.windows import WindowStore
 
 PROPOSAL_ACTION = "lifecycle.retirement_proposed"
@@ -50,14 +51,14 @@ def version_cost(
 ) -> dict[str, Any]:
     """Cost of one version by stage: training, storage, inference."""
     if sizes is None:
-        sizes = {a["digest"]: int(a["size_bytes"]) for a in reg.store.artifact_rows()}
+        sizes = {a.digest: int(a.size_bytes) for a in reg.store.artifacts.all()}
     training = None
     data_bytes = 0
     if mv.run_id:
-        cpu = [m["value"] for m in reg.store.run_metrics(mv.run_id) if m["key"] == CPU_METRIC]
+        cpu = [m.value for m in reg.store.runs.metrics(mv.run_id) if m.key == CPU_METRIC]
         training = float(cpu[-1]) if cpu else None
-        for ds in reg.store.run_inputs(mv.run_id):
-            data_bytes += sizes.get(ds["artifact_digest"], 0)
+        for ds in reg.store.runs.inputs(mv.run_id):
+            data_bytes += sizes.get(ds.dataset.artifact_digest, 0)
     usage = WindowStore(reg.store).usage(mv.id)
     requests, cpu_s = int(usage["requests"] or 0), usage["cpu_s"]
     per_1k = None
@@ -93,7 +94,7 @@ def recorded_proposals(reg: Registry) -> dict[str, list[dict[str, Any]]]:
     """Retirement proposals on record (``lifecycle.retirement_proposed``) for versions that
     still serve, newest per trigger, by version ref."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for e in reg.store.audit_entries(action=PROPOSAL_ACTION):
+    for e in reg.store.chain.entries(action=PROPOSAL_ACTION):
         ref = e["target"].removeprefix("model:")
         trigger = str(e["data"].get("trigger"))
         out.setdefault(ref, {})[trigger] = {
@@ -115,7 +116,7 @@ def trust_records(reg: Registry) -> dict[str, dict[str, Any]]:
             "at": e["at"].isoformat(),
             "types": list((e["data"] or {}).get("types") or []),
         }
-        for e in reg.store.audit_entries(action=TRUST_ACTION)
+        for e in reg.store.chain.entries(action=TRUST_ACTION)
     }
 
 
@@ -133,12 +134,12 @@ def trust_of(mv: ModelVersion, records: dict[str, dict[str, Any]]) -> dict[str, 
 
 
 def catalog(reg: Registry) -> list[CatalogEntry]:
-    sizes = {a["digest"]: int(a["size_bytes"]) for a in reg.store.artifact_rows()}
+    sizes = {a.digest: int(a.size_bytes) for a in reg.store.artifacts.all()}
     proposed = recorded_proposals(reg)
     trusted = trust_records(reg)
-    routes: dict[int, list[dict[str, Any]]] = {}
-    for r in reg.store.routes():
-        routes.setdefault(r["model_version_id"], []).append(r)
+    routes: dict[int, list[Route]] = {}
+    for r in reg.store.routes.all():
+        routes.setdefault(r.model_version_id, []).append(r)
     out: dict[str, CatalogEntry] = {}
     for mv in reg.model_versions():
         cfg = reg.config.model(mv.model_name)
@@ -152,7 +153,7 @@ def catalog(reg: Registry) -> list[CatalogEntry]:
                 cfg.kpi or mv.card.get("kpi"),
                 cfg.sla.model_dump(),
             )
-        reports = [r for r in reg.store.reports_of(mv.id) if r["kind"] == "gate"]
+        reports = [r for r in reg.store.reports.of(mv.id) if r.kind == "gate"]
         last_gate = reports[-1] if reports else None
         served = routes.get(mv.id, [])
         entry.versions.append(
@@ -160,10 +161,9 @@ def catalog(reg: Registry) -> list[CatalogEntry]:
                 "ref": mv.ref,
                 "state": mv.state,
                 "routes": [
-                    {"endpoint": r["endpoint"], "role": r["role"], "weight": r["weight"]}
-                    for r in served
+                    {"endpoint": r.endpoint, "role": r.role, "weight": r.weight} for r in served
                 ],
-                "last_gate": None if last_gate is None else bool(last_gate["passed"]),
+                "last_gate": None if last_gate is None else bool(last_gate.passed),
                 "trusted": trust_of(mv, trusted),
                 "size_bytes": mv.size_bytes,
                 "cost": version_cost(reg, mv, sizes),

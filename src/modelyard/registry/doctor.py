@@ -29,19 +29,17 @@ def check(reg: Registry, progress: Callable[[int, int], None] | None = None) -> 
         rep.problems.append(
             f"schema at revision {rep.schema_revision}, newest is {rep.head_revision}"
         )
-    rows = reg.store.artifact_rows()
+    rows = reg.store.artifacts.all()
     for i, row in enumerate(rows, 1):
-        problem = reg.artifacts.verify(row["digest"])
+        problem = reg.artifacts.verify(row.digest)
         if problem:
-            rep.problems.append(f"{row['kind']} artifact {row['digest']}: {problem}")
+            rep.problems.append(f"{row.kind} artifact {row.digest}: {problem}")
         rep.artifacts_checked += 1
         if progress:
             progress(i, len(rows))
     # leftovers of interrupted writes are invisible as objects; report (and clear) them
     rep.partial_objects = reg.artifacts.partial_objects()
-    rep.stale_runs = [
-        r["id"] for r in reg.store.list_runs(limit=10_000) if r["status"] == "running"
-    ]
+    rep.stale_runs = [r.id for r in reg.store.runs.all(limit=10_000) if r.status == "running"]
     return rep
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelyard.core.records import MetricPoint, ModelVersion
 from modelyard.core.refs import parse_ref
-from modelyard.registry.registry import ModelVersion, Registry
+from modelyard.registry.registry import Registry
 
 
 def _ts(value: Any) -> str | None:
@@ -25,17 +26,17 @@ def model_lineage(reg: Registry, ref: str) -> dict[str, Any]:
         "parent": None,
     }
     if mv.run_id:
-        run = store.get_run(mv.run_id)
-        env = run["environment"]
+        run = store.runs.get(mv.run_id)
+        env = run.environment
         graph["run"] = {
-            "id": run["id"],
-            "status": run["status"],
-            "created_by": run["created_by"],
-            "started_at": _ts(run["started_at"]),
-            "ended_at": _ts(run["ended_at"]),
-            "params": run["params"],
-            "seed": run["seed"],
-            "metrics": _last_metrics(store.run_metrics(run["id"])),
+            "id": run.id,
+            "status": run.status,
+            "created_by": run.created_by,
+            "started_at": _ts(run.started_at),
+            "ended_at": _ts(run.ended_at),
+            "params": run.params,
+            "seed": run.seed,
+            "metrics": _last_metrics(store.runs.metrics(run.id)),
             "code": env.get("git"),
             "lock_sha256": env.get("lock_sha256"),
             "lock_file": env.get("lock_file"),
@@ -45,71 +46,69 @@ def model_lineage(reg: Registry, ref: str) -> dict[str, Any]:
         }
         graph["datasets"] = [
             {
-                "ref": f"{d['name']}@{d['version']}",
-                "role": d["role"],
-                "digest": d["digest"],
-                "rows": d["n_rows"],
-                "columns": d["n_cols"],
+                "ref": i.dataset.ref,
+                "role": i.role,
+                "digest": i.dataset.digest,
+                "rows": i.dataset.n_rows,
+                "columns": i.dataset.n_cols,
             }
-            for d in store.run_inputs(run["id"])
+            for i in store.runs.inputs(run.id)
         ]
     if mv.parent_id:
-        parent = store.get_model_version_by_id(mv.parent_id)
-        graph["parent"] = f"{parent['model_name']}@{parent['version']}"
+        parent = store.versions.by_id(mv.parent_id)
+        graph["parent"] = parent.ref
     graph["reports"] = [
         {
-            "id": r["id"],
-            "kind": r["kind"],
-            "passed": r["passed"],
-            "json_digest": r["artifact_digest"],
-            "html_digest": r["html_digest"],
-            "created_at": _ts(r["created_at"]),
+            "id": r.id,
+            "kind": r.kind,
+            "passed": r.passed,
+            "json_digest": r.artifact_digest,
+            "html_digest": r.html_digest,
+            "created_at": _ts(r.created_at),
         }
-        for r in store.reports_of(mv.id)
+        for r in store.reports.of(mv.id)
     ]
     graph["deployments"] = [
-        {"endpoint": r["endpoint"], "role": r["role"], "weight": r["weight"]}
-        for r in store.routes()
-        if r["model_version_id"] == mv.id
+        {"endpoint": r.endpoint, "role": r.role, "weight": r.weight}
+        for r in store.routes.all()
+        if r.model_version_id == mv.id
     ]
     graph["transitions"] = [
         {
-            "from": t["from_state"],
-            "to": t["to_state"],
-            "actor": t["actor"],
-            "reason": t["reason"],
-            "at": _ts(t["at"]),
+            "from": t.from_state,
+            "to": t.to_state,
+            "actor": t.actor,
+            "reason": t.reason,
+            "at": _ts(t.at),
         }
-        for t in store.transitions_of(mv.id)
+        for t in store.versions.transitions_of(mv.id)
     ]
     return graph
 
 
 def dataset_lineage(reg: Registry, ref: str) -> dict[str, Any]:
     r = parse_ref(ref, "dataset")
-    ds = reg.store.get_dataset(r.name, r.version)
+    ds = reg.store.datasets.get(r.name, r.version)
     runs = []
-    for run in reg.store.runs_using_dataset(ds["id"]):
+    for use in reg.store.runs.using_dataset(ds.id):
+        run = use.run
         runs.append(
             {
-                "id": run["id"],
-                "model": run["model_name"],
-                "role": run["role"],
-                "status": run["status"],
-                "started_at": _ts(run["started_at"]),
-                "model_versions": [
-                    f"{v['model_name']}@{v['version']}"
-                    for v in reg.store.versions_of_run(run["id"])
-                ],
+                "id": run.id,
+                "model": run.model_name,
+                "role": use.role,
+                "status": run.status,
+                "started_at": _ts(run.started_at),
+                "model_versions": [v.ref for v in reg.store.versions.of_run(run.id)],
             }
         )
     return {
         "dataset": {
-            "ref": f"{ds['name']}@{ds['version']}",
-            "digest": ds["digest"],
-            "rows": ds["n_rows"],
-            "columns": ds["n_cols"],
-            "source": ds["source"],
+            "ref": ds.ref,
+            "digest": ds.digest,
+            "rows": ds.n_rows,
+            "columns": ds.n_cols,
+            "source": ds.source,
         },
         "runs": runs,
     }
@@ -132,9 +131,9 @@ def _version_node(mv: ModelVersion) -> dict[str, Any]:
     }
 
 
-def _last_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
+def _last_metrics(rows: list[MetricPoint]) -> dict[str, float]:
     out: dict[str, tuple[int, float]] = {}
     for r in rows:
-        if r["key"] not in out or r["step"] >= out[r["key"]][0]:
-            out[r["key"]] = (r["step"], r["value"])
+        if r.key not in out or r.step >= out[r.key][0]:
+            out[r.key] = (r.step, r.value)
     return {k: v for k, (_s, v) in sorted(out.items())}

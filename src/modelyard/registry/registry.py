@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import InvalidInput
-from modelyard.core.identity import local_actor
+from modelyard.core.identity import Actor, local_actor
 from modelyard.core.lifecycle import Role, State
 from modelyard.core.project import (
     DEFAULT_PROJECT,
@@ -18,6 +17,7 @@ from modelyard.core.project import (
     load_project,
     validate_name,
 )
+from modelyard.core.records import DatasetVersion, ModelVersion
 from modelyard.core.refs import parse_ref
 from modelyard.core.settings import Settings, os_account
 from modelyard.store.artifacts import ArtifactStore, PutResult, open_backend
@@ -29,74 +29,33 @@ if TYPE_CHECKING:
 
     from modelyard.registry.runs import Run
 
-
-@dataclass(frozen=True)
-class DatasetVersion:
-    id: int
-    name: str
-    version: int
-    digest: str
-    n_rows: int
-    n_cols: int
-    schema: dict[str, Any]
-    profile: dict[str, Any]
-    artifact_digest: str
-    source: str | None
-    created_by: str
-    created_at: Any
-    created: bool = field(default=False, compare=False)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}"
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any], created: bool = False) -> DatasetVersion:
-        keys = cls.__dataclass_fields__.keys() - {"created"}
-        return cls(**{k: row[k] for k in keys}, created=created)
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    id: int
-    model_name: str
-    version: int
-    run_id: str | None
-    artifact_digest: str
-    flavor: str
-    trusted: bool
-    signature: dict[str, Any]
-    size_bytes: int
-    state: str
-    card: dict[str, Any]
-    parent_id: int | None
-    created_by: str
-    created_at: Any
-    principal: str | None = None  # the author, by principal id (core/identity.py)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.model_name}@{self.version}"
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ModelVersion:
-        # ``principal`` may be absent from a row built by hand (store contract, tests)
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__ if k in row})
+__all__ = ["DatasetVersion", "ModelVersion", "Registry"]  # the value types live in core.records
 
 
 class Registry:
     """Everything recorded about data, runs and model versions of one project."""
 
+    artifacts: ArtifactStore  # set by connect()
+    actor: Actor  # who acts; set by connect()
+
     def __init__(self, settings: Settings, config: ProjectConfig) -> None:
         self.settings = settings
         self.config = config
+        self.store = MetadataStore(settings.store_url)
+        self._packages: PutResult | None = None
+
+    def connect(self) -> Registry:
+        """Make the registry ready: who acts, the store migrated, the audit keys and anchors,
+        the artifact backend, and the project file's policy audited when it changed."""
+        settings, config = self.settings, self.config
         # who acts: refused before anything is opened if MODELYARD_USER claims another name
         # in a project that does not declare `identity: os`
         self.actor = local_actor(
             settings.os_account, settings.os_name, settings.user_override, config.identity
         )
-        self.store = MetadataStore(settings.store_url)
-        self.store.principal = self.actor.principal
+        self.store.open()
+        chain = self.store.chain
+        chain.principal = self.actor.principal
         storage: dict[str, Any] = {}
         if settings.artifact_url.startswith("s3://"):
             storage = {"key": settings.s3_key, "secret": settings.s3_secret}
@@ -104,19 +63,19 @@ class Registry:
                 storage["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
         from modelyard.security.audit import load_signing_key, open_anchors
 
-        self.store.anchors = open_anchors(settings, config.audit.anchors)
-        self.store.checkpoint_every = config.audit.checkpoint_every
+        chain.anchors = open_anchors(settings, config.audit.anchors)
+        chain.checkpoint_every = config.audit.checkpoint_every
         if settings.audit_key_file:
-            self.store.signer = load_signing_key(settings.audit_key_file)
-        self.store.declare_signing_key(settings.user)
+            chain.signer = load_signing_key(settings.audit_key_file)
+        chain.declare_signing_key(settings.user)
         keyring = (
             Keyring(settings.encryption_key, settings.old_encryption_keys)
             if settings.encryption_key
             else None
         )
         self.artifacts = ArtifactStore(open_backend(settings.artifact_url, storage), keyring)
-        self._packages: PutResult | None = None
         self._record_policy()
+        return self
 
     def _record_policy(self) -> None:
         """Policy changes are audited: when the project file differs from the version last
@@ -130,7 +89,7 @@ class Registry:
             return
         digest = hashlib.sha256(file.read_bytes()).hexdigest()
         target = f"project:{self.config.name}"
-        seen = self.store.audit_entries(target_prefix=target, action="project.policy")
+        seen = self.store.chain.entries(target_prefix=target, action="project.policy")
         if seen and seen[-1]["data"].get("sha256") == digest:
             return
         with self.store.tx() as conn:
@@ -150,7 +109,8 @@ class Registry:
     ) -> Registry:
         root = Path(path)
         config = load_project(root)
-        return cls(Settings.resolve(root if root.is_dir() else root.parent, config, env), config)
+        settings = Settings.resolve(root if root.is_dir() else root.parent, config, env)
+        return cls(settings, config).connect()
 
     @classmethod
     def init(
@@ -218,7 +178,7 @@ class Registry:
         schema = prof.infer_schema(canon, self.config.dataset(name))
         blob = tabular.to_parquet_bytes(canon)
         put = self.artifacts.put(blob)
-        row, created = self.store.add_dataset(
+        return self.store.datasets.add(
             {
                 "name": name,
                 "digest": digest,
@@ -232,7 +192,6 @@ class Registry:
             },
             artifact_size=put.size,
         )
-        return DatasetVersion.from_row(row, created=created)
 
     def tag_dataset(
         self,
@@ -272,14 +231,14 @@ class Registry:
             return ds
         frame = self.load_dataset(ds)
         schema = prof.infer_schema(frame, wanted)
-        self.store.retag_dataset(
+        self.store.datasets.retag(
             ds.id, schema, prof.profile(frame, schema), self.settings.user, changes
         )
         return self.dataset(ds.ref)
 
     def dataset(self, ref: str) -> DatasetVersion:
         r = parse_ref(ref, "dataset")
-        return DatasetVersion.from_row(self.store.get_dataset(r.name, r.version))
+        return self.store.datasets.get(r.name, r.version)
 
     def load_dataset(self, ref: str | DatasetVersion) -> pd.DataFrame:
         from modelyard.registry.tabular import from_parquet_bytes
@@ -288,7 +247,7 @@ class Registry:
         return from_parquet_bytes(self.artifacts.get(ds.artifact_digest))
 
     def datasets(self, name: str | None = None) -> list[DatasetVersion]:
-        return [DatasetVersion.from_row(r) for r in self.store.list_datasets(name)]
+        return self.store.datasets.all(name)
 
     # ---- runs ------------------------------------------------------------------------
     def packages_artifact(self) -> PutResult:
@@ -331,8 +290,8 @@ class Registry:
             info["trusted_types"] = needs_trust
         schema = None
         if run_id:
-            inputs = [i for i in self.store.run_inputs(run_id) if i["role"] == "train"]
-            schema = inputs[0]["schema"] if inputs else None
+            inputs = [i for i in self.store.runs.inputs(run_id) if i.role == "train"]
+            schema = inputs[0].dataset.schema if inputs else None
         signature = infer_signature(model, sample_input, schema) if sample_input is not None else {}
         put = self.artifacts.put(data)
         mc = self.config.model(name)
@@ -343,7 +302,7 @@ class Registry:
             "sla": mc.sla.model_dump(),
             "flavor_info": info,
         }
-        row = self.store.add_model_version(
+        return self.store.versions.add(
             {
                 "model_name": name,
                 "run_id": run_id,
@@ -360,14 +319,13 @@ class Registry:
             actor=self.settings.user,
             reason=reason + (" (trusted: pickle format)" if fl.name == "pickle" else ""),
         )
-        return ModelVersion.from_row(row)
 
     def model_version(self, ref: str) -> ModelVersion:
         r = parse_ref(ref, "model")
-        return ModelVersion.from_row(self.store.get_model_version(r.name, r.version))
+        return self.store.versions.get(r.name, r.version)
 
     def model_versions(self, name: str | None = None) -> list[ModelVersion]:
-        return [ModelVersion.from_row(r) for r in self.store.list_model_versions(name)]
+        return self.store.versions.all(name)
 
     def load_model(self, ref: str | ModelVersion) -> Any:
         """Fetch the artifact (digest verified before deserialising) and load it."""
@@ -385,7 +343,7 @@ class Registry:
         from modelyard.core.errors import UnsafeArtifact
 
         target = f"model:{mv.ref}"
-        for e in self.store.audit_entries(target_prefix=target):
+        for e in self.store.chain.entries(target_prefix=target):
             data = e["data"] or {}
             vouched = e["action"] == "model.trust" or (
                 e["action"] == "model.register" and data.get("trusted") is True
@@ -407,8 +365,9 @@ class Registry:
             raise InvalidInput("a lifecycle transition needs a reason")
         if State(target) is State.APPROVED:
             self._check_approvals(mv)
-        row = self.store.transition(mv.id, State(target), actor or self.settings.user, reason)
-        return ModelVersion.from_row(row)
+        return self.store.versions.transition(
+            mv.id, State(target), actor or self.settings.user, reason
+        )
 
     def _check_approvals(self, mv: ModelVersion) -> None:
         """Approval is governed: the policy's count of approvers must be on record."""
@@ -438,13 +397,13 @@ class Registry:
         if not 0.0 <= weight <= 1.0:
             raise InvalidInput(f"weight must be between 0 and 1, got {weight}")
         mv = self.model_version(ref) if isinstance(ref, str) else ref
-        self.store.set_route(
+        self.store.routes.set(
             endpoint, mv.id, Role(role), weight, actor or self.settings.user, reason
         )
-        return ModelVersion.from_row(self.store.get_model_version_by_id(mv.id))
+        return self.store.versions.by_id(mv.id)
 
     def undeploy(
         self, ref: str | ModelVersion, endpoint: str, reason: str, actor: str | None = None
     ) -> None:
         mv = self.model_version(ref) if isinstance(ref, str) else ref
-        self.store.remove_route(endpoint, mv.id, actor or self.settings.user, reason)
+        self.store.routes.remove(endpoint, mv.id, actor or self.settings.user, reason)

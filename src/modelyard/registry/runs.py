@@ -9,15 +9,42 @@ import time
 import traceback
 import uuid
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.core.errors import Conflict, InvalidInput
+from modelyard.core.identity import Actor
+from modelyard.core.records import DatasetVersion, ModelVersion
+from modelyard.core.settings import Settings
 from modelyard.registry import environment
+from modelyard.store.artifacts import PutResult
+from modelyard.store.metadata import MetadataStore
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from modelyard.registry.registry import DatasetVersion, ModelVersion, Registry
+
+class Recorder(Protocol):
+    """What a run records through (the registry): its store, settings and actor, and the
+    registration of datasets and models."""
+
+    settings: Settings
+    actor: Actor
+    store: MetadataStore
+
+    def packages_artifact(self) -> PutResult: ...
+
+    def dataset(self, ref: str) -> DatasetVersion: ...
+
+    def add_dataset(self, data: pd.DataFrame, name: str) -> DatasetVersion: ...
+
+    def register_model(
+        self,
+        model: Any,
+        name: str,
+        sample_input: Any = None,
+        trust: bool = False,
+        run_id: str | None = None,
+    ) -> ModelVersion: ...
 
 
 CPU_METRIC = "cpu_seconds"  # recorded on every run when it ends (training cost)
@@ -65,7 +92,7 @@ class Run:
 
     def __init__(
         self,
-        registry: Registry,
+        registry: Recorder,
         model: str,
         params: dict[str, Any] | None = None,
         seed: int | None = None,
@@ -104,7 +131,7 @@ class Run:
                 np.random.seed(self.seed % 2**32)
             except ImportError:  # pragma: no cover
                 pass
-        reg.store.create_run(
+        reg.store.runs.create(
             {
                 "id": self.id,
                 "model_name": self.model,
@@ -139,8 +166,8 @@ class Run:
             # training cost: the process's CPU time (all threads) from run start to end
             cpu = time.process_time() - self._cpu_start
             row = {"key": CPU_METRIC, "value": cpu, "step": 0, "at": dt.datetime.now(dt.UTC)}
-            self.registry.store.log_metrics(self.id, [row])
-        self.registry.store.update_run(
+            self.registry.store.runs.log_metrics(self.id, [row])
+        self.registry.store.runs.update(
             self.id, status=self.status, ended_at=dt.datetime.now(dt.UTC), error=error
         )
 
@@ -167,7 +194,7 @@ class Run:
                 self.params[key] = v
                 changed = True
         if changed:
-            self.registry.store.update_run(self.id, params=dict(self.params))
+            self.registry.store.runs.update(self.id, params=dict(self.params))
 
     def log_metric(self, key: str, value: float, step: int = 0) -> None:
         self.log_metrics({key: value}, step=step)
@@ -184,7 +211,7 @@ class Run:
             if math.isnan(v):
                 raise InvalidInput(f"metric {key!r} is NaN; log a number")
             rows.append({"key": str(key), "value": v, "step": int(step), "at": at})
-        self.registry.store.log_metrics(self.id, rows)
+        self.registry.store.runs.log_metrics(self.id, rows)
 
     def use_dataset(
         self,
@@ -195,8 +222,6 @@ class Run:
         """Declare an input dataset (a ``NAME@VERSION`` reference, a version, or a DataFrame
         that is registered on the fly under ``name``)."""
         self._require_running()
-        from modelyard.registry.registry import DatasetVersion
-
         if isinstance(data, DatasetVersion):
             ds = data
         elif isinstance(data, str):
@@ -205,7 +230,7 @@ class Run:
             if not name:
                 raise InvalidInput("use_dataset(DataFrame) needs name= to register it under")
             ds = self.registry.add_dataset(data, name=name)
-        self.registry.store.add_run_input(self.id, ds.id, role)
+        self.registry.store.runs.add_input(self.id, ds.id, role)
         return ds
 
     def log_model(

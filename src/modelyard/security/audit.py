@@ -26,14 +26,14 @@ def verify(
             newest += anchor.newest()
     except AnchorError as exc:
         return VerifyResult(False, 0, None, f"cannot check against the anchor: {exc.message}")
-    rows, head = store.audit_chain()
+    rows, head = store.chain.read()
     return verify_chain(rows, head, public_key, newest)
 
 
 def verify_configured(store: MetadataStore) -> VerifyResult:
     """What ``modelyard audit verify`` checks: the store's key and all of its anchors."""
-    key = store.signer.public_key() if store.signer is not None else None
-    return verify(store, key, store.anchors)
+    key = store.chain.signer.public_key() if store.chain.signer is not None else None
+    return verify(store, key, store.chain.anchors)
 
 
 def open_anchors(settings: Settings, urls: Iterable[str]) -> list[Anchor]:
@@ -56,7 +56,7 @@ def history(store: MetadataStore, model: str | None = None, **filters: Any) -> l
     prefix = None
     if model:
         prefix = f"model:{model}" if "@" in model else f"model:{model}@"
-    return store.audit_entries(prefix, **filters)
+    return store.chain.entries(prefix, **filters)
 
 
 def least_privilege(store: MetadataStore, role: str, *, apply: bool = False) -> list[str]:

@@ -102,7 +102,7 @@ def convert_to_onnx(reg: Registry, ref: str, tolerance: float = 1e-4) -> Convers
         run_id=mv.run_id,
         reason=f"converted from {mv.ref} to ONNX Runtime (parity checked on {len(X32)} rows)",
     )
-    reg.store.add_report(
+    reg.store.reports.add(
         {
             "model_version_id": derived.id,
             "kind": "conversion",

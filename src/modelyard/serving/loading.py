@@ -21,7 +21,7 @@ import numpy as np
 
 from modelyard.core.errors import ModelyardError
 from modelyard.core.input_policy import effective
-from modelyard.registry.registry import DatasetVersion, ModelVersion, Registry
+from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.serving.explain import tree_explainer
 from modelyard.serving.frames import Frame
 from modelyard.serving.predictor import VersionInfo
@@ -105,8 +105,8 @@ class ModelPool:
         if not schema.numeric or not mv.run_id:
             return None
         try:
-            for row in self.reg.store.run_inputs(mv.run_id):
-                df = self.reg.load_dataset(DatasetVersion.from_row(row))
+            for row in self.reg.store.runs.inputs(mv.run_id):
+                df = self.reg.load_dataset(row.dataset)
                 if set(schema.names) <= set(df.columns):
                     X = df[list(schema.names)].head(512).to_numpy(dtype=np.float64)
                     return X[np.isfinite(X).all(axis=1)]

@@ -7,7 +7,7 @@ database. A refresher polls each endpoint's generation (one indexed read) every
 them in. Requests already inside the old stack finish on it, so a deploy or rollback reaches a
 running server without a restart and without a failed request.
 
-Run-time overrides (``MetadataStore.set_endpoint_overrides``, e.g. a playbook's throttle) are
+Run-time overrides (``store.routes.set_overrides``, e.g. a playbook's throttle) are
 read with each changed plan and merged over the project file's endpoint settings; setting them
 bumps the generation, so they apply at the next refresh.
 

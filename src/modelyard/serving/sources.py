@@ -99,14 +99,14 @@ class StoreRoutes(PlanSource):
         store = self.reg.store
         endpoints = set(known)
         if self.ticks % self.discover_every == 0 or not known:
-            endpoints |= {r["endpoint"] for r in store.routes()}
+            endpoints |= {r.endpoint for r in store.routes.all()}
             endpoints |= set(self.configs)
         self.ticks += 1
         if self.names is not None:
             endpoints &= self.names
         changed: dict[str, PlanSpec] = {}
         for name in sorted(endpoints):
-            gen = store.endpoint_generation(name)
+            gen = store.routes.generation(name)
             if known.get(name) == gen:
                 continue
             changed[name] = self._spec(name, gen)
@@ -117,10 +117,8 @@ class StoreRoutes(PlanSource):
 
         routes = []
         refused: list[dict[str, str]] = []
-        for row in self.reg.store.routes(name):
-            mv = ModelVersion.from_row(
-                self.reg.store.get_model_version_by_id(row["model_version_id"])
-            )
+        for row in self.reg.store.routes.all(name):
+            mv = self.reg.store.versions.by_id(row.model_version_id)
             clearance = gate_clearance(self.reg, mv, serving=True)
             if not clearance.allowed:
                 log.error(
@@ -131,7 +129,7 @@ class StoreRoutes(PlanSource):
                 continue
             if mv.state == State.DEPRECATED:
                 log.warning("serving a deprecated version", extra={"model_version": mv.ref})
-            routes.append(RouteEntry(mv, row["role"], float(row["weight"])))
+            routes.append(RouteEntry(mv, row.role, float(row.weight)))
         self._shadow_sample(name, routes)
         extra: dict[str, ModelVersion] = {}
         config = self.configs.get(name) or EndpointConfig()

@@ -84,7 +84,7 @@ def build_app(
         configs,
         telemetry,
         spec.refresh_s,
-        overrides=reg.store.endpoint_overrides if source.dynamic else None,
+        overrides=reg.store.routes.overrides if source.dynamic else None,
     )
     serving = reg.config.serving
     auth = None

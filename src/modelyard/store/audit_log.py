@@ -89,7 +89,7 @@ def entries(
 def chain(conn: Connection, after: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """The entries after ``after`` by sequence number, and the head. Reordering shows as
     broken links, because each hash covers its own sequence number and its predecessor's hash.
-    Read both in one snapshot (see ``MetadataStore.snapshot``): under READ COMMITTED an append
+    Read both in one snapshot (see ``AuditChain.read``): under READ COMMITTED an append
     committed between the two reads would look like a truncated log."""
     q = select(t.audit_log).where(t.audit_log.c.seq > after).order_by(t.audit_log.c.seq)
     rows = [dict(r) for r in conn.execute(q).mappings()]

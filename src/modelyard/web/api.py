@@ -117,12 +117,12 @@ def _datasets(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) 
 
 def _endpoints(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
     plans: dict[str, list[dict[str, Any]]] = {}
-    for r in reg.store.routes():
-        plans.setdefault(r["endpoint"], []).append(
+    for r in reg.store.routes.all():
+        plans.setdefault(r.endpoint, []).append(
             {
-                "version": f"{r['model_name']}@{r['version']}",
-                "role": r["role"],
-                "weight": r["weight"],
+                "version": f"{r.model_name}@{r.version}",
+                "role": r.role,
+                "weight": r.weight,
             }
         )
     return [{"endpoint": k, "plan": v} for k, v in sorted(plans.items())]

@@ -37,8 +37,8 @@ class MonitoringView:
 
     def ref(self, version_id: int) -> str:
         if version_id not in self._refs:
-            row = self.reg.store.get_model_version_by_id(version_id)
-            self._refs[version_id] = f"{row['model_name']}@{row['version']}"
+            row = self.reg.store.versions.by_id(version_id)
+            self._refs[version_id] = f"{row.model_name}@{row.version}"
         return self._refs[version_id]
 
     def results(
@@ -68,7 +68,7 @@ class MonitoringView:
         oldest first, numbered (the numbers drawn on the charts)."""
         found: list[dict[str, Any]] = []
         models: set[str] = set()
-        for e in self.reg.store.audit_entries(target_prefix=f"endpoint:{endpoint}"):
+        for e in self.reg.store.chain.entries(target_prefix=f"endpoint:{endpoint}"):
             if e["target"] != f"endpoint:{endpoint}" or e["action"] not in ROUTE_ACTIONS:
                 continue
             data = e.get("data") or {}
@@ -91,13 +91,13 @@ class MonitoringView:
                 }
             )
         for name in self._dataset_names(models - {""}):
-            for d in self.reg.store.list_datasets(name):
+            for d in self.reg.store.datasets.all(name):
                 found.append(
                     {
-                        "at": d["created_at"],
+                        "at": d.created_at,
                         "kind": "data",
-                        "text": f"dataset {d['name']}@{d['version']} registered",
-                        "detail": f"by {d['created_by']}, {d['n_rows']:,} rows",
+                        "text": f"dataset {d.name}@{d.version} registered",
+                        "detail": f"by {d.created_by}, {d.n_rows:,} rows",
                     }
                 )
         found.sort(key=lambda a: a["at"])
@@ -110,9 +110,9 @@ class MonitoringView:
     def _dataset_names(self, models: set[str]) -> list[str]:
         names: set[str] = set()
         for model in sorted(models):
-            for mv in self.reg.store.list_model_versions(model):
-                if mv["run_id"]:
-                    names.update(d["name"] for d in self.reg.store.run_inputs(mv["run_id"]))
+            for mv in self.reg.store.versions.all(model):
+                if mv.run_id:
+                    names.update(d.dataset.name for d in self.reg.store.runs.inputs(mv.run_id))
         return sorted(names)
 
     # ---- alerts ------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def _floors(rows: list[Row], reg: Registry) -> dict[str, float]:
             settings = DriftSettings.from_dict(reg.config.monitoring.drift)
         except ValueError:
             settings = DriftSettings()
-        sig = reg.store.get_model_version_by_id(rows[-1]["version_id"])["signature"]
+        sig = reg.store.versions.by_id(rows[-1]["version_id"]).signature
         for col in sig.get("inputs", []):
             name = str(col.get("name"))
             if name not in floors:

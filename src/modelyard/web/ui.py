@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from modelyard.core import records
 from modelyard.core.errors import (
     InvalidInput,
     ModelyardError,
@@ -164,16 +165,16 @@ def dashboard_app(
 
     def endpoints(request: Request, who: Identity) -> dict[str, Any]:
         name = request.path_params.get("name")
-        plans: dict[str, list[dict[str, Any]]] = {}
-        for r in reg.store.routes(name):
-            plans.setdefault(r["endpoint"], []).append(r)
+        plans: dict[str, list[records.Route]] = {}
+        for r in reg.store.routes.all(name):
+            plans.setdefault(r.endpoint, []).append(r)
         history = []
         if name:
-            if not plans and reg.store.endpoint_generation(name) == 0:
+            if not plans and reg.store.routes.generation(name) == 0:
                 raise NotFound(f"no endpoint {name!r}")
             history = [
                 e
-                for e in reg.store.audit_entries(target_prefix=f"endpoint:{name}")
+                for e in reg.store.chain.entries(target_prefix=f"endpoint:{name}")
                 if e["target"] == f"endpoint:{name}"
             ][::-1]
         live: list[str] = []
@@ -288,7 +289,7 @@ def dashboard_app(
             who.require(Permission.READ, "read reports")
             digest = request.path_params["digest"]
             known = {
-                r["html_digest"] for v in reg.model_versions() for r in reg.store.reports_of(v.id)
+                r.html_digest for v in reg.model_versions() for r in reg.store.reports.of(v.id)
             }
             if digest not in known:
                 raise NotFound(f"no report {digest}")
