@@ -36,6 +36,7 @@ ProjectOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DEFAULT_PROJECT = Path(".")  # the current folder
 
 
 def open_registry(project: Path):  # type: ignore[no-untyped-def]
