@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelyard.core.errors import ModelyardError
-from modelyard.store.db import current_revision, head_revision
+from modelyard.store.engine import current_revision, head_revision
 from modelyard.store.metadata import MetadataStore
 from modelyard.testing.store_contract import CHECKS, check_store
 

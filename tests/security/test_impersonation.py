@@ -234,7 +234,7 @@ def test_rows_from_before_principals_get_one_and_still_bind_four_eyes(
 
     from modelyard.registry.approvals import approve
     from modelyard.security import tokens
-    from modelyard.store.db import _alembic_config, create_store_engine, migrate
+    from modelyard.store.engine import _alembic_config, create_store_engine, migrate
 
     engine = create_store_engine(store_url)
     with engine.begin() as conn:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from modelyard.registry.registry import Registry
-from modelyard.store.db import current_revision, head_revision
+from modelyard.store.engine import current_revision, head_revision
 
 
 @dataclass

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from modelyard.core.errors import ModelyardError
-from modelyard.store.db import create_store_engine, migrate
+from modelyard.store.engine import create_store_engine, migrate
 
 T = TypeVar("T")
 
