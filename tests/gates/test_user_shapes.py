@@ -85,7 +85,8 @@ def test_a_champion_on_other_columns_is_scored_on_its_own_columns_by_every_check
     for check in (
         FairnessCheck(FairnessPolicy(demographic_parity_difference=0.9)),
         RobustnessCheck(RobustnessPolicy(max_rows=300)),
-        CostCheck(CostPolicy(rows=500, repeats=1)),
+        # timed on a shared machine: the verdict on speed is not what this test is about
+        CostCheck(CostPolicy(rows=500, repeats=1, max_regression_pct=1e9)),
         CalibrationCheck(),
         SegmentsCheck([SegmentPolicy(name="young", filter="age < 25", metric="roc_auc")]),
     ):
