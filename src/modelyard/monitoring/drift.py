@@ -13,12 +13,18 @@ numbers; chi-square, PSI, Jensen-Shannon for categories). A few of them *decide*
 * new categories — unseen values take more than the no-drift share (and at least
   ``new_category_min_share``);
 * cardinality — distinct values differ from the number expected at this sample size (≥ 20 %);
+* out of range — numbers below the reference minimum or above its maximum take more than the
+  reference's own share (exact exceedance test) and at least ``out_of_range_min_share``;
+* sentinel — one number repeats far more often than in the reference (``sentinel_ratio`` times
+  its reference share, hypergeometric test, Bonferroni over the distinct values) and gains at
+  least ``sentinel_min_share``;
 * multivariate — a domain classifier tells reference rows from current ones (AUC ≥ ``min_auc``).
 
 All deciding p-values of one comparison form one Holm family, so the chance that a comparison of
 two samples from the same distribution reports any drift is at most ``alpha``. A feature's
 severity is ``critical`` when its effect reaches the policy's ``critical_effect`` (or the
-missing share moves ≥ 0.1, or new categories take ≥ 5 %), else ``warning``.
+missing share moves ≥ 0.1, or new categories take ≥ 5 %, or values out of range or a sentinel
+take ≥ 1 %), else ``warning``.
 """
 
 from __future__ import annotations
@@ -37,7 +43,15 @@ from modelyard.monitoring.layout import Kind
 from modelyard.monitoring.stats import holm_adjusted
 
 REPORTED: dict[str, tuple[str, ...]] = {
-    "numeric": ("ks", "wasserstein", "psi", "jensenshannon", "missingness"),
+    "numeric": (
+        "ks",
+        "wasserstein",
+        "psi",
+        "jensenshannon",
+        "missingness",
+        "out_of_range",
+        "sentinel",
+    ),
     "categorical": (
         "chi2",
         "psi",
@@ -88,6 +102,9 @@ class DriftSettings:
     missing_min_effect: float = 0.01
     new_category_min_share: float = 0.005
     cardinality_min_effect: float = 0.2
+    out_of_range_min_share: float = 0.001
+    sentinel_min_share: float = 0.002
+    sentinel_ratio: float = 2.0
     bins: int = 10
     permutations: int = 999
     multivariate: bool = True
@@ -101,6 +118,8 @@ class DriftSettings:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
         if self.bins < 2:
             raise ValueError(f"bins must be >= 2, got {self.bins}")
+        if self.sentinel_ratio < 1:
+            raise ValueError(f"sentinel_ratio must be >= 1, got {self.sentinel_ratio}")
         if not 0.5 <= self.min_auc < 1:
             raise ValueError(f"min_auc must be in [0.5, 1), got {self.min_auc}")
         self.numeric.validate("numeric")
@@ -333,7 +352,11 @@ def _map(fn: Any, items: Sequence[Any], settings: DriftSettings) -> list[Feature
 
 
 def _evaluate(pair: ColumnPair, settings: DriftSettings, role: str) -> FeatureResult:
-    params = {"permutations": settings.permutations, "seed": settings.seed}
+    params = {
+        "permutations": settings.permutations,
+        "seed": settings.seed,
+        "sentinel_ratio": settings.sentinel_ratio,
+    }
     policy = settings.policy(pair.name, pair.kind)
     names = list(REPORTED[pair.kind])
     for extra in (policy.test, policy.effect):
@@ -365,6 +388,8 @@ def _evaluate(pair: ColumnPair, settings: DriftSettings, role: str) -> FeatureRe
         "missingness": settings.missing_min_effect,
         "new_categories": settings.new_category_min_share,
         "cardinality": settings.cardinality_min_effect,
+        "out_of_range": settings.out_of_range_min_share,
+        "sentinel": settings.sentinel_min_share,
     }
     for name, floor in floors.items():
         res = tests.get(name)
@@ -438,6 +463,8 @@ def _severity(r: FeatureResult, settings: DriftSettings) -> str:
         if s.signal == "missingness" and s.effect >= 0.1:
             return "critical"
         if s.signal == "new_categories" and s.effect >= 0.05:
+            return "critical"
+        if s.signal in ("out_of_range", "sentinel") and s.effect >= 0.01:
             return "critical"
     return "warning"
 

@@ -49,7 +49,8 @@ class TestResult:
 class DriftTest(Protocol):
     name: str
     kinds: frozenset[str]
-    signal: str  # distribution | missingness | new_categories | cardinality
+    signal: str  # distribution | missingness | new_categories | cardinality | out_of_range
+    # | sentinel
 
     def __call__(self, pair: ColumnPair, params: Mapping[str, Any]) -> TestResult | None: ...
 
@@ -249,6 +250,90 @@ class Cardinality:
         )
 
 
+class OutOfRange:
+    """Current values outside the reference range: below its minimum or above its maximum (the
+    layout's outermost bins, so both modes count the same). Per side, the exact exceedance test
+    of the current count against the reference's own count beyond that edge (none when the edges
+    are the reference's extremes, a few when a profile's are not); Bonferroni over the two
+    sides. Effect: the share of current values outside."""
+
+    name = "out_of_range"
+    kinds = frozenset({"numeric"})
+    signal = "out_of_range"
+
+    def __call__(self, pair: ColumnPair, params: Mapping[str, Any]) -> TestResult | None:
+        n, m = pair.ref_present, pair.cur_present
+        if not n or not m or len(pair.ref_bins) < 2:
+            return None
+        ref_out = (int(pair.ref_bins[0]), int(pair.ref_bins[-1]))
+        cur_out = (int(pair.cur_bins[0]), int(pair.cur_bins[-1]))
+        sides = zip(ref_out, cur_out, strict=True)
+        p = min(1.0, 2 * min(stats.exceedance_pvalue(c, r, n, m) for r, c in sides))
+        detail = {
+            "below": cur_out[0],
+            "above": cur_out[1],
+            "ref_share": sum(ref_out) / n,
+            "range": [_num(pair.edges[0]), _num(math.nextafter(pair.edges[-1], -math.inf))],
+        }
+        return TestResult(self.name, sum(cur_out) / m, p, "exceedance", detail=detail)
+
+
+class Sentinel:
+    """A value repeated far more often than in the reference (an overflow or placeholder code,
+    a default a broken join writes). Raw mode: every current value that repeats and whose share
+    is at least ``sentinel_ratio`` times its reference share gets the hypergeometric test of its
+    current count out of its pooled count; the smallest p-value, times the number of distinct
+    pooled values (Bonferroni), decides. Sketch mode has bins, not values: only a side beyond
+    the reference range whose values are all one value (count x extreme = their sum) is seen,
+    with that side's exceedance p-value. Effect: the value's share gain (current - reference)."""
+
+    name = "sentinel"
+    kinds = frozenset({"numeric"})
+    signal = "sentinel"
+
+    def __call__(self, pair: ColumnPair, params: Mapping[str, Any]) -> TestResult | None:
+        n, m = pair.ref_present, pair.cur_present
+        if not n or m < 2:
+            return None
+        ratio = float(params.get("sentinel_ratio", 2.0))
+        if pair.ref_sorted is None or pair.cur_sorted is None:
+            return self._beyond_range(pair, n, m)
+        rs, cs = pair.ref_sorted, pair.cur_sorted
+        starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
+        counts = np.diff(np.r_[starts, len(cs)])
+        values = cs[starts]
+        ref = np.searchsorted(rs, values, "right") - np.searchsorted(rs, values, "left")
+        cand = (counts >= 2) & (counts * n >= ratio * ref * m)
+        if not cand.any():
+            return None
+        values, counts, ref = values[cand], counts[cand], ref[cand]
+        p = stats.repeat_pvalues(counts, counts + ref, n, m)
+        distinct = int(np.count_nonzero(_merged(pair).deltas > 0)) + 1
+        i = int(np.argmin(p))
+        detail = {
+            "value": _num(float(values[i])),
+            "rows": int(counts[i]),
+            "ref_rows": int(ref[i]),
+            "candidates": len(values),
+            "distinct": distinct,
+        }
+        gain = float(counts[i] / m - ref[i] / n)
+        return TestResult(self.name, gain, min(1.0, float(p[i]) * distinct), "exact", None, detail)
+
+    def _beyond_range(self, pair: ColumnPair, n: int, m: int) -> TestResult | None:
+        found: list[tuple[float, float, dict[str, Any]]] = []
+        for side, bin_i in ((0, 0), (1, len(pair.cur_bins) - 1)):
+            c, r = int(pair.cur_bins[bin_i]), int(pair.ref_bins[bin_i])
+            value, total = pair.cur_extremes[side], pair.outer_cur[side]
+            if c >= 2 and math.isfinite(value) and math.isclose(c * value, total, rel_tol=1e-12):
+                p = 2 * stats.exceedance_pvalue(c, r, n, m)
+                found.append((min(p, 1.0), c / m - r / n, {"value": value, "rows": c}))
+        if not found:
+            return None
+        p, gain, detail = min(found, key=lambda f: f[0])
+        return TestResult(self.name, gain, p, "beyond-range", None, detail)
+
+
 # ---- registry --------------------------------------------------------------------------
 _TESTS: dict[str, DriftTest] = {}
 _ENTRY_POINTS_LOADED = False
@@ -287,6 +372,8 @@ for _t in (
     Missingness(),
     NewCategories(),
     Cardinality(),
+    OutOfRange(),
+    Sentinel(),
 ):
     register_test(_t)
 

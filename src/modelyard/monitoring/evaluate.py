@@ -323,6 +323,8 @@ def drift_signals(result: DriftResult) -> dict[str, float]:
             ("psi", "psi"),
             ("missingness", "missing_delta"),
             ("new_categories", "unseen_share"),
+            ("out_of_range", "out_of_range_share"),
+            ("sentinel", "sentinel_share"),
         ):
             res = f.tests.get(test)
             if res is not None:
