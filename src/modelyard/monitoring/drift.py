@@ -29,6 +29,7 @@ take ≥ 1 %), else ``warning``.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import time
@@ -39,6 +40,7 @@ from typing import Any
 
 from modelyard.monitoring import drift_tests
 from modelyard.monitoring.columns import ColumnPair, pair_from_counts, pair_from_series
+from modelyard.monitoring.freshness import DatetimeColumn, datetime_column
 from modelyard.monitoring.layout import Kind
 from modelyard.monitoring.stats import holm_adjusted
 
@@ -217,6 +219,7 @@ class DriftResult:
     settings: DriftSettings
     elapsed_s: float = 0.0
     skipped: dict[str, str] = field(default_factory=dict)
+    datetimes: list[DatetimeColumn] = field(default_factory=list)
 
     @property
     def drifted_features(self) -> list[str]:
@@ -243,6 +246,7 @@ class DriftResult:
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
             "multivariate": self.multivariate,
             "skipped": self.skipped,
+            "datetimes": [d.to_dict() for d in self.datetimes],
             "settings": s,
             "elapsed_s": self.elapsed_s,
         }
@@ -257,15 +261,18 @@ def compare_frames(
     categorical: Sequence[str] = (),
     exclude: Sequence[str] = (),
     prediction: str | None = None,
+    as_of: dt.datetime | None = None,
 ) -> DriftResult:
     """Raw mode: two DataFrames. Columns in both frames are compared; ``prediction`` names the
-    prediction column (reported as prediction drift). Non-numeric columns are categorical."""
+    prediction column (reported as prediction drift). Non-numeric columns are categorical.
+    Datetime columns get their range and freshness (lag to ``as_of``, default now), no test."""
     import pandas as pd
 
     settings = (settings or DriftSettings()).validate()
     t0 = time.perf_counter()
     skipped: dict[str, str] = {}
     cols: list[tuple[str, Kind]] = []
+    dates: list[str] = []
     for name in reference.columns:
         if name in exclude:
             continue
@@ -274,7 +281,7 @@ def compare_frames(
             continue
         dtype = reference[name].dtype
         if pd.api.types.is_datetime64_any_dtype(dtype):
-            skipped[str(name)] = "datetime column"
+            dates.append(name)
             continue
         numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
         cols.append(
@@ -298,6 +305,8 @@ def compare_frames(
         mv = domain_classifier(reference, current, feats, settings)
     out = _decide(results, mv, settings, "raw", len(reference), len(current))
     out.skipped = skipped
+    now = as_of or dt.datetime.now(dt.UTC)
+    out.datetimes = [datetime_column(str(n), reference[n], current[n], now) for n in dates]
     out.elapsed_s = time.perf_counter() - t0
     return out
 
