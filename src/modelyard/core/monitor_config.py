@@ -7,7 +7,8 @@ Signals an alert rule can read (the monitor computes them per merged window of a
 - ``drift.share`` (share of features drifted), ``drift.count``, ``drift.critical_count``
 - ``feature.NAME.drifted`` (0/1), ``feature.NAME.effect``, ``feature.NAME.psi``,
   ``feature.NAME.missing_delta`` (change of missing share), ``feature.NAME.unseen_share``,
-  ``feature.NAME.out_of_range_share``, ``feature.NAME.sentinel_share``
+  ``feature.NAME.vanished_share``, ``feature.NAME.out_of_range_share``,
+  ``feature.NAME.sentinel_share``
 - ``prediction.drifted`` (0/1), ``prediction.effect``, ``multivariate.auc``
 - ``quality.accuracy``, ``quality.auc``, ``quality.f1``, ``quality.rmse``, ``quality.mae``,
   ``quality.ece`` (calibration error), ``quality.labels`` (labels joined in the window),
@@ -34,7 +35,7 @@ _SIGNAL = re.compile(
     r"^(requests|error_rate|latency\.(p50_ms|p99_ms)"
     r"|drift\.(share|count|critical_count)"
     r"|feature\.[^.\s]+\.(drifted|effect|psi|missing_delta|unseen_share"
-    r"|out_of_range_share|sentinel_share)"
+    r"|vanished_share|out_of_range_share|sentinel_share)"
     r"|prediction\.(drifted|effect)|multivariate\.auc"
     r"|quality\.(accuracy|auc|f1|rmse|mae|ece|labels|kpi)(\.[^.\s=]+=[^\s]+)?)$"
 )
@@ -65,7 +66,7 @@ class AlertRule(_Strict):
                 f"unknown signal {value!r}; expected one of requests, error_rate, "
                 "latency.p50_ms, latency.p99_ms, drift.share|count|critical_count, "
                 "feature.NAME.drifted|effect|psi|missing_delta|unseen_share|"
-                "out_of_range_share|sentinel_share, "
+                "vanished_share|out_of_range_share|sentinel_share, "
                 "prediction.drifted|effect, multivariate.auc, "
                 "quality.accuracy|auc|f1|rmse|mae|ece|labels|kpi[.COLUMN=VALUE]"
             )

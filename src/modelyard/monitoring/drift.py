@@ -12,6 +12,9 @@ numbers; chi-square, PSI, Jensen-Shannon for categories). A few of them *decide*
 * missingness — the missing share changed (p-value and |Δ share| ≥ ``missing_min_effect``);
 * new categories — unseen values take more than the no-drift share (and at least
   ``new_category_min_share``);
+* vanished categories — reference categories with no current row, beyond chance
+  (hypergeometric, Bonferroni over the categories), holding ≥ ``vanished_min_share`` of the
+  reference;
 * cardinality — distinct values differ from the number expected at this sample size (≥ 20 %);
 * out of range — numbers below the reference minimum or above its maximum take more than the
   reference's own share (exact exceedance test) and at least ``out_of_range_min_share``;
@@ -23,8 +26,8 @@ numbers; chi-square, PSI, Jensen-Shannon for categories). A few of them *decide*
 All deciding p-values of one comparison form one Holm family, so the chance that a comparison of
 two samples from the same distribution reports any drift is at most ``alpha``. A feature's
 severity is ``critical`` when its effect reaches the policy's ``critical_effect`` (or the
-missing share moves ≥ 0.1, or new categories take ≥ 5 %, or values out of range or a sentinel
-take ≥ 1 %), else ``warning``.
+missing share moves ≥ 0.1, or new or vanished categories take ≥ 5 %, or values out of range
+or a sentinel take ≥ 1 %), else ``warning``.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ REPORTED: dict[str, tuple[str, ...]] = {
         "jensenshannon",
         "missingness",
         "new_categories",
+        "vanished_categories",
         "cardinality",
     ),
 }
@@ -103,6 +107,7 @@ class DriftSettings:
     overrides: Mapping[str, FeaturePolicy] = field(default_factory=dict)
     missing_min_effect: float = 0.01
     new_category_min_share: float = 0.005
+    vanished_min_share: float = 0.001
     cardinality_min_effect: float = 0.2
     out_of_range_min_share: float = 0.001
     sentinel_min_share: float = 0.002
@@ -396,6 +401,7 @@ def _evaluate(pair: ColumnPair, settings: DriftSettings, role: str) -> FeatureRe
     floors = {
         "missingness": settings.missing_min_effect,
         "new_categories": settings.new_category_min_share,
+        "vanished_categories": settings.vanished_min_share,
         "cardinality": settings.cardinality_min_effect,
         "out_of_range": settings.out_of_range_min_share,
         "sentinel": settings.sentinel_min_share,
@@ -471,7 +477,7 @@ def _severity(r: FeatureResult, settings: DriftSettings) -> str:
             return "critical"
         if s.signal == "missingness" and s.effect >= 0.1:
             return "critical"
-        if s.signal == "new_categories" and s.effect >= 0.05:
+        if s.signal in ("new_categories", "vanished_categories") and s.effect >= 0.05:
             return "critical"
         if s.signal in ("out_of_range", "sentinel") and s.effect >= 0.01:
             return "critical"

@@ -49,8 +49,8 @@ class TestResult:
 class DriftTest(Protocol):
     name: str
     kinds: frozenset[str]
-    signal: str  # distribution | missingness | new_categories | cardinality | out_of_range
-    # | sentinel
+    signal: str  # distribution | missingness | new_categories | vanished_categories
+    # | cardinality | out_of_range | sentinel
 
     def __call__(self, pair: ColumnPair, params: Mapping[str, Any]) -> TestResult | None: ...
 
@@ -188,6 +188,8 @@ class NewCategories:
         lam = n_cur * expected_share
         share = pair.new_total / n_cur
         top = sorted(pair.new_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+        known = {_folded(c): c for c in pair.categories[: pair.n_listed]}
+        recased = {k: known[_folded(k)] for k, _ in top if _folded(k) in known}
         return TestResult(
             self.name,
             share,
@@ -198,8 +200,39 @@ class NewCategories:
                 "distinct": pair.new_distinct,
                 "expected_share": expected_share,
                 "values": dict(top),
+                "case_of": recased,  # new values that are a reference category re-cased
             },
         )
+
+
+class VanishedCategories:
+    """Reference categories with no current row. For each, the chance that none of its pooled
+    rows would land in the current sample if the two samples were one split at random
+    (hypergeometric); the smallest, times the number of listed categories (Bonferroni), is the
+    p-value. Effect: the reference share of the vanished categories. Not applicable (None) when
+    every reference category still occurs."""
+
+    name = "vanished_categories"
+    kinds = frozenset({"categorical"})
+    signal = "vanished_categories"
+
+    def __call__(self, pair: ColumnPair, params: Mapping[str, Any]) -> TestResult | None:
+        n, m = pair.ref_present, pair.cur_present
+        if not n or not m:
+            return None
+        k = pair.n_listed
+        ref, cur = pair.ref_bins[:k].astype(np.int64), pair.cur_bins[:k].astype(np.int64)
+        gone = (cur == 0) & (ref > 0)
+        if not gone.any():
+            return None
+        p = stats.none_drawn_pvalues(ref[gone], n, m)
+        listed = int(np.count_nonzero(ref))
+        names = [pair.categories[i] for i in np.flatnonzero(gone)]
+        top = sorted(zip(names, ref[gone].tolist(), strict=True), key=lambda kv: -kv[1])[:10]
+        detail = {"rows": int(ref[gone].sum()), "distinct": len(names), "values": dict(top)}
+        p_min = min(1.0, float(np.min(p)) * listed)
+        share = float(ref[gone].sum()) / n
+        return TestResult(self.name, share, p_min, "hypergeometric", None, detail)
 
 
 class Cardinality:
@@ -371,6 +404,7 @@ for _t in (
     ChiSquare(),
     Missingness(),
     NewCategories(),
+    VanishedCategories(),
     Cardinality(),
     OutOfRange(),
     Sentinel(),
@@ -386,6 +420,10 @@ def _merged(pair: ColumnPair) -> stats.MergedCdf:
         assert pair.ref_sorted is not None and pair.cur_sorted is not None
         cache["merged"] = stats.merge_sorted(pair.ref_sorted, pair.cur_sorted)
     return cache["merged"]
+
+
+def _folded(label: str) -> str:
+    return label.strip().casefold()
 
 
 def _num(x: float) -> float | None:

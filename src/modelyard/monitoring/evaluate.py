@@ -323,6 +323,7 @@ def drift_signals(result: DriftResult) -> dict[str, float]:
             ("psi", "psi"),
             ("missingness", "missing_delta"),
             ("new_categories", "unseen_share"),
+            ("vanished_categories", "vanished_share"),
             ("out_of_range", "out_of_range_share"),
             ("sentinel", "sentinel_share"),
         ):

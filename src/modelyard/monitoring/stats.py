@@ -212,6 +212,14 @@ def repeat_pvalues(cur: np.ndarray, pooled: np.ndarray, n_ref: int, n_cur: int) 
     return np.clip(hypergeom.sf(cur - 1, n_ref + n_cur, pooled, n_cur), 0.0, 1.0)
 
 
+def none_drawn_pvalues(pooled: np.ndarray, n_ref: int, n_cur: int) -> np.ndarray:
+    """P(none of a value's ``pooled`` rows is in the current sample) when the pooled rows are
+    split at random into the two samples (hypergeometric): the test of a vanished value."""
+    from scipy.stats import hypergeom
+
+    return np.clip(hypergeom.pmf(0, n_ref + n_cur, pooled, n_cur), 0.0, 1.0)
+
+
 def normal_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
