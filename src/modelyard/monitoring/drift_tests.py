@@ -172,9 +172,12 @@ class Missingness:
 
 
 class NewCategories:
-    """Current rows in categories the reference never had, against the share that unseen
-    categories would take with no drift (Good-Turing: singletons / n, plus the reference's own
-    unlisted share when its list was truncated); one-sided Poisson test, effect = the share."""
+    """Current rows in categories the reference never had. Raw mode: against their permutation
+    null (the pooled rows split at random, multivariate hypergeometric, seeded; as for
+    cardinality), which is exact at any sample size and number of levels. Sketch mode (and
+    beyond every permutation, for resolution): against the share unseen categories would take
+    with no drift (Good-Turing: singletons / n, plus the reference's own unlisted share when its
+    list was truncated), one-sided Poisson test. Effect = the share."""
 
     name = "new_categories"
     kinds = frozenset({"categorical"})
@@ -190,11 +193,14 @@ class NewCategories:
         top = sorted(pair.new_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
         known = {_folded(c): c for c in pair.categories[: pair.n_listed]}
         recased = {k: known[_folded(k)] for k, _ in top if _folded(k) in known}
+        p, method = stats.poisson_sf(pair.new_total, lam), "poisson"
+        if pair.mode == "raw" and not pair.ref_other:
+            p, method = _new_rows_permutation(pair, params, p), "permutation"
         return TestResult(
             self.name,
             share,
-            stats.poisson_sf(pair.new_total, lam),
-            "poisson",
+            p,
+            method,
             detail={
                 "rows": pair.new_total,
                 "distinct": pair.new_distinct,
@@ -420,6 +426,21 @@ def _merged(pair: ColumnPair) -> stats.MergedCdf:
         assert pair.ref_sorted is not None and pair.cur_sorted is not None
         cache["merged"] = stats.merge_sorted(pair.ref_sorted, pair.cur_sorted)
     return cache["merged"]
+
+
+def _new_rows_permutation(pair: ColumnPair, params: Mapping[str, Any], tail: float) -> float:
+    """P(as many current rows in categories with no reference row) when the pooled rows are
+    split at random; ``tail`` (the Poisson p-value) gives the resolution beyond every draw."""
+    pooled = (pair.ref_bins + pair.cur_bins).astype(np.int64)
+    pooled = pooled[pooled > 0]
+    if len(pooled) <= 1:
+        return 1.0
+    b = max(int(params.get("permutations", 999)), 99)
+    rng = np.random.default_rng(int(params.get("seed", 0)))
+    sims = rng.multivariate_hypergeometric(pooled, pair.cur_present, size=b)
+    new = np.where(sims == pooled, sims, 0).sum(axis=1)  # all of a value's rows are current
+    hits = int(np.count_nonzero(new >= pair.new_total))
+    return (1 + hits) / (b + 1) if hits else min(1 / (b + 1), tail)
 
 
 def _folded(label: str) -> str:
