@@ -172,12 +172,12 @@ class Missingness:
 
 
 class NewCategories:
-    """Current rows in categories the reference never had. Raw mode: against their permutation
-    null (the pooled rows split at random, multivariate hypergeometric, seeded; as for
-    cardinality), which is exact at any sample size and number of levels. Sketch mode (and
-    beyond every permutation, for resolution): against the share unseen categories would take
-    with no drift (Good-Turing: singletons / n, plus the reference's own unlisted share when its
-    list was truncated), one-sided Poisson test. Effect = the share."""
+    """Current rows in categories the reference never had, against their permutation null (the
+    pooled rows split at random, multivariate hypergeometric, seeded; as for cardinality, with
+    the same spreading of untracked unseen rows in sketch mode), exact at any sample size and
+    number of levels. A truncated profile (an "other" bin of unknown values), and resolution
+    beyond every draw: the share unseen categories would take with no drift (Good-Turing:
+    singletons / n, plus the unlisted share), one-sided Poisson test. Effect = the share."""
 
     name = "new_categories"
     kinds = frozenset({"categorical"})
@@ -194,7 +194,7 @@ class NewCategories:
         known = {_folded(c): c for c in pair.categories[: pair.n_listed]}
         recased = {k: known[_folded(k)] for k, _ in top if _folded(k) in known}
         p, method = stats.poisson_sf(pair.new_total, lam), "poisson"
-        if pair.mode == "raw" and not pair.ref_other:
+        if not pair.ref_other:  # a truncated profile's "other" rows have no known values
             p, method = _new_rows_permutation(pair, params, p), "permutation"
         return TestResult(
             self.name,
@@ -259,13 +259,7 @@ class Cardinality:
         k = pair.n_listed
         ref = pair.ref_bins[:k].astype(np.int64)
         cur = pair.cur_bins[:k].astype(np.int64)
-        new = list(pair.new_counts.values())
-        rest = pair.new_total - sum(new)  # sketch mode past 64 unseen values: spread the rest
-        extra = max(round(pair.new_distinct) - len(new), 0)
-        if rest > 0 and extra:
-            new += [rest // extra + (1 if i < rest % extra else 0) for i in range(extra)]
-        elif rest > 0:
-            new.append(rest)
+        new = _new_levels(pair)
         pooled = np.concatenate([ref + cur, np.asarray(new, dtype=np.int64)])
         if pair.ref_other:
             pooled = np.append(pooled, pair.ref_other)  # truncated profile: one "other" level
@@ -428,10 +422,25 @@ def _merged(pair: ColumnPair) -> stats.MergedCdf:
     return cache["merged"]
 
 
+def _new_levels(pair: ColumnPair) -> list[int]:
+    """Current counts of the values the reference lacks; in sketch mode past 64 unseen values
+    the untracked rest is spread evenly over the estimated number of the others."""
+    new = list(pair.new_counts.values())
+    rest = pair.new_total - sum(new)
+    extra = max(round(pair.new_distinct) - len(new), 0)
+    if rest > 0 and extra:
+        new += [rest // extra + (1 if i < rest % extra else 0) for i in range(extra)]
+    elif rest > 0:
+        new.append(rest)
+    return new
+
+
 def _new_rows_permutation(pair: ColumnPair, params: Mapping[str, Any], tail: float) -> float:
     """P(as many current rows in categories with no reference row) when the pooled rows are
     split at random; ``tail`` (the Poisson p-value) gives the resolution beyond every draw."""
-    pooled = (pair.ref_bins + pair.cur_bins).astype(np.int64)
+    k = pair.n_listed
+    listed = (pair.ref_bins[:k] + pair.cur_bins[:k]).astype(np.int64)
+    pooled = np.concatenate([listed, np.asarray(_new_levels(pair), dtype=np.int64)])
     pooled = pooled[pooled > 0]
     if len(pooled) <= 1:
         return 1.0
