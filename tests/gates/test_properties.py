@@ -7,7 +7,7 @@ from fairlearn.metrics import demographic_parity_difference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelyard.gates.checks.calibration import expected_calibration_error, reliability_bins
+from modelyard.core.calibration import expected_calibration_error, reliability_bins
 from modelyard.gates.checks.kpi import matrix_value_per_1k
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)

@@ -12,8 +12,9 @@ from fairlearn.metrics import (
 )
 from sklearn.calibration import calibration_curve
 
+from modelyard.core.calibration import reliability_bins
 from modelyard.core.gate_policy import Bound, CalibrationPolicy, FairnessPolicy, MetricsPolicy
-from modelyard.gates.checks.calibration import CalibrationCheck, reliability_bins
+from modelyard.gates.checks.calibration import CalibrationCheck
 from modelyard.gates.checks.fairness import FairnessCheck
 from modelyard.gates.checks.metrics import MetricsCheck
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -104,3 +105,41 @@ def test_monitor_cli_imports_stay_lazy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     heavy = [m for m in out.stdout.strip().split(",") if m]
     assert not {"scipy", "sklearn"} & set(heavy), heavy
+
+
+def test_datetime_columns_report_range_and_freshness(tmp_path: Path) -> None:
+    n = 2000
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame(
+        {"x": rng.normal(size=n), "at": pd.date_range("2024-01-01", periods=n, freq="min")}
+    )
+    # the current extract stops at 2024-03-01 10:00 (Paris): 39 h before the window end
+    at = pd.date_range("2024-02-28", "2024-03-01 10:00", periods=n, tz="Europe/Paris")
+    cur = pd.DataFrame({"x": rng.normal(size=n), "at": at})
+    cur.loc[100:109, "at"] = pd.NaT
+    end = dt.datetime(2024, 3, 3, tzinfo=dt.UTC)
+    result = compare_frames(ref, cur, DriftSettings(multivariate=False), as_of=end)
+    data = json.loads(to_json(result))
+    assert "at" not in data["skipped"] and [f["name"] for f in data["features"]] == ["x"]
+    (d,) = data["datetimes"]
+    assert d["cur_range"] == ["2024-02-27T23:00:00+00:00", "2024-03-01T09:00:00+00:00"]
+    assert d["ref_range"][1] == "2024-01-02T09:19:00+00:00"
+    assert d["lag_s"] == (end - dt.datetime(2024, 3, 1, 9, tzinfo=dt.UTC)).total_seconds()
+    assert (d["ref_missing"], d["cur_missing"]) == (0, 10)
+    html = to_html(result)
+    assert "Datetime columns" in html and "39.0 h" in html
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_parquet(tmp_path / "cur.parquet")
+    res = runner.invoke(
+        app,
+        ["monitor", "report", str(tmp_path / "ref.parquet"), str(tmp_path / "cur.parquet"),
+         "--no-multivariate", "--as-of", "2024-03-03T00:00"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "lag 39.0 h" in res.output
+    res = runner.invoke(
+        app,
+        ["monitor", "report", str(tmp_path / "ref.parquet"), str(tmp_path / "cur.parquet"),
+         "--as-of", "last tuesday"],
+    )  # fmt: skip
+    assert res.exit_code != 0

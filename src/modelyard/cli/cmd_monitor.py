@@ -6,6 +6,7 @@ stays fast.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -86,6 +87,14 @@ def report(
     fail_on_drift: Annotated[
         bool, typer.Option("--fail-on-drift", help="Exit with code 1 when drift is found.")
     ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Window end for datetime columns' freshness (ISO 8601, UTC if no zone; "
+            "default now).",
+        ),
+    ] = None,
     project: ProjectOpt = Path("."),
     json_: JsonOpt = False,
 ) -> None:
@@ -113,6 +122,7 @@ def report(
                 cats.add(col["name"])
     try:
         settings = DriftSettings(alpha=alpha, multivariate=multivariate).validate()
+        window_end = None if as_of is None else dt.datetime.fromisoformat(as_of)
     except ValueError as exc:
         from modelyard.core.errors import InvalidInput
 
@@ -125,6 +135,7 @@ def report(
             categorical=sorted(cats),
             exclude=sorted(excl),
             prediction=prediction,
+            as_of=window_end,
         )
     if html is not None:
         html.write_text(to_html(result, title=f"Drift: {reference} → {current}"), "utf-8")
@@ -139,6 +150,8 @@ def report(
 
 
 def _print_table(result: Any, reference: str, current: str, html: Path | None) -> None:
+    from modelyard.monitoring.report import duration
+
     rows = []
     feats = [*result.features, *([result.prediction] if result.prediction else [])]
     for f in sorted(
@@ -167,6 +180,11 @@ def _print_table(result: Any, reference: str, current: str, html: Path | None) -
     if mv:
         verdict = "drift" if mv.get("drifted") else "no drift"
         render.console.print(f"multivariate: domain-classifier AUC {mv['auc']:.3f} ({verdict})")
+    for d in result.datetimes:
+        render.console.print(
+            f"{d.name}: newest {d.cur_max.isoformat() if d.cur_max else '-'}, "
+            f"lag {duration(d.lag_s)} to {d.as_of.isoformat()}"
+        )
     if html is not None:
         render.console.print(f"HTML report: {html}")
 

@@ -4,9 +4,13 @@
 Signals an alert rule can read (the monitor computes them per merged window of an endpoint):
 
 - ``requests``, ``error_rate`` (0-1), ``latency.p50_ms``, ``latency.p99_ms``
+- ``no_traffic``: 1 for a window in which an endpoint that served within the lookback got no
+  request at all (a gap), 0 for a window with traffic; judged whatever ``min_requests`` says
 - ``drift.share`` (share of features drifted), ``drift.count``, ``drift.critical_count``
 - ``feature.NAME.drifted`` (0/1), ``feature.NAME.effect``, ``feature.NAME.psi``,
-  ``feature.NAME.missing_delta`` (change of missing share), ``feature.NAME.unseen_share``
+  ``feature.NAME.missing_delta`` (change of missing share), ``feature.NAME.unseen_share``,
+  ``feature.NAME.vanished_share``, ``feature.NAME.out_of_range_share``,
+  ``feature.NAME.sentinel_share``
 - ``prediction.drifted`` (0/1), ``prediction.effect``, ``multivariate.auc``
 - ``quality.accuracy``, ``quality.auc``, ``quality.f1``, ``quality.rmse``, ``quality.mae``,
   ``quality.ece`` (calibration error), ``quality.labels`` (labels joined in the window),
@@ -29,10 +33,12 @@ from modelyard.core.webhooks import WebhookRefused, split_target
 Tier = Literal["warning", "critical", "emergency"]
 TIERS: tuple[str, ...] = ("warning", "critical", "emergency")  # in rising order
 
+NO_TRAFFIC = "no_traffic"  # the gap signal: judged on windows without a single request
 _SIGNAL = re.compile(
-    r"^(requests|error_rate|latency\.(p50_ms|p99_ms)"
+    r"^(requests|no_traffic|error_rate|latency\.(p50_ms|p99_ms)"
     r"|drift\.(share|count|critical_count)"
-    r"|feature\.[^.\s]+\.(drifted|effect|psi|missing_delta|unseen_share)"
+    r"|feature\.[^.\s]+\.(drifted|effect|psi|missing_delta|unseen_share"
+    r"|vanished_share|out_of_range_share|sentinel_share)"
     r"|prediction\.(drifted|effect)|multivariate\.auc"
     r"|quality\.(accuracy|auc|f1|rmse|mae|ece|labels|kpi)(\.[^.\s=]+=[^\s]+)?)$"
 )
@@ -60,9 +66,10 @@ class AlertRule(_Strict):
     def _known_signal(cls, value: str) -> str:
         if not _SIGNAL.match(value):
             raise ValueError(
-                f"unknown signal {value!r}; expected one of requests, error_rate, "
+                f"unknown signal {value!r}; expected one of requests, no_traffic, error_rate, "
                 "latency.p50_ms, latency.p99_ms, drift.share|count|critical_count, "
-                "feature.NAME.drifted|effect|psi|missing_delta|unseen_share, "
+                "feature.NAME.drifted|effect|psi|missing_delta|unseen_share|"
+                "vanished_share|out_of_range_share|sentinel_share, "
                 "prediction.drifted|effect, multivariate.auc, "
                 "quality.accuracy|auc|f1|rmse|mae|ece|labels|kpi[.COLUMN=VALUE]"
             )
@@ -111,6 +118,12 @@ class MonitoringConfig(_Strict):
         default=256, ge=0, description="rows kept per window (multivariate drift)"
     )
     interval_s: float = Field(default=10.0, gt=0, description="`monitor run` loop period")
+    lookback_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="`monitor run` judges and alerts on windows that started within this many "
+        "seconds",
+    )
     drift: dict[str, Any] = Field(
         default_factory=dict,
         description="drift settings: alpha, numeric/categorical policy, per-feature overrides "

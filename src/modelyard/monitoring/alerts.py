@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from modelyard.core.monitor_config import AlertRule
+from modelyard.core.monitor_config import NO_TRAFFIC, AlertRule
 from modelyard.store.alerts import OPEN_STATES, STATES, AlertStore
 from modelyard.store.metadata import MetadataStore, Row
 
@@ -110,7 +110,7 @@ class AlertBook:
         requests = float(signals.get("requests", 0.0))
         value = signals.get(rule.signal)
         judged = (
-            requests >= rule.min_requests
+            (requests >= rule.min_requests or rule.signal == NO_TRAFFIC)
             and value is not None
             and math.isfinite(value)
             and threshold is not None

@@ -42,6 +42,7 @@ class ColumnPair:
     hi: float = -math.inf
     outer_ref: tuple[float, float] = (0.0, 0.0)  # sums of values below / above the range
     outer_cur: tuple[float, float] = (0.0, 0.0)
+    cur_extremes: tuple[float, float] = (math.inf, -math.inf)  # current min below / max above
     # categorical --------------------------------------------------------------------------
     categories: tuple[str, ...] = ()  # reference categories, then new ones (or UNSEEN_LABEL)
     new_counts: dict[str, int] = field(default_factory=dict)  # current values not in ref
@@ -164,6 +165,7 @@ def pair_from_counts(
             hi=max(ref.hi, cur.hi),
             outer_ref=(ref.lo_sum, ref.hi_sum),
             outer_cur=(cur.lo_sum, cur.hi_sum),
+            cur_extremes=(cur.lo, cur.hi),
         )
     assert isinstance(spec, CategoricalSpec)
     return ColumnPair(

@@ -12,17 +12,27 @@ numbers; chi-square, PSI, Jensen-Shannon for categories). A few of them *decide*
 * missingness — the missing share changed (p-value and |Δ share| ≥ ``missing_min_effect``);
 * new categories — unseen values take more than the no-drift share (and at least
   ``new_category_min_share``);
+* vanished categories — reference categories with no current row, beyond chance
+  (hypergeometric, Bonferroni over the categories), holding ≥ ``vanished_min_share`` of the
+  reference;
 * cardinality — distinct values differ from the number expected at this sample size (≥ 20 %);
+* out of range — numbers below the reference minimum or above its maximum take more than the
+  reference's own share (exact exceedance test) and at least ``out_of_range_min_share``;
+* sentinel — one number repeats far more often than in the reference (``sentinel_ratio`` times
+  its reference share, hypergeometric test, Bonferroni over the distinct values) and gains at
+  least ``sentinel_min_share``;
 * multivariate — a domain classifier tells reference rows from current ones (AUC ≥ ``min_auc``).
 
 All deciding p-values of one comparison form one Holm family, so the chance that a comparison of
 two samples from the same distribution reports any drift is at most ``alpha``. A feature's
 severity is ``critical`` when its effect reaches the policy's ``critical_effect`` (or the
-missing share moves ≥ 0.1, or new categories take ≥ 5 %), else ``warning``.
+missing share moves ≥ 0.1, or new or vanished categories take ≥ 5 %, or values out of range
+or a sentinel take ≥ 1 %), else ``warning``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import time
@@ -33,17 +43,27 @@ from typing import Any
 
 from modelyard.monitoring import drift_tests
 from modelyard.monitoring.columns import ColumnPair, pair_from_counts, pair_from_series
+from modelyard.monitoring.freshness import DatetimeColumn, datetime_column
 from modelyard.monitoring.layout import Kind
 from modelyard.monitoring.stats import holm_adjusted
 
 REPORTED: dict[str, tuple[str, ...]] = {
-    "numeric": ("ks", "wasserstein", "psi", "jensenshannon", "missingness"),
+    "numeric": (
+        "ks",
+        "wasserstein",
+        "psi",
+        "jensenshannon",
+        "missingness",
+        "out_of_range",
+        "sentinel",
+    ),
     "categorical": (
         "chi2",
         "psi",
         "jensenshannon",
         "missingness",
         "new_categories",
+        "vanished_categories",
         "cardinality",
     ),
 }
@@ -87,7 +107,11 @@ class DriftSettings:
     overrides: Mapping[str, FeaturePolicy] = field(default_factory=dict)
     missing_min_effect: float = 0.01
     new_category_min_share: float = 0.005
+    vanished_min_share: float = 0.001
     cardinality_min_effect: float = 0.2
+    out_of_range_min_share: float = 0.001
+    sentinel_min_share: float = 0.002
+    sentinel_ratio: float = 2.0
     bins: int = 10
     permutations: int = 999
     multivariate: bool = True
@@ -101,6 +125,8 @@ class DriftSettings:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
         if self.bins < 2:
             raise ValueError(f"bins must be >= 2, got {self.bins}")
+        if self.sentinel_ratio < 1:
+            raise ValueError(f"sentinel_ratio must be >= 1, got {self.sentinel_ratio}")
         if not 0.5 <= self.min_auc < 1:
             raise ValueError(f"min_auc must be in [0.5, 1), got {self.min_auc}")
         self.numeric.validate("numeric")
@@ -198,6 +224,7 @@ class DriftResult:
     settings: DriftSettings
     elapsed_s: float = 0.0
     skipped: dict[str, str] = field(default_factory=dict)
+    datetimes: list[DatetimeColumn] = field(default_factory=list)
 
     @property
     def drifted_features(self) -> list[str]:
@@ -224,6 +251,7 @@ class DriftResult:
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
             "multivariate": self.multivariate,
             "skipped": self.skipped,
+            "datetimes": [d.to_dict() for d in self.datetimes],
             "settings": s,
             "elapsed_s": self.elapsed_s,
         }
@@ -238,15 +266,18 @@ def compare_frames(
     categorical: Sequence[str] = (),
     exclude: Sequence[str] = (),
     prediction: str | None = None,
+    as_of: dt.datetime | None = None,
 ) -> DriftResult:
     """Raw mode: two DataFrames. Columns in both frames are compared; ``prediction`` names the
-    prediction column (reported as prediction drift). Non-numeric columns are categorical."""
+    prediction column (reported as prediction drift). Non-numeric columns are categorical.
+    Datetime columns get their range and freshness (lag to ``as_of``, default now), no test."""
     import pandas as pd
 
     settings = (settings or DriftSettings()).validate()
     t0 = time.perf_counter()
     skipped: dict[str, str] = {}
     cols: list[tuple[str, Kind]] = []
+    dates: list[str] = []
     for name in reference.columns:
         if name in exclude:
             continue
@@ -255,7 +286,7 @@ def compare_frames(
             continue
         dtype = reference[name].dtype
         if pd.api.types.is_datetime64_any_dtype(dtype):
-            skipped[str(name)] = "datetime column"
+            dates.append(name)
             continue
         numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
         cols.append(
@@ -279,6 +310,8 @@ def compare_frames(
         mv = domain_classifier(reference, current, feats, settings)
     out = _decide(results, mv, settings, "raw", len(reference), len(current))
     out.skipped = skipped
+    now = as_of or dt.datetime.now(dt.UTC)
+    out.datetimes = [datetime_column(str(n), reference[n], current[n], now) for n in dates]
     out.elapsed_s = time.perf_counter() - t0
     return out
 
@@ -333,7 +366,11 @@ def _map(fn: Any, items: Sequence[Any], settings: DriftSettings) -> list[Feature
 
 
 def _evaluate(pair: ColumnPair, settings: DriftSettings, role: str) -> FeatureResult:
-    params = {"permutations": settings.permutations, "seed": settings.seed}
+    params = {
+        "permutations": settings.permutations,
+        "seed": settings.seed,
+        "sentinel_ratio": settings.sentinel_ratio,
+    }
     policy = settings.policy(pair.name, pair.kind)
     names = list(REPORTED[pair.kind])
     for extra in (policy.test, policy.effect):
@@ -364,7 +401,10 @@ def _evaluate(pair: ColumnPair, settings: DriftSettings, role: str) -> FeatureRe
     floors = {
         "missingness": settings.missing_min_effect,
         "new_categories": settings.new_category_min_share,
+        "vanished_categories": settings.vanished_min_share,
         "cardinality": settings.cardinality_min_effect,
+        "out_of_range": settings.out_of_range_min_share,
+        "sentinel": settings.sentinel_min_share,
     }
     for name, floor in floors.items():
         res = tests.get(name)
@@ -437,7 +477,9 @@ def _severity(r: FeatureResult, settings: DriftSettings) -> str:
             return "critical"
         if s.signal == "missingness" and s.effect >= 0.1:
             return "critical"
-        if s.signal == "new_categories" and s.effect >= 0.05:
+        if s.signal in ("new_categories", "vanished_categories") and s.effect >= 0.05:
+            return "critical"
+        if s.signal in ("out_of_range", "sentinel") and s.effect >= 0.01:
             return "critical"
     return "warning"
 

@@ -49,7 +49,8 @@ class TestResult:
 class DriftTest(Protocol):
     name: str
     kinds: frozenset[str]
-    signal: str  # distribution | missingness | new_categories | cardinality
+    signal: str  # distribution | missingness | new_categories | vanished_categories
+    # | cardinality | out_of_range | sentinel
 
     def __call__(self, pair: ColumnPair, params: Mapping[str, Any]) -> TestResult | None: ...
 
@@ -171,9 +172,12 @@ class Missingness:
 
 
 class NewCategories:
-    """Current rows in categories the reference never had, against the share that unseen
-    categories would take with no drift (Good-Turing: singletons / n, plus the reference's own
-    unlisted share when its list was truncated); one-sided Poisson test, effect = the share."""
+    """Current rows in categories the reference never had, against their permutation null (the
+    pooled rows split at random, multivariate hypergeometric, seeded; as for cardinality, with
+    the same spreading of untracked unseen rows in sketch mode), exact at any sample size and
+    number of levels. A truncated profile (an "other" bin of unknown values), and resolution
+    beyond every draw: the share unseen categories would take with no drift (Good-Turing:
+    singletons / n, plus the unlisted share), one-sided Poisson test. Effect = the share."""
 
     name = "new_categories"
     kinds = frozenset({"categorical"})
@@ -187,18 +191,54 @@ class NewCategories:
         lam = n_cur * expected_share
         share = pair.new_total / n_cur
         top = sorted(pair.new_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+        known = {_folded(c): c for c in pair.categories[: pair.n_listed]}
+        recased = {k: known[_folded(k)] for k, _ in top if _folded(k) in known}
+        p, method = stats.poisson_sf(pair.new_total, lam), "poisson"
+        if not pair.ref_other:  # a truncated profile's "other" rows have no known values
+            p, method = _new_rows_permutation(pair, params, p), "permutation"
         return TestResult(
             self.name,
             share,
-            stats.poisson_sf(pair.new_total, lam),
-            "poisson",
+            p,
+            method,
             detail={
                 "rows": pair.new_total,
                 "distinct": pair.new_distinct,
                 "expected_share": expected_share,
                 "values": dict(top),
+                "case_of": recased,  # new values that are a reference category re-cased
             },
         )
+
+
+class VanishedCategories:
+    """Reference categories with no current row. For each, the chance that none of its pooled
+    rows would land in the current sample if the two samples were one split at random
+    (hypergeometric); the smallest, times the number of listed categories (Bonferroni), is the
+    p-value. Effect: the reference share of the vanished categories. Not applicable (None) when
+    every reference category still occurs."""
+
+    name = "vanished_categories"
+    kinds = frozenset({"categorical"})
+    signal = "vanished_categories"
+
+    def __call__(self, pair: ColumnPair, params: Mapping[str, Any]) -> TestResult | None:
+        n, m = pair.ref_present, pair.cur_present
+        if not n or not m:
+            return None
+        k = pair.n_listed
+        ref, cur = pair.ref_bins[:k].astype(np.int64), pair.cur_bins[:k].astype(np.int64)
+        gone = (cur == 0) & (ref > 0)
+        if not gone.any():
+            return None
+        p = stats.none_drawn_pvalues(ref[gone], n, m)
+        listed = int(np.count_nonzero(ref))
+        names = [pair.categories[i] for i in np.flatnonzero(gone)]
+        top = sorted(zip(names, ref[gone].tolist(), strict=True), key=lambda kv: -kv[1])[:10]
+        detail = {"rows": int(ref[gone].sum()), "distinct": len(names), "values": dict(top)}
+        p_min = min(1.0, float(np.min(p)) * listed)
+        share = float(ref[gone].sum()) / n
+        return TestResult(self.name, share, p_min, "hypergeometric", None, detail)
 
 
 class Cardinality:
@@ -219,13 +259,7 @@ class Cardinality:
         k = pair.n_listed
         ref = pair.ref_bins[:k].astype(np.int64)
         cur = pair.cur_bins[:k].astype(np.int64)
-        new = list(pair.new_counts.values())
-        rest = pair.new_total - sum(new)  # sketch mode past 64 unseen values: spread the rest
-        extra = max(round(pair.new_distinct) - len(new), 0)
-        if rest > 0 and extra:
-            new += [rest // extra + (1 if i < rest % extra else 0) for i in range(extra)]
-        elif rest > 0:
-            new.append(rest)
+        new = _new_levels(pair)
         pooled = np.concatenate([ref + cur, np.asarray(new, dtype=np.int64)])
         if pair.ref_other:
             pooled = np.append(pooled, pair.ref_other)  # truncated profile: one "other" level
@@ -247,6 +281,90 @@ class Cardinality:
         return TestResult(
             self.name, (observed - mean) / max(mean, 1.0), p, "permutation", None, detail
         )
+
+
+class OutOfRange:
+    """Current values outside the reference range: below its minimum or above its maximum (the
+    layout's outermost bins, so both modes count the same). Per side, the exact exceedance test
+    of the current count against the reference's own count beyond that edge (none when the edges
+    are the reference's extremes, a few when a profile's are not); Bonferroni over the two
+    sides. Effect: the share of current values outside."""
+
+    name = "out_of_range"
+    kinds = frozenset({"numeric"})
+    signal = "out_of_range"
+
+    def __call__(self, pair: ColumnPair, params: Mapping[str, Any]) -> TestResult | None:
+        n, m = pair.ref_present, pair.cur_present
+        if not n or not m or len(pair.ref_bins) < 2:
+            return None
+        ref_out = (int(pair.ref_bins[0]), int(pair.ref_bins[-1]))
+        cur_out = (int(pair.cur_bins[0]), int(pair.cur_bins[-1]))
+        sides = zip(ref_out, cur_out, strict=True)
+        p = min(1.0, 2 * min(stats.exceedance_pvalue(c, r, n, m) for r, c in sides))
+        detail = {
+            "below": cur_out[0],
+            "above": cur_out[1],
+            "ref_share": sum(ref_out) / n,
+            "range": [_num(pair.edges[0]), _num(math.nextafter(pair.edges[-1], -math.inf))],
+        }
+        return TestResult(self.name, sum(cur_out) / m, p, "exceedance", detail=detail)
+
+
+class Sentinel:
+    """A value repeated far more often than in the reference (an overflow or placeholder code,
+    a default a broken join writes). Raw mode: every current value that repeats and whose share
+    is at least ``sentinel_ratio`` times its reference share gets the hypergeometric test of its
+    current count out of its pooled count; the smallest p-value, times the number of distinct
+    pooled values (Bonferroni), decides. Sketch mode has bins, not values: only a side beyond
+    the reference range whose values are all one value (count x extreme = their sum) is seen,
+    with that side's exceedance p-value. Effect: the value's share gain (current - reference)."""
+
+    name = "sentinel"
+    kinds = frozenset({"numeric"})
+    signal = "sentinel"
+
+    def __call__(self, pair: ColumnPair, params: Mapping[str, Any]) -> TestResult | None:
+        n, m = pair.ref_present, pair.cur_present
+        if not n or m < 2:
+            return None
+        ratio = float(params.get("sentinel_ratio", 2.0))
+        if pair.ref_sorted is None or pair.cur_sorted is None:
+            return self._beyond_range(pair, n, m)
+        rs, cs = pair.ref_sorted, pair.cur_sorted
+        starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
+        counts = np.diff(np.r_[starts, len(cs)])
+        values = cs[starts]
+        ref = np.searchsorted(rs, values, "right") - np.searchsorted(rs, values, "left")
+        cand = (counts >= 2) & (counts * n >= ratio * ref * m)
+        if not cand.any():
+            return None
+        values, counts, ref = values[cand], counts[cand], ref[cand]
+        p = stats.repeat_pvalues(counts, counts + ref, n, m)
+        distinct = int(np.count_nonzero(_merged(pair).deltas > 0)) + 1
+        i = int(np.argmin(p))
+        detail = {
+            "value": _num(float(values[i])),
+            "rows": int(counts[i]),
+            "ref_rows": int(ref[i]),
+            "candidates": len(values),
+            "distinct": distinct,
+        }
+        gain = float(counts[i] / m - ref[i] / n)
+        return TestResult(self.name, gain, min(1.0, float(p[i]) * distinct), "exact", None, detail)
+
+    def _beyond_range(self, pair: ColumnPair, n: int, m: int) -> TestResult | None:
+        found: list[tuple[float, float, dict[str, Any]]] = []
+        for side, bin_i in ((0, 0), (1, len(pair.cur_bins) - 1)):
+            c, r = int(pair.cur_bins[bin_i]), int(pair.ref_bins[bin_i])
+            value, total = pair.cur_extremes[side], pair.outer_cur[side]
+            if c >= 2 and math.isfinite(value) and math.isclose(c * value, total, rel_tol=1e-12):
+                p = 2 * stats.exceedance_pvalue(c, r, n, m)
+                found.append((min(p, 1.0), c / m - r / n, {"value": value, "rows": c}))
+        if not found:
+            return None
+        p, gain, detail = min(found, key=lambda f: f[0])
+        return TestResult(self.name, gain, p, "beyond-range", None, detail)
 
 
 # ---- registry --------------------------------------------------------------------------
@@ -286,7 +404,10 @@ for _t in (
     ChiSquare(),
     Missingness(),
     NewCategories(),
+    VanishedCategories(),
     Cardinality(),
+    OutOfRange(),
+    Sentinel(),
 ):
     register_test(_t)
 
@@ -299,6 +420,40 @@ def _merged(pair: ColumnPair) -> stats.MergedCdf:
         assert pair.ref_sorted is not None and pair.cur_sorted is not None
         cache["merged"] = stats.merge_sorted(pair.ref_sorted, pair.cur_sorted)
     return cache["merged"]
+
+
+def _new_levels(pair: ColumnPair) -> list[int]:
+    """Current counts of the values the reference lacks; in sketch mode past 64 unseen values
+    the untracked rest is spread evenly over the estimated number of the others."""
+    new = list(pair.new_counts.values())
+    rest = pair.new_total - sum(new)
+    extra = max(round(pair.new_distinct) - len(new), 0)
+    if rest > 0 and extra:
+        new += [rest // extra + (1 if i < rest % extra else 0) for i in range(extra)]
+    elif rest > 0:
+        new.append(rest)
+    return new
+
+
+def _new_rows_permutation(pair: ColumnPair, params: Mapping[str, Any], tail: float) -> float:
+    """P(as many current rows in categories with no reference row) when the pooled rows are
+    split at random; ``tail`` (the Poisson p-value) gives the resolution beyond every draw."""
+    k = pair.n_listed
+    listed = (pair.ref_bins[:k] + pair.cur_bins[:k]).astype(np.int64)
+    pooled = np.concatenate([listed, np.asarray(_new_levels(pair), dtype=np.int64)])
+    pooled = pooled[pooled > 0]
+    if len(pooled) <= 1:
+        return 1.0
+    b = max(int(params.get("permutations", 999)), 99)
+    rng = np.random.default_rng(int(params.get("seed", 0)))
+    sims = rng.multivariate_hypergeometric(pooled, pair.cur_present, size=b)
+    new = np.where(sims == pooled, sims, 0).sum(axis=1)  # all of a value's rows are current
+    hits = int(np.count_nonzero(new >= pair.new_total))
+    return (1 + hits) / (b + 1) if hits else min(1 / (b + 1), tail)
+
+
+def _folded(label: str) -> str:
+    return label.strip().casefold()
 
 
 def _num(x: float) -> float | None:

@@ -20,6 +20,15 @@ One ``tick``:
 
    Each rule (``monitoring.alerts``, filtered by its ``endpoints``) counts the window once
    (``alerts.AlertBook``); the events (fired, resolved) are returned for sinks and playbooks.
+
+   A gap is not a clear window: a window without traffic leaves every other rule's counters
+   alone (an open drift alert stays open while nobody calls). When a rule reads
+   ``no_traffic``, each closed ``window_s`` slot after an endpoint's first window in the
+   lookback that has no verdict becomes a *gap view* (``requests`` 0, ``no_traffic`` 1), so an
+   idle endpoint raises its own alert, which resolves once traffic is back.
+
+Windows are looked at for ``monitoring.lookback_s`` (default 24 h): older ones are neither
+judged nor alerted on.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelyard.core.errors import ConfigError
-from modelyard.core.monitor_config import AlertRule
+from modelyard.core.monitor_config import NO_TRAFFIC, AlertRule
 from modelyard.monitoring.alerts import AlertBook, AlertEvent, sla_threshold
 from modelyard.monitoring.drift import DriftResult, DriftSettings, compare_baseline
 from modelyard.monitoring.sketch import LATENCY_BUCKETS_MS, WindowSketch
@@ -46,7 +55,6 @@ log = logging.getLogger("modelyard.monitoring")
 
 QualityFn = Callable[[str, int, dt.datetime, dt.datetime], Mapping[str, float]]
 SUMMARY_FORMAT = "modelyard.monitor-result/1"
-DEFAULT_LOOKBACK_S = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class EndpointView:
     endpoint: str
     start: dt.datetime
     signals: dict[str, float]
-    primary_version_id: int
+    primary_version_id: int | None  # None: a gap (no version answered)
     model: str
     versions: dict[str, int] = field(default_factory=dict)  # ref -> requests
 
@@ -68,7 +76,7 @@ class Monitor:
         *,
         quality: QualityFn | None = None,
         clock: Callable[[], float] = time.time,
-        lookback_s: float = DEFAULT_LOOKBACK_S,
+        lookback_s: float | None = None,
     ) -> None:
         self.reg = reg
         self.config = reg.config.monitoring
@@ -81,7 +89,7 @@ class Monitor:
             ) from None
         self.quality = quality
         self.clock = clock
-        self.lookback_s = lookback_s
+        self.lookback_s = self.config.lookback_s if lookback_s is None else lookback_s
         self.settle_s = self.config.grace_s + self.config.interval_s
         self.windows = WindowStore(reg.store)
         self.book = AlertBook(reg.store)
@@ -106,7 +114,7 @@ class Monitor:
         touched = self.judge(t)
         endpoints = None if not self._scanned else touched
         self._scanned = True
-        return self.alert(since, endpoints)
+        return self.alert(since, endpoints, t)
 
     def judge(self, now: float) -> set[str]:
         """Store a verdict for every closed window not judged yet (or grown since); the
@@ -203,16 +211,21 @@ class Monitor:
         return summary
 
     # ---- alert rules ---------------------------------------------------------------------
-    def alert(self, since: dt.datetime, endpoints: Iterable[str] | None) -> list[AlertEvent]:
-        """Apply the rules to endpoint windows not counted yet (all endpoints with None)."""
+    def alert(
+        self, since: dt.datetime, endpoints: Iterable[str] | None, now: float | None = None
+    ) -> list[AlertEvent]:
+        """Apply the rules to endpoint windows not counted yet (all endpoints with None); with
+        a ``no_traffic`` rule, every endpoint seen in the lookback, and its gaps up to ``now``."""
         rules = self.config.alerts
         if not rules:
             return []
         last: dict[tuple[str, str], dt.datetime | None] = {
             (s["endpoint"], s["rule"]): s["last_start"] for s in self.book.alerts.states()
         }
-        if endpoints is None:
-            endpoints = sorted({r["endpoint"] for r in self.windows.results(since=since)})
+        gaps = now is not None and any(r.signal == NO_TRAFFIC for r in rules)
+        if endpoints is None or gaps:  # an idle endpoint has no new verdict to be touched by
+            seen = {r["endpoint"] for r in self.windows.results(since=since)}
+            endpoints = sorted(seen | set(endpoints or ()))
         events: list[AlertEvent] = []
         for endpoint in sorted(endpoints):
             mine = [r for r in rules if not r.endpoints or endpoint in r.endpoints]
@@ -223,8 +236,14 @@ class Monitor:
             by_start: dict[dt.datetime, list[dict[str, Any]]] = defaultdict(list)
             for r in self.windows.results(endpoint=endpoint, since=floor):
                 by_start[r["start"]].append(r)
-            for start in sorted(by_start):
-                view = endpoint_view(endpoint, start, by_start[start])
+            views = {s: endpoint_view(endpoint, s, rows) for s, rows in by_start.items()}
+            if gaps and now is not None:
+                # on from the windows every rule counted, else from the first window seen
+                first = floor if all(m is not None for m in marks) else min(by_start, default=None)
+                for start in [] if first is None else self._slots(first, now):
+                    views.setdefault(start, gap_view(endpoint, start))
+            for start in sorted(views):
+                view = views[start]
                 for rule in mine:
                     mark = last.get((endpoint, rule.name))
                     if mark is not None and start <= mark:
@@ -235,14 +254,25 @@ class Monitor:
                         events.append(event)
         return events
 
+    def _slots(self, first: dt.datetime, now: float) -> list[dt.datetime]:
+        """Starts of the ``window_s`` slots from ``first`` that closed and settled by ``now``."""
+        width = self.config.window_s
+        t0 = math.ceil(first.timestamp() / width) * width
+        count = math.floor((now - self.settle_s) / width) - round(t0 / width)
+        return [_utc(t0 + i * width) for i in range(max(count, 0))]
+
     def _observe(self, rule: AlertRule, view: EndpointView) -> AlertEvent | None:
         threshold: float | None
-        if rule.threshold == "sla":
-            threshold = sla_threshold(rule, self.reg.config.model(view.model).sla)
+        context: dict[str, Any] = {"version": None, "versions": {}}
+        if view.primary_version_id is None:  # a gap: counted by every rule, judged by no_traffic
+            threshold = float(rule.threshold) if rule.signal == NO_TRAFFIC else None
         else:
-            threshold = float(rule.threshold)
-        primary = self._version(view.primary_version_id)
-        context = {"version": primary.ref, "versions": view.versions}
+            if rule.threshold == "sla":
+                threshold = sla_threshold(rule, self.reg.config.model(view.model).sla)
+            else:
+                threshold = float(rule.threshold)
+            primary = self._version(view.primary_version_id)
+            context = {"version": primary.ref, "versions": view.versions}
         return self.book.observe(rule, view.endpoint, view.start, view.signals, threshold, context)
 
     def _version(self, version_id: int) -> ModelVersion:
@@ -269,6 +299,7 @@ def endpoint_view(endpoint: str, start: dt.datetime, results: list[dict[str, Any
     for k in ("requests", "error_rate", "latency.p50_ms", "latency.p99_ms"):
         signals.pop(k, None)
     signals.update(traffic_signals(requests, errors, counts))
+    signals[NO_TRAFFIC] = 0.0 if requests else 1.0
     return EndpointView(
         endpoint=endpoint,
         start=start,
@@ -278,6 +309,11 @@ def endpoint_view(endpoint: str, start: dt.datetime, results: list[dict[str, Any
         versions={str(r["summary"].get("version", r["version_id"])): int(r["requests"])
                   for r in results},
     )  # fmt: skip
+
+
+def gap_view(endpoint: str, start: dt.datetime) -> EndpointView:
+    """A window slot in which the endpoint served nothing at all."""
+    return EndpointView(endpoint, start, {"requests": 0.0, NO_TRAFFIC: 1.0}, None, "")
 
 
 def traffic_signals(requests: int, errors: int, latency_counts: list[int]) -> dict[str, float]:
@@ -323,6 +359,9 @@ def drift_signals(result: DriftResult) -> dict[str, float]:
             ("psi", "psi"),
             ("missingness", "missing_delta"),
             ("new_categories", "unseen_share"),
+            ("vanished_categories", "vanished_share"),
+            ("out_of_range", "out_of_range_share"),
+            ("sentinel", "sentinel_share"),
         ):
             res = f.tests.get(test)
             if res is not None:

@@ -7,7 +7,8 @@ reads the keys as ``quality.<key>`` signals:
 
 - ``labels``: labelled rows in the window (no labels: an empty dict, nothing is judged)
 - classification: ``accuracy``, ``f1`` (binary: of the positive class; else macro),
-  ``auc`` and ``ece`` (binary, when the prediction log holds ``predict_proba``)
+  ``auc`` and ``ece`` (binary, when the prediction log holds ``predict_proba``; the gates'
+  bins, from ``modelyard.core.calibration``)
 - regression: ``rmse``, ``mae``
 - per protected group, from the logged (sampled) inputs: ``accuracy.sex=Male`` (``mae.…`` for
   regression) and ``labels.sex=Male``
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from modelyard.core.calibration import CalibrationCounts
 from modelyard.core.records import ModelVersion
 from modelyard.registry.registry import Registry
 from modelyard.store.feedback import FeedbackStore
@@ -134,7 +136,7 @@ def _classification(
             score = np.asarray([p[classes.index(pos)] for p in data.proba if p is not None])
             if len(set(yb.tolist())) == 2:
                 out["auc"] = float(roc_auc_score(yb, score))
-            out["ece"] = expected_calibration_error(yb, score)
+            out["ece"] = CalibrationCounts.of(yb, score).ece()
         if kpi is not None and kpi.matrix is not None:
             out["kpi"] = matrix_value_per_1k(yb, pb, {str(k): v for k, v in kpi.matrix.items()})
     else:
@@ -146,17 +148,6 @@ def _classification(
         out[f"accuracy.{key}"] = float(np.mean(hits))
         out[f"labels.{key}"] = float(len(idx))
     return out
-
-
-def expected_calibration_error(y: np.ndarray, score: np.ndarray, n_bins: int = 10) -> float:
-    """Mean |observed rate - mean score| over equal-width score bins, weighted by bin size."""
-    ids = np.clip((np.asarray(score, dtype=float) * n_bins).astype(int), 0, n_bins - 1)
-    totals = np.bincount(ids, minlength=n_bins)
-    sums = np.bincount(ids, weights=score, minlength=n_bins)
-    trues = np.bincount(ids, weights=np.asarray(y, dtype=float), minlength=n_bins)
-    nz = totals != 0
-    gap = np.abs(trues[nz] / totals[nz] - sums[nz] / totals[nz])
-    return float(np.sum(totals[nz] / totals.sum() * gap))
 
 
 def matrix_value_per_1k(y: np.ndarray, pred: np.ndarray, matrix: dict[str, float]) -> float:
@@ -215,4 +206,4 @@ def _groups(data: LabelledRows, protected: list[str]) -> dict[str, list[int]]:
     return groups
 
 
-__all__ = ["expected_calibration_error", "window_quality"]
+__all__ = ["window_quality"]

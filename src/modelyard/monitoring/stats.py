@@ -186,6 +186,40 @@ def poisson_sf(k: int, lam: float) -> float:
     return float(poisson.sf(k - 1, lam))
 
 
+def exceedance_pvalue(x: int, beyond_ref: int, n_ref: int, n_cur: int) -> float:
+    """P(at least ``x`` of ``n_cur`` current values fall beyond an edge that ``beyond_ref`` of
+    ``n_ref`` reference values pass), when both samples come from one distribution and the edge
+    is the reference's own extreme (its minimum or maximum: ``beyond_ref`` = 0).
+
+    Exact under exchangeability whatever the distribution: it happens when the ``x +
+    beyond_ref`` most extreme pooled values hold at most ``beyond_ref`` reference ones
+    (hypergeometric). Ties at the edge only make it conservative."""
+    from scipy.stats import hypergeom
+
+    if x <= 0:
+        return 1.0
+    total = n_ref + n_cur
+    draws = min(x + beyond_ref, total)
+    return float(np.clip(hypergeom.cdf(beyond_ref, total, n_ref, draws), 0.0, 1.0))
+
+
+def repeat_pvalues(cur: np.ndarray, pooled: np.ndarray, n_ref: int, n_cur: int) -> np.ndarray:
+    """One-sided p-values that each value's current count ``cur`` is this large out of its
+    ``pooled`` (reference + current) count, when the pooled rows are split at random into the
+    two samples (hypergeometric): the test of a repeated value, conditional on the pooled data."""
+    from scipy.stats import hypergeom
+
+    return np.clip(hypergeom.sf(cur - 1, n_ref + n_cur, pooled, n_cur), 0.0, 1.0)
+
+
+def none_drawn_pvalues(pooled: np.ndarray, n_ref: int, n_cur: int) -> np.ndarray:
+    """P(none of a value's ``pooled`` rows is in the current sample) when the pooled rows are
+    split at random into the two samples (hypergeometric): the test of a vanished value."""
+    from scipy.stats import hypergeom
+
+    return np.clip(hypergeom.pmf(0, n_ref + n_cur, pooled, n_cur), 0.0, 1.0)
+
+
 def normal_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 

@@ -1,43 +1,18 @@
 """Calibration: expected calibration error, Brier score and a reliability diagram.
 
-Bins follow scikit-learn's ``calibration_curve(strategy="uniform")`` exactly (equal-width bins,
-``searchsorted`` on the inner edges), so the diagram matches it point for point. ECE is the
-row-weighted mean of |observed frequency - mean predicted probability| over non-empty bins.
+Bins and ECE come from ``modelyard.core.calibration``, the one implementation live monitoring
+uses too: scikit-learn's ``calibration_curve(strategy="uniform")`` exactly, so the diagram
+matches it point for point.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
+from modelyard.core.calibration import expected_calibration_error, reliability_bins
 from modelyard.core.gate_policy import CalibrationPolicy
 from modelyard.gates import metrics as M
 from modelyard.gates import svg
 from modelyard.gates.base import CheckResult, at_most, clean, skipped, verdict
 from modelyard.gates.context import GateContext
-
-
-def reliability_bins(
-    y: np.ndarray, proba: np.ndarray, n_bins: int = 10
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean predicted, observed frequency, rows) for each non-empty bin."""
-    y = np.asarray(y, dtype=float)
-    proba = np.asarray(proba, dtype=float)
-    if len(proba) and (proba.min() < 0 or proba.max() > 1):
-        raise ValueError("probabilities must lie in [0, 1]")
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    ids = np.searchsorted(edges[1:-1], proba)
-    sums = np.bincount(ids, weights=proba, minlength=n_bins)
-    trues = np.bincount(ids, weights=y, minlength=n_bins)
-    totals = np.bincount(ids, minlength=n_bins)
-    nz = totals != 0
-    return sums[nz] / totals[nz], trues[nz] / totals[nz], totals[nz]
-
-
-def expected_calibration_error(y: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> float:
-    pred, obs, counts = reliability_bins(y, proba, n_bins)
-    if counts.sum() == 0:
-        return float("nan")
-    return float(np.sum(counts / counts.sum() * np.abs(obs - pred)))
 
 
 class CalibrationCheck:
@@ -96,3 +71,6 @@ class CalibrationCheck:
                 )
             ],
         )
+
+
+__all__ = ["CalibrationCheck", "expected_calibration_error", "reliability_bins"]
