@@ -9,6 +9,7 @@ import typer
 
 from modelyard.cli import render
 from modelyard.cli.main import JsonOpt, ProjectOpt, app, open_registry
+from modelyard.core.monitor_config import PlaybookAction
 
 DEFAULT_PROJECT = Path(".")
 playbook_app = typer.Typer(
@@ -46,7 +47,7 @@ def _shown(cfg: Any) -> dict[str, Any]:
     return out
 
 
-def _action(a: Any) -> str:
+def _action(a: PlaybookAction) -> str:
     args = a.model_dump(exclude_none=True, exclude={"do"})
     if args.get("sink"):
         from modelyard.core.webhooks import redact_url

@@ -434,7 +434,8 @@ class InputSchema:
 def _whole_int64(values: np.ndarray) -> np.ndarray:
     """Which floats are whole numbers that an int64 holds (1e300 is whole, and is not)."""
     with np.errstate(invalid="ignore"):
-        return (values == np.round(values)) & (values >= _INT64_MIN) & (values < _INT64_MAX)
+        whole: np.ndarray = values == np.round(values)
+        return whole & (values >= _INT64_MIN) & (values < _INT64_MAX)
 
 
 def _nan_for_none(col: np.ndarray) -> np.ndarray:
