@@ -14,6 +14,7 @@ import sqlite3
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -238,7 +239,8 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def undeploy_a_routed_version(self, data: st.DataObject) -> None:
         pairs = sorted((ep, n) for ep, on_ep in self.routes.items() for n in on_ep)
-        self._undeploy(*reversed(data.draw(st.sampled_from(pairs))))
+        ep, n = data.draw(st.sampled_from(pairs))
+        self._undeploy(n, ep)
 
     def _undeploy(self, n: int, ep: str) -> None:
         assert self.reg is not None
@@ -246,7 +248,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         self._drop_route(ep, n)
 
     # -- invariants, checked against the database after every step ----------------------------
-    def _db(self) -> tuple[dict[int, str], list[dict[str, object]], dict[int, list[tuple]]]:
+    def _db(self) -> tuple[dict[int, str], list[dict[str, Any]], dict[int, list[tuple]]]:
         with self.store.tx() as conn:
             mv = t.model_versions
             stored = {vid: s for vid, s in conn.execute(select(mv.c.id, mv.c.state))}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from modelyard.store.db import current_revision, head_revision, migrate
 from modelyard.store.metadata import MetadataStore
 from modelyard.testing.store_contract import check_store
@@ -24,7 +26,7 @@ def test_migrations_apply_on_first_use_and_are_idempotent(store_url: str) -> Non
         store.close()
 
 
-def test_sqlite_store_uses_wal_and_foreign_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sqlite_store_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
     store = MetadataStore(f"sqlite:///{tmp_path / 'm.db'}")
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

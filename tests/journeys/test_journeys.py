@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -67,7 +67,7 @@ def cli(yard: Yard, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monk
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as a JSON client sends them: missing values null, datetimes ISO 8601."""
     out = []
-    for row in df.to_dict(orient="records"):
+    for row in cast("list[dict[str, Any]]", df.to_dict(orient="records")):
         clean: dict[str, Any] = {}
         for k, v in row.items():
             if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):

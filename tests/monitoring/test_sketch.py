@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from modelyard.monitoring.baseline import Baseline
 from modelyard.monitoring.layout import CategoricalSpec, Layout, NumericSpec
 from modelyard.monitoring.sketch import UNSEEN_K, ColumnCounts, WindowSketch
+from modelyard.registry.registry import Registry
 
 LAYOUT = Layout(
     columns=(
@@ -129,7 +130,7 @@ def test_baseline_from_frame_counts_and_round_trip() -> None:
         {
             "x": rng.normal(size=2000),
             "n": rng.integers(0, 4, 2000),
-            "c": rng.choice(["a", "b", None], 2000),
+            "c": rng.choice(np.array(["a", "b", None], dtype=object), 2000),
         }
     )
     base = Baseline.from_frame(df, prediction=rng.random(2000), sample_size=50)
@@ -143,7 +144,7 @@ def test_baseline_from_frame_counts_and_round_trip() -> None:
     assert back.reference == base.reference and back.stats == base.stats
 
 
-def test_baseline_from_registered_profile(local_registry) -> None:  # type: ignore[no-untyped-def]
+def test_baseline_from_registered_profile(local_registry: Registry) -> None:
     from sklego.datasets import load_arrests
 
     df = load_arrests(as_frame=True)
