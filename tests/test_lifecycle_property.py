@@ -151,9 +151,9 @@ class LifecycleMachine(RuleBasedStateMachine):
     def register_a_version(self) -> int:
         if len(self.state) >= MAX_VERSIONS:
             return max(self.state)  # keep endpoints contended: re-offer an existing version
-        row = _version(self.store, MODEL)
-        n = int(row["version"])  # type: ignore[call-overload]
-        self.state[n], self.ids[n] = State.PROPOSED, int(row["id"])  # type: ignore[call-overload]
+        row: dict[str, Any] = _version(self.store, MODEL)
+        n = int(row["version"])
+        self.state[n], self.ids[n] = State.PROPOSED, int(row["id"])
         return n
 
     def _transition(self, n: int, target: State) -> None:
@@ -248,12 +248,14 @@ class LifecycleMachine(RuleBasedStateMachine):
         self._drop_route(ep, n)
 
     # -- invariants, checked against the database after every step ----------------------------
-    def _db(self) -> tuple[dict[int, str], list[dict[str, Any]], dict[int, list[tuple]]]:
+    def _db(
+        self,
+    ) -> tuple[dict[int, str], list[dict[str, Any]], dict[int, list[tuple[str | None, str]]]]:
         with self.store.tx() as conn:
             mv = t.model_versions
             stored = {vid: s for vid, s in conn.execute(select(mv.c.id, mv.c.state))}
             routes = [dict(r) for r in conn.execute(select(t.routes)).mappings()]
-            log: dict[int, list[tuple]] = defaultdict(list)
+            log: dict[int, list[tuple[str | None, str]]] = defaultdict(list)
             tr = t.transitions
             q = select(tr.c.model_version_id, tr.c.from_state, tr.c.to_state).order_by(tr.c.id)
             for vid, frm, to in conn.execute(q):

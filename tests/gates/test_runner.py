@@ -127,7 +127,7 @@ class AlwaysWarn:
 
     name = "always_warn"
 
-    def __init__(self, options: dict) -> None:
+    def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
 
     def run(self, ctx: GateContext) -> CheckResult:

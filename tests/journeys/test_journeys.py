@@ -109,9 +109,12 @@ def positive_column(case: Case, model: Any) -> int:
 
 
 def y_true(case: Case, frame: pd.DataFrame) -> np.ndarray:
-    if case.positive_label is not None:
-        return (frame[case.target] == case.positive_label).to_numpy(dtype=int)
-    return frame[case.target].to_numpy()
+    values: np.ndarray = (
+        (frame[case.target] == case.positive_label).to_numpy(dtype=int)
+        if case.positive_label is not None
+        else frame[case.target].to_numpy()
+    )
+    return values
 
 
 def run_params(spec: Any) -> dict[str, Any]:

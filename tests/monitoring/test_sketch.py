@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,7 @@ def _key(i: int) -> float:
     return (i * 0.6180339887498949) % 1.0
 
 
-def _fill(rows: list[dict], offset: int = 0, sample: int = 5) -> WindowSketch:
+def _fill(rows: list[dict[str, Any]], offset: int = 0, sample: int = 5) -> WindowSketch:
     sk = WindowSketch(LAYOUT, sample_size=sample)
     for i, r in enumerate(rows):
         row = {"x": r["x"], "c": r["c"]}
@@ -63,13 +64,17 @@ def _fill(rows: list[dict], offset: int = 0, sample: int = 5) -> WindowSketch:
 
 @settings(max_examples=100, deadline=None)
 @given(rows, rows)
-def test_merge_equals_sketch_of_combined_traffic(a: list[dict], b: list[dict]) -> None:
+def test_merge_equals_sketch_of_combined_traffic(
+    a: list[dict[str, Any]], b: list[dict[str, Any]]
+) -> None:
     assert _fill(a).merge(_fill(b, offset=len(a))) == _fill(a + b)
 
 
 @settings(max_examples=60, deadline=None)
 @given(rows, rows, rows)
-def test_merge_is_associative_and_commutative(a: list[dict], b: list[dict], c: list[dict]) -> None:
+def test_merge_is_associative_and_commutative(
+    a: list[dict[str, Any]], b: list[dict[str, Any]], c: list[dict[str, Any]]
+) -> None:
     sa, sb, sc = _fill(a), _fill(b, len(a)), _fill(c, len(a) + len(b))
     assert sa.merge(sb).merge(sc) == sa.merge(sb.merge(sc))
     assert sa.merge(sb) == sb.merge(sa)
@@ -77,7 +82,7 @@ def test_merge_is_associative_and_commutative(a: list[dict], b: list[dict], c: l
 
 @settings(max_examples=60, deadline=None)
 @given(rows)
-def test_json_round_trip(a: list[dict]) -> None:
+def test_json_round_trip(a: list[dict[str, Any]]) -> None:
     sk = _fill(a)
     back = WindowSketch.from_json(sk.to_json())
     assert back == sk
@@ -86,7 +91,7 @@ def test_json_round_trip(a: list[dict]) -> None:
 
 @settings(max_examples=80, deadline=None)
 @given(rows)
-def test_update_batch_equals_row_by_row(a: list[dict]) -> None:
+def test_update_batch_equals_row_by_row(a: list[dict[str, Any]]) -> None:
     df = pd.DataFrame({"x": [r["x"] for r in a], "c": [r["c"] for r in a]}, dtype=object)
     batch = WindowSketch(LAYOUT, sample_size=5)
     batch.update_batch(

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -78,11 +78,11 @@ def test_replay_reports_agreement_and_differences(client: httpx.Client, project:
     assert rep["replayed"] >= 5 and rep["pii_altered"] >= 5
 
 
-def _row(project: Project, i: int) -> dict:
+def _row(project: Project, i: int) -> dict[str, Any]:
     from tests.serving.conftest import FEATURES
 
     row = project.arrests[FEATURES].iloc[i].to_dict()
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    return {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
 
 
 def _free_port() -> int:

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -18,14 +18,14 @@ if TYPE_CHECKING:
     from tests.serving.conftest import Project
 
 
-def _arrests_row(project: Project) -> dict:
+def _arrests_row(project: Project) -> dict[str, Any]:
     from tests.serving.conftest import FEATURES
 
     row = project.arrests[FEATURES].iloc[3].to_dict()
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    return {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
 
 
-def _wait_for(folder: Path, endpoint: str, pid: str) -> dict:
+def _wait_for(folder: Path, endpoint: str, pid: str) -> dict[str, Any]:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         for entry in read_log(folder, endpoint):

@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from tests.serving.conftest import Project, RunningServer
 
 
-def _body(project: Project, radius: float | None = None, i: int = 0) -> dict:
+def _body(project: Project, radius: float | None = None, i: int = 0) -> dict[str, Any]:
     row = project.row(i)
     if radius is not None:
         row["mean radius"] = radius

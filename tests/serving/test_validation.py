@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     from tests.serving.conftest import Project
 
 
-def _check(r: httpx.Response, status: int, *fragments: str) -> dict:
+def _check(r: httpx.Response, status: int, *fragments: str) -> dict[str, Any]:
     assert r.status_code == status, r.text
-    body = r.json()
+    body: dict[str, Any] = r.json()
     assert set(body) >= {"error", "code"} and isinstance(body["error"], str)
     for f in fragments:
         assert f in body["error"], (f, body["error"])
