@@ -97,6 +97,7 @@ def _cli(cwd: Path, *args: str) -> None:
     assert done.returncode == 0, f"modelyard {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
 
 
+@pytest.mark.slow
 def test_the_readme_tour_runs_in_a_fresh_project(tmp_path: Path) -> None:
     # the tour's set-up: `modelyard init churn && cd churn`, `modelyard data add customers.parquet`
     _cli(tmp_path, "init", "churn")
@@ -112,6 +113,7 @@ def test_the_readme_tour_runs_in_a_fresh_project(tmp_path: Path) -> None:
     _cli(project, "models", "show", "churn@1")  # the tour's next step finds what it made
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", RUN_PAGES, ids=lambda p: p.name)
 def test_the_docs_snippets_run(page: Path, tmp_path: Path) -> None:
     _run_page(page, tmp_path)
