@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.pg import fresh_schema
+
+if TYPE_CHECKING:
+    from modelyard.registry.registry import Registry
 
 PG_URL = os.environ.get("MODELYARD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -57,7 +61,7 @@ def project_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def registry(project_dir: Path, store_url: str):  # type: ignore[no-untyped-def]
+def registry(project_dir: Path, store_url: str) -> Iterator[Registry]:
     from modelyard.registry.registry import Registry
 
     env = {"MODELYARD_STORE_URL": store_url, "MODELYARD_USER": "tester"}
@@ -67,7 +71,7 @@ def registry(project_dir: Path, store_url: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def local_registry(project_dir: Path):  # type: ignore[no-untyped-def]
+def local_registry(project_dir: Path) -> Iterator[Registry]:
     """A registry on the zero-service default (SQLite in the project folder)."""
     from modelyard.registry.registry import Registry
 

@@ -22,7 +22,9 @@ def _store(root: Path, key: bytes | None = None) -> ArtifactStore:
 
 @settings(max_examples=60, deadline=None)
 @given(data=blobs)
-def test_put_then_get_returns_the_same_bytes_under_their_sha256(tmp_path_factory, data) -> None:  # type: ignore[no-untyped-def]
+def test_put_then_get_returns_the_same_bytes_under_their_sha256(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
     store = _store(tmp_path_factory.mktemp("a"))
     put = store.put(data)
     assert put.digest == sha256_hex(data)
@@ -31,7 +33,9 @@ def test_put_then_get_returns_the_same_bytes_under_their_sha256(tmp_path_factory
 
 @settings(max_examples=30, deadline=None)
 @given(data=blobs)
-def test_putting_the_same_bytes_twice_is_idempotent(tmp_path_factory, data) -> None:  # type: ignore[no-untyped-def]
+def test_putting_the_same_bytes_twice_is_idempotent(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
     root = tmp_path_factory.mktemp("b")
     store = _store(root)
     first, second = store.put(data), store.put(data)
@@ -42,7 +46,9 @@ def test_putting_the_same_bytes_twice_is_idempotent(tmp_path_factory, data) -> N
 
 @settings(max_examples=40, deadline=None)
 @given(data=st.binary(min_size=1, max_size=2048), flip=st.integers(min_value=0))
-def test_any_corruption_is_detected_and_names_the_object(tmp_path_factory, data, flip) -> None:  # type: ignore[no-untyped-def]
+def test_any_corruption_is_detected_and_names_the_object(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, flip: int
+) -> None:
     root = tmp_path_factory.mktemp("c")
     store = _store(root)
     digest = store.put(data).digest
@@ -57,7 +63,9 @@ def test_any_corruption_is_detected_and_names_the_object(tmp_path_factory, data,
 
 @settings(max_examples=40, deadline=None)
 @given(data=blobs)
-def test_encrypted_round_trip_and_no_plaintext_on_disk(tmp_path_factory, data) -> None:  # type: ignore[no-untyped-def]
+def test_encrypted_round_trip_and_no_plaintext_on_disk(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
     root = tmp_path_factory.mktemp("d")
     key = generate_key()
     store = _store(root, key)

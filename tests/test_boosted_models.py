@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from modelyard.core.errors import UnsafeArtifact
+from modelyard.registry.registry import Registry
 
 CATS = ["colour", "sex", "employed", "citizen"]
 NUMS = ["year", "age", "checks"]
@@ -49,8 +50,8 @@ def _boosters() -> dict[str, Any]:
 
 @pytest.mark.parametrize("kind", ["lightgbm", "xgboost"])
 def test_a_pipeline_ending_in_a_boosted_model_round_trips_without_trust(
-    local_registry, arrests, kind: str
-) -> None:  # type: ignore[no-untyped-def]
+    local_registry: Registry, arrests: tuple[pd.DataFrame, pd.Series], kind: str
+) -> None:
     X, y = arrests
     target = (y == "Yes").astype(int)  # XGBoost wants 0..n-1 labels
     model = _pipeline(_boosters()[kind]).fit(X, target)
@@ -62,7 +63,9 @@ def test_a_pipeline_ending_in_a_boosted_model_round_trips_without_trust(
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-6)
 
 
-def test_a_lightgbm_classifier_on_string_labels_keeps_them(local_registry, arrests) -> None:  # type: ignore[no-untyped-def]
+def test_a_lightgbm_classifier_on_string_labels_keeps_them(
+    local_registry: Registry, arrests: tuple[pd.DataFrame, pd.Series]
+) -> None:
     import lightgbm
 
     X, y = arrests
@@ -75,7 +78,9 @@ def test_a_lightgbm_classifier_on_string_labels_keeps_them(local_registry, arres
     assert mv.signature["classes"] == ["No", "Yes"] and mv.signature["task"] == "classification"
 
 
-def test_a_composite_artifact_is_held_to_the_same_allow_list(arrests) -> None:  # type: ignore[no-untyped-def]
+def test_a_composite_artifact_is_held_to_the_same_allow_list(
+    arrests: tuple[pd.DataFrame, pd.Series],
+) -> None:
     """The skops part of a composite artifact is audited like any scikit-learn artifact: a
     hostile step (a function call in place of the scaler) is refused at load."""
     import skops.io as sio
@@ -104,7 +109,9 @@ def test_a_composite_artifact_is_held_to_the_same_allow_list(arrests) -> None:  
     assert manifest["final_flavor"] == "lightgbm"
 
 
-def test_a_lightgbm_classifier_passes_a_classification_gate(arrests) -> None:  # type: ignore[no-untyped-def]
+def test_a_lightgbm_classifier_passes_a_classification_gate(
+    arrests: tuple[pd.DataFrame, pd.Series],
+) -> None:
     """Before, the loaded model was a bare Booster (no classes_): every classification gate
     refused it, so LightGBM classifiers could never be deployed."""
     import lightgbm
@@ -128,5 +135,5 @@ def test_a_lightgbm_classifier_passes_a_classification_gate(arrests) -> None:  #
     result = MetricsCheck(policy).run(ctx)
     from sklearn.metrics import roc_auc_score
 
-    expected = roc_auc_score(y == "Yes", model.predict_proba(X[NUMS])[:, 1])
+    expected = roc_auc_score(y == "Yes", np.asarray(model.predict_proba(X[NUMS]))[:, 1])
     assert result.details["candidate"]["roc_auc"] == pytest.approx(expected, abs=1e-12)

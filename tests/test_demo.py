@@ -174,7 +174,7 @@ def test_every_setting_is_documented_in_the_readme() -> None:
         assert env in readme, f"{env} is not documented in README.md"
 
 
-def test_lightgbm_models_round_trip_in_their_native_format(local_registry) -> None:  # type: ignore[no-untyped-def]
+def test_lightgbm_models_round_trip_in_their_native_format(local_registry: Registry) -> None:
     import lightgbm
     import numpy as np
     from sklearn.datasets import load_breast_cancer

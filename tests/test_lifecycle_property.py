@@ -14,6 +14,7 @@ import sqlite3
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -237,7 +238,8 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def undeploy_a_routed_version(self, data: st.DataObject) -> None:
         pairs = sorted((ep, n) for ep, on_ep in self.routes.items() for n in on_ep)
-        self._undeploy(*reversed(data.draw(st.sampled_from(pairs))))
+        ep, n = data.draw(st.sampled_from(pairs))
+        self._undeploy(n, ep)
 
     def _undeploy(self, n: int, ep: str) -> None:
         assert self.reg is not None
@@ -245,12 +247,14 @@ class LifecycleMachine(RuleBasedStateMachine):
         self._drop_route(ep, n)
 
     # -- invariants, checked against the database after every step ----------------------------
-    def _db(self) -> tuple[dict[int, str], list[dict[str, object]], dict[int, list[tuple]]]:
+    def _db(
+        self,
+    ) -> tuple[dict[int, str], list[dict[str, Any]], dict[int, list[tuple[str | None, str]]]]:
         with self.store.tx() as conn:
             mv = t.model_versions
             stored = {vid: s for vid, s in conn.execute(select(mv.c.id, mv.c.state))}
             routes = [dict(r) for r in conn.execute(select(t.routes)).mappings()]
-            log: dict[int, list[tuple]] = defaultdict(list)
+            log: dict[int, list[tuple[str | None, str]]] = defaultdict(list)
             tr = t.transitions
             q = select(tr.c.model_version_id, tr.c.from_state, tr.c.to_state).order_by(tr.c.id)
             for vid, frm, to in conn.execute(q):

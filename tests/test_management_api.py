@@ -34,7 +34,9 @@ def _path(template: str) -> str:
     )
 
 
-def test_every_route_times_every_role_gets_exactly_the_tables_answer(api) -> None:  # type: ignore[no-untyped-def]
+def test_every_route_times_every_role_gets_exactly_the_tables_answer(
+    api: tuple[TestClient, dict[str, str], Registry],
+) -> None:
     client, secrets, _ = api
     for op in OPS:
         for role in AccessRole:
@@ -54,7 +56,9 @@ def test_every_route_times_every_role_gets_exactly_the_tables_answer(api) -> Non
                 assert f"needs the '{op.permission.value}' permission" in r.json()["error"]
 
 
-def test_no_token_or_a_bad_token_is_401_with_one_error_shape(api) -> None:  # type: ignore[no-untyped-def]
+def test_no_token_or_a_bad_token_is_401_with_one_error_shape(
+    api: tuple[TestClient, dict[str, str], Registry],
+) -> None:
     client, _, _ = api
     for op in OPS:
         r = client.request(op.method, PREFIX + _path(op.path))
@@ -64,7 +68,9 @@ def test_no_token_or_a_bad_token_is_401_with_one_error_shape(api) -> None:  # ty
     assert r.status_code == 401 and r.json()["code"] == "permission_denied"
 
 
-def test_a_revoked_token_stops_working_at_once(api) -> None:  # type: ignore[no-untyped-def]
+def test_a_revoked_token_stops_working_at_once(
+    api: tuple[TestClient, dict[str, str], Registry],
+) -> None:
     client, secrets, _ = api
     head = {"Authorization": f"Bearer {secrets['viewer']}"}
     assert client.get(PREFIX + "/whoami", headers=head).json() == {
@@ -77,7 +83,9 @@ def test_a_revoked_token_stops_working_at_once(api) -> None:  # type: ignore[no-
     assert client.get(PREFIX + "/whoami", headers=head).status_code == 401
 
 
-def test_a_reviewer_approves_through_the_api_and_the_audit_names_them(api) -> None:  # type: ignore[no-untyped-def]
+def test_a_reviewer_approves_through_the_api_and_the_audit_names_them(
+    api: tuple[TestClient, dict[str, str], Registry],
+) -> None:
     from sklearn.datasets import load_wine
     from sklearn.tree import DecisionTreeClassifier
 
@@ -97,7 +105,9 @@ def test_a_reviewer_approves_through_the_api_and_the_audit_names_them(api) -> No
     assert actors["model.approve"] == "t-reviewer" and actors["endpoint.route"] == "t-deployer"
 
 
-def test_malformed_bodies_and_unknown_routes_are_4xx(api) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_bodies_and_unknown_routes_are_4xx(
+    api: tuple[TestClient, dict[str, str], Registry],
+) -> None:
     client, secrets, _ = api
     head = {"Authorization": f"Bearer {secrets['admin']}", "content-type": "application/json"}
     r = client.post(PREFIX + "/tokens", headers=head, content=b"{not json")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from modelyard.core.errors import ConfigError, InvalidInput
@@ -31,14 +33,14 @@ def test_invalid_yaml_and_bad_names_are_config_errors() -> None:
         parse_project("models:\n  bad name: {}\n")
 
 
-def test_defaults_need_no_configuration(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_defaults_need_no_configuration(tmp_path: Path) -> None:
     cfg = parse_project("name: x\n")
     s = Settings.resolve(tmp_path, cfg, env={})
     assert s.store_url.startswith("sqlite:///") and s.store_url.endswith("metadata.db")
     assert s.artifact_url.endswith("artifacts") and s.encryption_key is None
 
 
-def test_encryption_keys_are_checked_once_at_the_boundary(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_encryption_keys_are_checked_once_at_the_boundary(tmp_path: Path) -> None:
     cfg = parse_project("name: x\n")
     with pytest.raises(ConfigError, match="expected 32 bytes"):
         Settings.resolve(tmp_path, cfg, env={"MODELYARD_ENCRYPTION_KEY": "c2hvcnQ="})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from modelyard.core.errors import Conflict, IntegrityError, InvalidInput, UnsafeArtifact
+from modelyard.registry.registry import Registry
 
 
 def _data() -> tuple[pd.DataFrame, pd.Series]:
@@ -35,8 +37,8 @@ class Opaque:
 
 
 def test_a_run_records_code_environment_params_metrics_and_inputs(
-    registry, project_dir: Path
-) -> None:  # type: ignore[no-untyped-def]
+    registry: Registry, project_dir: Path
+) -> None:
     subprocess.run(["git", "init", "-q"], cwd=project_dir, check=True)
     subprocess.run(
         [
@@ -77,14 +79,14 @@ def test_a_run_records_code_environment_params_metrics_and_inputs(
     assert mv.run_id == run.id and mv.state == "proposed"
 
 
-def test_a_crashing_training_script_marks_the_run_failed(registry) -> None:  # type: ignore[no-untyped-def]
+def test_a_crashing_training_script_marks_the_run_failed(registry: Registry) -> None:
     with pytest.raises(ZeroDivisionError), registry.start_run(model="bc") as run:
         1 / 0  # noqa: B018
     row = registry.store.runs.get(run.id)
-    assert row.status == "failed" and "ZeroDivisionError" in row.error
+    assert row.status == "failed" and "ZeroDivisionError" in (row.error or "")
 
 
-def test_params_are_immutable_within_a_run(registry) -> None:  # type: ignore[no-untyped-def]
+def test_params_are_immutable_within_a_run(registry: Registry) -> None:
     with registry.start_run(model="bc", params={"C": 1.0}) as run:
         run.log_params({"C": 1.0})  # same value: fine
         with pytest.raises(Conflict, match="immutable"):
@@ -120,14 +122,16 @@ def _typed(value: object) -> object:
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(params=st.dictionaries(st.text(min_size=1, max_size=6), _JSON, max_size=4))
-def test_params_come_back_with_the_json_types_they_were_logged_with(registry, params) -> None:  # type: ignore[no-untyped-def]
+def test_params_come_back_with_the_json_types_they_were_logged_with(
+    registry: Registry, params: dict[str, Any]
+) -> None:
     with registry.start_run(model="bc", params=params) as run:
         pass
     stored = registry.store.runs.get(run.id).params
     assert _typed(stored) == _typed(params) and _typed(run.params) == _typed(params)
 
 
-def test_numpy_params_and_tuples_become_plain_json_and_nan_is_refused(registry) -> None:  # type: ignore[no-untyped-def]
+def test_numpy_params_and_tuples_become_plain_json_and_nan_is_refused(registry: Registry) -> None:
     import numpy as np
 
     with registry.start_run(model="bc") as run:
@@ -160,8 +164,8 @@ def test_model_versions_carry_signature_and_card(project_dir: Path) -> None:
 
 
 def test_loading_verifies_the_digest_before_deserialising(
-    local_registry, project_dir: Path
-) -> None:  # type: ignore[no-untyped-def]
+    local_registry: Registry, project_dir: Path
+) -> None:
     X, _ = _data()
     mv = local_registry.register_model(_fit(), name="bc", sample_input=X.head())
     assert (local_registry.load_model(mv).predict(X.head()) == _fit().predict(X.head())).all()  # type: ignore[attr-defined]
@@ -176,7 +180,7 @@ def test_loading_verifies_the_digest_before_deserialising(
         local_registry.load_model(mv)
 
 
-def test_untrusted_formats_need_explicit_trust(local_registry) -> None:  # type: ignore[no-untyped-def]
+def test_untrusted_formats_need_explicit_trust(local_registry: Registry) -> None:
     with pytest.raises(UnsafeArtifact, match="trust=True"):
         local_registry.register_model(Opaque(), name="odd")
     mv = local_registry.register_model(Opaque(), name="odd", trust=True)
@@ -196,7 +200,7 @@ def test_skops_refuses_types_outside_the_trusted_set() -> None:
         SklearnFlavor().load(data, info, trusted=False)
 
 
-def test_xgboost_models_round_trip_in_their_native_format(local_registry) -> None:  # type: ignore[no-untyped-def]
+def test_xgboost_models_round_trip_in_their_native_format(local_registry: Registry) -> None:
     import numpy as np
     import xgboost
 

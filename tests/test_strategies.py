@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert
@@ -270,7 +271,9 @@ def test_a_state_written_by_hand_is_not_trusted_by_deploy_or_by_the_server(
 
 
 # ---- the shadow comparison, on its own -------------------------------------------------------
-def _entry(pid: str, version: str, role: str, label: int, proba: float, ms: float) -> dict:  # type: ignore[type-arg]
+def _entry(
+    pid: str, version: str, role: str, label: int, proba: float, ms: float
+) -> dict[str, Any]:
     return {
         "id": pid,
         "at": f"2026-01-01T00:00:{int(pid):02d}+00:00",

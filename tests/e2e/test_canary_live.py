@@ -74,7 +74,9 @@ def _drive(reg: Registry, base: str, rid: int) -> str:
     return "timeout"
 
 
-def test_an_erring_canary_is_rolled_back_by_the_controller(served) -> None:  # type: ignore[no-untyped-def]
+def test_an_erring_canary_is_rolled_back_by_the_controller(
+    served: tuple[Registry, str, pd.DataFrame, dict[str, Any]],
+) -> None:
     reg, base, df, v = served
     rid = start(reg, v["flaky"].ref, "arrests", POLICY)
     with Load(base, df) as load:
@@ -88,7 +90,9 @@ def test_an_erring_canary_is_rolled_back_by_the_controller(served) -> None:  # t
     assert last["figures"]["canary_error_rate"] > POLICY.max_error_rate
 
 
-def test_a_healthy_canary_reaches_full_production(served) -> None:  # type: ignore[no-untyped-def]
+def test_a_healthy_canary_reaches_full_production(
+    served: tuple[Registry, str, pd.DataFrame, dict[str, Any]],
+) -> None:
     reg, base, df, v = served
     rid = start(reg, v["healthy"].ref, "arrests", POLICY)
     with Load(base, df) as load:

@@ -50,7 +50,9 @@ def browser() -> Iterator[Any]:
         yield b
 
 
-def test_viewer_reads_every_page_without_errors_and_sees_no_actions(browser, site) -> None:  # type: ignore[no-untyped-def]
+def test_viewer_reads_every_page_without_errors_and_sees_no_actions(
+    browser: Any, site: tuple[str, dict[str, str]]
+) -> None:
     base, secrets = site
     page, errors = sign_in(browser, base, secrets["viewer"], height=800)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -67,7 +69,7 @@ def test_viewer_reads_every_page_without_errors_and_sees_no_actions(browser, sit
     assert errors == []
 
 
-def test_reviewer_approves_in_one_click(browser, site) -> None:  # type: ignore[no-untyped-def]
+def test_reviewer_approves_in_one_click(browser: Any, site: tuple[str, dict[str, str]]) -> None:
     base, secrets = site
     page, errors = sign_in(browser, base, secrets["reviewer"], height=800)
     page.goto(f"{base}/ui/models/wine@1")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pandas as pd
@@ -87,7 +87,11 @@ class Project:
         assert baseline is not None
         sketch = baseline.new_window(sample_size=0)
         predictions = prediction_scalar({"predict": self.model.predict(rows[FEATURES])})
-        for row, p in zip(rows[FEATURES].to_dict(orient="records"), predictions, strict=True):
+        for row, p in zip(
+            cast("list[dict[str, Any]]", rows[FEATURES].to_dict(orient="records")),
+            predictions,
+            strict=True,
+        ):
             sketch.update(row, p.item() if hasattr(p, "item") else p)
         return sketch
 

@@ -113,6 +113,7 @@ def test_the_logged_hashes_resist_a_dictionary_with_the_encryption_key(tmp_path:
             e["input"][0]["email"] for e in read_log(folder, "arrests", reg.artifacts.keyring)
         }
         secret = pii_hash_key(reg.settings)
+    assert secret is not None
     assert len(digests) == SENT
     aes = base64.b64decode(env["MODELYARD_ENCRYPTION_KEY"])
 

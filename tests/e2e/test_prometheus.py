@@ -179,6 +179,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
         }
     finally:
         http.shutdown()
+        http.server_close()
         children.stop()
         reg.close()
 

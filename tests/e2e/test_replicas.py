@@ -111,7 +111,7 @@ def cluster(
 
 def _rows(df: pd.DataFrame, n: int) -> list[dict[str, Any]]:
     return [
-        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        {str(k): (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
         for r in df[FEATURES].head(n).to_dict("records")
     ]
 

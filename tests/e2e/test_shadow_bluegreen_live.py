@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import numpy as np
@@ -56,7 +56,9 @@ def served(tmp_path: Path) -> Iterator[tuple[Registry, str, pd.DataFrame, dict[s
     reg.close()
 
 
-def test_blue_green_switch_and_rollback_under_load_lose_no_request(served) -> None:  # type: ignore[no-untyped-def]
+def test_blue_green_switch_and_rollback_under_load_lose_no_request(
+    served: tuple[Registry, str, pd.DataFrame, dict[str, Any], Path],
+) -> None:
     reg, base, df, v, _ = served
     with Load(base, df) as load:
         load.wait_for("arrests@1")
@@ -95,9 +97,11 @@ def _wait_shadow_plan(base: str) -> None:
         time.sleep(0.1)
 
 
-def test_a_shadow_never_changes_a_response_and_its_report_matches_the_log(served) -> None:  # type: ignore[no-untyped-def]
+def test_a_shadow_never_changes_a_response_and_its_report_matches_the_log(
+    served: tuple[Registry, str, pd.DataFrame, dict[str, Any], Path],
+) -> None:
     reg, base, df, v, _ = served
-    rows = df[FEATURES].iloc[::40].head(120).to_dict(orient="records")
+    rows = cast("list[dict[str, Any]]", df[FEATURES].iloc[::40].head(120).to_dict(orient="records"))
     alone = _post_all(base, rows)
     shadow(reg, v["green"].ref, "arrests", 1.0, reason="try green on live traffic")
     _wait_shadow_plan(base)
@@ -176,8 +180,8 @@ def _wait_log(path: Path, *needles: str) -> None:
 
 
 def test_a_hand_written_route_to_an_ungated_version_is_refused_by_the_running_server(
-    served,
-) -> None:  # type: ignore[no-untyped-def]
+    served: tuple[Registry, str, pd.DataFrame, dict[str, Any], Path],
+) -> None:
     reg, base, df, v, log_path = served
     _hand_route(reg, "arrests", v["ungated"], "canary", 0.5)
     _wait_log(log_path, "route refused", "arrests@3 is validated")

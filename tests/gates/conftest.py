@@ -220,7 +220,7 @@ def train_version(reg: Any, **params: Any) -> Any:
     root = str(reg.settings.project_dir)
     sys.path.insert(0, root)
     try:
-        from train_arrests import fit  # type: ignore[import-not-found]
+        from train_arrests import fit
     finally:
         sys.path.remove(root)
     from modelyard.gates.retrain import TrainingInputs

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from modelyard.core.errors import ConfigError
@@ -38,7 +40,7 @@ def fig(result: Any, name: str) -> Any:
 
 
 # ---- metrics -----------------------------------------------------------------------------
-def test_metric_thresholds_pass_and_fail(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_metric_thresholds_pass_and_fail(make_ctx: Callable[..., Any]) -> None:
     ok = MetricsCheck(MetricsPolicy(thresholds={"roc_auc": Bound(min=0.65)})).run(make_ctx())
     assert ok.status == "pass"
     bad = MetricsCheck(MetricsPolicy(thresholds={"roc_auc": Bound(min=0.65)})).run(
@@ -47,7 +49,7 @@ def test_metric_thresholds_pass_and_fail(make_ctx) -> None:  # type: ignore[no-u
     assert bad.status == "fail" and "roc_auc 0.5" in bad.message and "≥ 0.65" in bad.message
 
 
-def test_non_inferiority_against_the_champion(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_non_inferiority_against_the_champion(make_ctx: Callable[..., Any]) -> None:
     policy = MetricsPolicy(non_inferiority={"roc_auc": 0.005, "log_loss": 0.01})
     worse = MetricsCheck(policy).run(make_ctx("dummy", champion="fair"))
     assert worse.status == "fail"
@@ -61,13 +63,13 @@ def test_non_inferiority_against_the_champion(make_ctx) -> None:  # type: ignore
     )
 
 
-def test_metric_for_the_wrong_task_names_the_key(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_metric_for_the_wrong_task_names_the_key(make_ctx: Callable[..., Any]) -> None:
     with pytest.raises(ConfigError, match="metric 'rmse' does not apply to a classification"):
         MetricsCheck(MetricsPolicy(thresholds={"rmse": Bound(max=1)})).run(make_ctx())
 
 
 # ---- segments ----------------------------------------------------------------------------
-def test_segments_meet_their_minimum_and_gap(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_segments_meet_their_minimum_and_gap(make_ctx: Callable[..., Any]) -> None:
     segs = [
         SegmentPolicy(name="young", filter="age < 25", metric="accuracy", min=0.75, max_gap=0.06),
         SegmentPolicy(name="women", filter='sex == "Female"', metric="roc_auc", min=0.6),
@@ -82,7 +84,9 @@ def test_segments_meet_their_minimum_and_gap(make_ctx) -> None:  # type: ignore[
     assert bad.status == "fail" and "black: accuracy" in bad.message
 
 
-def test_segment_with_few_rows_warns_and_unknown_column_is_named(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_segment_with_few_rows_warns_and_unknown_column_is_named(
+    make_ctx: Callable[..., Any],
+) -> None:
     tiny = [SegmentPolicy(name="tiny", filter="age > 60", min=0.99, min_rows=500)]
     assert SegmentsCheck(tiny).run(make_ctx()).status == "warn"
     typo = [SegmentPolicy(name="x", filter='colur == "Black"')]
@@ -101,7 +105,7 @@ FAIR = FairnessPolicy(
 )
 
 
-def test_fair_model_passes_fairness(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_fair_model_passes_fairness(make_ctx: Callable[..., Any]) -> None:
     result = FairnessCheck(FAIR).run(make_ctx("fair", champion="unfair"))
     assert result.status == "pass", result.message
     assert set(result.details["attributes"]) == {"colour", "sex", "age"}
@@ -110,7 +114,7 @@ def test_fair_model_passes_fairness(make_ctx) -> None:  # type: ignore[no-untype
     assert result.charts and result.charts[0].startswith("<svg")
 
 
-def test_unfair_model_fails_parity_and_counterfactual(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_unfair_model_fails_parity_and_counterfactual(make_ctx: Callable[..., Any]) -> None:
     result = FairnessCheck(FAIR).run(make_ctx("unfair", champion="fair"))
     assert result.status == "fail"
     dp = fig(result, "colour: demographic parity difference")
@@ -121,7 +125,7 @@ def test_unfair_model_fails_parity_and_counterfactual(make_ctx) -> None:  # type
     assert "colour: demographic parity difference" in result.message
 
 
-def test_fairness_without_protected_attributes_is_skipped(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_fairness_without_protected_attributes_is_skipped(make_ctx: Callable[..., Any]) -> None:
     ctx = make_ctx()
     ctx.dataset_schema = {"columns": []}
     result = FairnessCheck(FairnessPolicy()).run(ctx)
@@ -131,7 +135,7 @@ def test_fairness_without_protected_attributes_is_skipped(make_ctx) -> None:  # 
 
 
 # ---- calibration -------------------------------------------------------------------------
-def test_calibrated_model_passes_and_miscalibrated_fails(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_calibrated_model_passes_and_miscalibrated_fails(make_ctx: Callable[..., Any]) -> None:
     policy = CalibrationPolicy(max_ece=0.05, max_brier=0.2)
     good = CalibrationCheck(policy).run(make_ctx("fair"))
     assert good.status == "pass", good.message
@@ -143,7 +147,7 @@ def test_calibrated_model_passes_and_miscalibrated_fails(make_ctx) -> None:  # t
 
 
 # ---- robustness --------------------------------------------------------------------------
-def test_robust_pipeline_passes_every_corruption(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_robust_pipeline_passes_every_corruption(make_ctx: Callable[..., Any]) -> None:
     result = RobustnessCheck(RobustnessPolicy(max_drop=0.05)).run(make_ctx("fair", "boosting"))
     assert result.status == "pass", result.message
     outcomes = {c["corruption"]: c for c in result.details["corruptions"]}
@@ -155,8 +159,8 @@ def test_robust_pipeline_passes_every_corruption(make_ctx) -> None:  # type: ign
 
 
 def test_unseen_categories_are_refused_like_the_server_unless_the_policy_passes_them(
-    make_ctx,
-) -> None:  # type: ignore[no-untyped-def]
+    make_ctx: Callable[..., Any],
+) -> None:
     from modelyard.core.input_policy import Effective
 
     policy = RobustnessPolicy(corruptions=["unseen_category", "noise"])
@@ -180,13 +184,13 @@ def test_unseen_categories_are_refused_like_the_server_unless_the_policy_passes_
     assert rows["unseen_category"]["rejected_share"] == 0
 
 
-def test_unvalidated_missing_values_crash_the_model(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_unvalidated_missing_values_crash_the_model(make_ctx: Callable[..., Any]) -> None:
     policy = RobustnessPolicy(corruptions=["missing"], validate_inputs=False)
     result = RobustnessCheck(policy).run(make_ctx("fair"))
     assert result.status == "fail" and "missing: model raised" in result.message
 
 
-def test_large_noise_drops_the_metric_beyond_the_limit(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_large_noise_drops_the_metric_beyond_the_limit(make_ctx: Callable[..., Any]) -> None:
     policy = RobustnessPolicy(
         corruptions=["noise"], noise_scale=5.0, max_drop=0.001, metric="roc_auc"
     )
@@ -195,7 +199,9 @@ def test_large_noise_drops_the_metric_beyond_the_limit(make_ctx) -> None:  # typ
 
 
 # ---- schema ------------------------------------------------------------------------------
-def test_schema_agreement(make_ctx, split) -> None:  # type: ignore[no-untyped-def]
+def test_schema_agreement(
+    make_ctx: Callable[..., Any], split: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
     assert SchemaCheck(SchemaPolicy()).run(make_ctx()).status == "pass"
     _, test = split
     drifted = test.drop(columns=["checks"]).assign(
@@ -214,7 +220,7 @@ def test_schema_agreement(make_ctx, split) -> None:  # type: ignore[no-untyped-d
 
 
 # ---- cost --------------------------------------------------------------------------------
-def test_cost_regression_against_a_cheaper_champion(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_cost_regression_against_a_cheaper_champion(make_ctx: Callable[..., Any]) -> None:
     strict = CostCheck(CostPolicy(max_regression_pct=0.0, rows=2000, repeats=2))
     ctx = make_ctx("boosting", champion="dummy")
     ctx.candidate.size_bytes, ctx.champion.size_bytes = 400_000, 20_000
@@ -227,7 +233,7 @@ def test_cost_regression_against_a_cheaper_champion(make_ctx) -> None:  # type: 
 
 
 # ---- business KPI ------------------------------------------------------------------------
-def test_kpi_matrix_value_and_drop_vs_champion(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_kpi_matrix_value_and_drop_vs_champion(make_ctx: Callable[..., Any]) -> None:
     matrix = {"tp": 10.0, "fp": -40.0, "fn": -5.0, "tn": 0.0}
     ctx = make_ctx("unfair", champion="fair")
     result = KpiCheck(KpiPolicy(matrix=matrix, max_drop_pct=5)).run(ctx)  # type: ignore[arg-type]
@@ -243,7 +249,7 @@ def test_kpi_matrix_value_and_drop_vs_champion(make_ctx) -> None:  # type: ignor
 
 
 # ---- explainability ----------------------------------------------------------------------
-def test_permutation_importance_is_stored_as_an_artifact(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_permutation_importance_is_stored_as_an_artifact(make_ctx: Callable[..., Any]) -> None:
     import json
 
     stored: dict[str, bytes] = {}
@@ -261,7 +267,7 @@ def test_permutation_importance_is_stored_as_an_artifact(make_ctx) -> None:  # t
 
 
 # ---- load --------------------------------------------------------------------------------
-def test_load_is_skipped_without_a_runner_and_judged_with_one(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_load_is_skipped_without_a_runner_and_judged_with_one(make_ctx: Callable[..., Any]) -> None:
     ctx = make_ctx()
     ctx.sla_p99_ms = 50.0
     set_load_runner(None)
@@ -284,7 +290,7 @@ def test_load_is_skipped_without_a_runner_and_judged_with_one(make_ctx) -> None:
     assert ok.status == "pass"
 
 
-def test_tree_models_also_get_tree_shap_values(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_tree_models_also_get_tree_shap_values(make_ctx: Callable[..., Any]) -> None:
     import json
 
     stored: list[bytes] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def gate(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_gate_passes_fails_and_reports(gate_project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_gate_passes_fails_and_reports(gate_project: Callable[..., Any], tmp_path: Path) -> None:
     reg = gate_project()
     fair = train_version(reg)
     unfair = train_version(reg, biased=True)
@@ -57,7 +58,7 @@ def test_gate_passes_fails_and_reports(gate_project, tmp_path: Path) -> None:  #
     assert any(f["ok"] is False and f["name"].startswith("colour") for f in fairness["figures"])
 
 
-def test_gate_usage_errors_exit_2(gate_project) -> None:  # type: ignore[no-untyped-def]
+def test_gate_usage_errors_exit_2(gate_project: Callable[..., Any]) -> None:
     reg = gate_project()
     mv = train_version(reg)
     root = reg.settings.project_dir
@@ -86,8 +87,10 @@ def value(y, labels, proba):
 
 
 def test_an_errored_gate_is_no_verdict_and_a_rejection_is_reconsidered_only_explicitly(
-    gate_project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    gate_project: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """In-process (the same entry point and exit codes as the script, without six start-ups)."""
     # `gate` registers the real-server load runner, a process-wide hook: keep it to this test
     monkeypatch.setattr("modelyard.gates.checks.load._RUNNER", [])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from modelyard.gates import CheckResult, plugins
-from modelyard.gates.base import Figure
+from modelyard.gates.base import Check, Figure
+from modelyard.gates.context import GateContext
 from modelyard.testing.check_contract import check_gate, contract_context
 
 
@@ -30,7 +31,7 @@ def test_checks_are_imported_lazily() -> None:
 class Mutating:
     name = "mutating"
 
-    def run(self, ctx):  # type: ignore[no-untyped-def]
+    def run(self, ctx: GateContext) -> CheckResult:
         ctx.frame.loc[ctx.frame.index[0], "mean_radius"] = -1.0
         return CheckResult(name=self.name, status="pass", message="ok")
 
@@ -38,7 +39,7 @@ class Mutating:
 class LiesAboutFailure:
     name = "lies"
 
-    def run(self, ctx):  # type: ignore[no-untyped-def]
+    def run(self, ctx: GateContext) -> CheckResult:
         bad = Figure(name="x", value=2.0, limit="≤ 1", ok=False)
         return CheckResult(name=self.name, status="pass", message="fine", figures=[bad])
 
@@ -46,7 +47,7 @@ class LiesAboutFailure:
 class WrongName:
     name = "right"
 
-    def run(self, ctx):  # type: ignore[no-untyped-def]
+    def run(self, ctx: GateContext) -> CheckResult:
         return CheckResult(name="wrong", status="pass", message="ok")
 
 
@@ -54,7 +55,7 @@ class Flaky:
     name = "flaky"
     calls = 0
 
-    def run(self, ctx):  # type: ignore[no-untyped-def]
+    def run(self, ctx: GateContext) -> CheckResult:
         Flaky.calls += 1
         return CheckResult(
             name=self.name,
@@ -73,7 +74,7 @@ class Flaky:
         (Flaky(), "figures must be reproducible"),
     ],
 )
-def test_contract_kit_names_the_broken_rule(check, rule: str) -> None:  # type: ignore[no-untyped-def]
+def test_contract_kit_names_the_broken_rule(check: Check, rule: str) -> None:
     with pytest.raises(AssertionError, match=rule):
         check_gate(check)
 

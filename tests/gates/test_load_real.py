@@ -36,7 +36,7 @@ def test_load_is_measured_through_the_real_server(
     report, _ = run_gate(reg, mv.ref, transition=False)
     (check,) = report.checks
     assert check.name == "load" and check.status in ("pass", "fail"), check.message
-    figures = {f.name: f.value for f in check.figures}
+    figures: dict[str, Any] = {f.name: f.value for f in check.figures}
     assert 0 < figures["latency p50 (ms)"] <= figures["latency p99 (ms)"]
     assert figures["throughput (req/s)"] > 0
     assert figures["peak memory (MB)"] > 50, "the server process's own high-water mark"

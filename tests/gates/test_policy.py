@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from modelyard.core.errors import ConfigError
@@ -142,7 +143,7 @@ def test_filters_refuse_anything_but_comparisons(text: str) -> None:
         parse_filter(text)
 
 
-def test_filter_masks_match_pandas(arrests) -> None:  # type: ignore[no-untyped-def]
+def test_filter_masks_match_pandas(arrests: pd.DataFrame) -> None:
     cases = {
         "age < 25": arrests["age"] < 25,
         'sex == "Female"': arrests["sex"] == "Female",
@@ -156,7 +157,7 @@ def test_filter_masks_match_pandas(arrests) -> None:  # type: ignore[no-untyped-
         assert (parse_filter(text).mask(arrests) == expected.to_numpy()).all(), text
 
 
-def test_backticks_name_columns_with_hyphens_spaces_and_dots(arrests) -> None:  # type: ignore[no-untyped-def]
+def test_backticks_name_columns_with_hyphens_spaces_and_dots(arrests: pd.DataFrame) -> None:
     awkward = arrests.rename(
         columns={"age": "age-at-arrest", "sex": "Sex Code", "checks": "n.checks"}
     )

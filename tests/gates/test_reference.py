@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 import sklearn.metrics as skm
@@ -14,6 +17,7 @@ from sklearn.calibration import calibration_curve
 
 from modelyard.core.calibration import reliability_bins
 from modelyard.core.gate_policy import Bound, CalibrationPolicy, FairnessPolicy, MetricsPolicy
+from modelyard.gates.base import CheckResult, Figure
 from modelyard.gates.checks.calibration import CalibrationCheck
 from modelyard.gates.checks.fairness import FairnessCheck
 from modelyard.gates.checks.metrics import MetricsCheck
@@ -21,11 +25,11 @@ from modelyard.gates.checks.metrics import MetricsCheck
 TOL = 1e-9
 
 
-def _figure(result, name):  # type: ignore[no-untyped-def]
+def _figure(result: CheckResult, name: str) -> Figure:
     return next(f for f in result.figures if f.name == name)
 
 
-def test_metrics_match_scikit_learn(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_match_scikit_learn(make_ctx: Callable[..., Any]) -> None:
     ctx = make_ctx("boosting", champion="fair")
     names = [
         "accuracy",
@@ -63,7 +67,7 @@ def test_metrics_match_scikit_learn(make_ctx) -> None:  # type: ignore[no-untype
             assert got == pytest.approx(value, abs=TOL), (side, name)
 
 
-def test_fairness_matches_fairlearn(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_fairness_matches_fairlearn(make_ctx: Callable[..., Any]) -> None:
     ctx = make_ctx("unfair", champion="fair")
     policy = FairnessPolicy(
         attributes=["colour", "sex", "age"], bins={"age": [25, 40]}, min_metric_ratio=0.0
@@ -91,7 +95,7 @@ def test_fairness_matches_fairlearn(make_ctx) -> None:  # type: ignore[no-untype
                 assert got == pytest.approx(value, abs=TOL), (side, name)
 
 
-def test_reliability_bins_match_calibration_curve(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_reliability_bins_match_calibration_curve(make_ctx: Callable[..., Any]) -> None:
     ctx = make_ctx("miscalibrated")
     y = (ctx.frame["released"] == "Yes").to_numpy(int)
     proba = ctx.candidate.model.predict_proba(ctx.frame[ctx.features])[:, 1]

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from typing import Any
 from xml.etree import ElementTree
 
 import pytest
 
 from modelyard.core.errors import ConfigError
+from modelyard.core.records import ReportRecord
 from modelyard.gates import CheckResult, register_check, unregister_check
+from modelyard.gates.context import GateContext
 from modelyard.gates.report import SCHEMA_VERSION, GateReport, report_json_schema
 from modelyard.gates.runner import run_gate
 from modelyard.registry.lineage import model_lineage
+from modelyard.registry.registry import ModelVersion, Registry
 from tests.gates.conftest import DEFAULT_GATES, train_version
 
 
-def _stored(reg, mv):  # type: ignore[no-untyped-def]
+def _stored(reg: Registry, mv: ModelVersion) -> tuple[ReportRecord, dict[str, Any], str]:
     row = reg.store.reports.of(mv.id)[-1]
+    assert row.artifact_digest is not None and row.html_digest is not None
     doc = json.loads(reg.artifacts.get(row.artifact_digest))
     html = reg.artifacts.get(row.html_digest).decode()
     return row, doc, html
 
 
-def test_fair_candidate_passes_and_is_validated(gate_project) -> None:  # type: ignore[no-untyped-def]
+def test_fair_candidate_passes_and_is_validated(gate_project: Callable[..., Any]) -> None:
     reg = gate_project()
     mv = train_version(reg)
     report, report_id = run_gate(reg, mv.ref)
@@ -61,7 +67,7 @@ def test_fair_candidate_passes_and_is_validated(gate_project) -> None:  # type: 
     assert f"gate report #{report_id}" in graph["transitions"][-1]["reason"]
 
 
-def test_unfair_candidate_is_rejected_with_the_reason(gate_project) -> None:  # type: ignore[no-untyped-def]
+def test_unfair_candidate_is_rejected_with_the_reason(gate_project: Callable[..., Any]) -> None:
     reg = gate_project()
     mv = train_version(reg, biased=True)
     report, _ = run_gate(reg, mv.ref)
@@ -72,7 +78,7 @@ def test_unfair_candidate_is_rejected_with_the_reason(gate_project) -> None:  # 
     assert reason.startswith("failed the gates") and "colour: demographic parity" in reason
 
 
-def test_champion_in_production_is_compared_side_by_side(gate_project) -> None:  # type: ignore[no-untyped-def]
+def test_champion_in_production_is_compared_side_by_side(gate_project: Callable[..., Any]) -> None:
     reg = gate_project(
         DEFAULT_GATES.replace("metrics:\n", "metrics:\n  non_inferiority: {roc_auc: 0.005}\n")
     )
@@ -91,7 +97,7 @@ def test_champion_in_production_is_compared_side_by_side(gate_project) -> None: 
     assert reg.model_version(challenger.ref).state == "proposed"  # --no-transition
 
 
-def test_reproducibility_retrains_from_lineage(gate_project) -> None:  # type: ignore[no-untyped-def]
+def test_reproducibility_retrains_from_lineage(gate_project: Callable[..., Any]) -> None:
     gates = DEFAULT_GATES + "reproducibility: {metrics: [accuracy, roc_auc], tolerance: 1.0e-9}\n"
     reg = gate_project(gates)
     mv = train_version(reg, C=0.5)
@@ -105,7 +111,9 @@ def test_reproducibility_retrains_from_lineage(gate_project) -> None:  # type: i
     assert isinstance(result.details["identical_digest"], bool)
 
 
-def test_missing_dataset_and_unknown_checks_are_configuration_errors(gate_project) -> None:  # type: ignore[no-untyped-def]
+def test_missing_dataset_and_unknown_checks_are_configuration_errors(
+    gate_project: Callable[..., Any],
+) -> None:
     reg = gate_project("calibration: {max_ece: 0.05}\n")
     mv = train_version(reg)
     with pytest.raises(ConfigError, match=r"models\.arrests\.gates\.dataset is not set"):
@@ -121,14 +129,14 @@ class AlwaysWarn:
 
     name = "always_warn"
 
-    def __init__(self, options: dict) -> None:  # type: ignore[type-arg]
+    def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
 
-    def run(self, ctx):  # type: ignore[no-untyped-def]
+    def run(self, ctx: GateContext) -> CheckResult:
         return CheckResult(name=self.name, status="warn", message=self.options["say"])
 
 
-def test_plugin_checks_run_like_builtins(gate_project) -> None:  # type: ignore[no-untyped-def]
+def test_plugin_checks_run_like_builtins(gate_project: Callable[..., Any]) -> None:
     reg = gate_project(DEFAULT_GATES + "plugins: {always_warn: {say: heads up}}\n")
     mv = train_version(reg)
     register_check("always_warn", AlwaysWarn)
@@ -143,7 +151,7 @@ def test_plugin_checks_run_like_builtins(gate_project) -> None:  # type: ignore[
         run_gate(reg, mv.ref)
 
 
-def test_regating_a_validated_version_can_reject_it(gate_project) -> None:  # type: ignore[no-untyped-def]
+def test_regating_a_validated_version_can_reject_it(gate_project: Callable[..., Any]) -> None:
     from modelyard.core.gate_policy import GatePolicy
 
     reg = gate_project()

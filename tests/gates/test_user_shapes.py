@@ -4,6 +4,7 @@ are recomputed independently with scikit-learn and Fairlearn."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,8 +57,11 @@ def blind_model(split: tuple[pd.DataFrame, pd.DataFrame]) -> Any:
 
 
 def test_a_champion_on_other_columns_is_scored_on_its_own_columns_by_every_check(
-    make_ctx, models, blind_model, split
-) -> None:  # type: ignore[no-untyped-def]
+    make_ctx: Callable[..., Any],
+    models: dict[str, Any],
+    blind_model: Any,
+    split: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
     _, test = split
     ctx = make_ctx("fair")
     models_backup = ctx.candidate.model
@@ -95,8 +99,8 @@ def test_a_champion_on_other_columns_is_scored_on_its_own_columns_by_every_check
 
 
 def test_selection_rate_ratio_is_the_four_fifths_rule_as_fairlearn_computes_it(
-    make_ctx, split, models
-) -> None:  # type: ignore[no-untyped-def]
+    make_ctx: Callable[..., Any], split: tuple[pd.DataFrame, pd.DataFrame], models: dict[str, Any]
+) -> None:
     _, test = split
     policy = FairnessPolicy(attributes=["colour"], metric="selection_rate", min_metric_ratio=0.8)
     result = FairnessCheck(policy).run(make_ctx("unfair"))
@@ -115,8 +119,8 @@ def test_selection_rate_ratio_is_the_four_fifths_rule_as_fairlearn_computes_it(
 
 
 def test_groups_of_a_few_rows_are_shown_not_judged_and_the_check_warns(
-    make_ctx, split, models
-) -> None:  # type: ignore[no-untyped-def]
+    make_ctx: Callable[..., Any], split: tuple[pd.DataFrame, pd.DataFrame], models: dict[str, Any]
+) -> None:
     _, test = split
     frame = test.copy()
     frame["colour"] = frame["colour"].astype(object)
@@ -140,7 +144,9 @@ def test_groups_of_a_few_rows_are_shown_not_judged_and_the_check_warns(
     assert all(np.isfinite(g["counterfactual_flip_rate"]) for g in groups.values())
 
 
-def test_with_fewer_than_two_judgeable_groups_the_figures_are_not_judged(make_ctx) -> None:  # type: ignore[no-untyped-def]
+def test_with_fewer_than_two_judgeable_groups_the_figures_are_not_judged(
+    make_ctx: Callable[..., Any],
+) -> None:
     policy = FairnessPolicy(
         attributes=["colour"], demographic_parity_difference=0.01, min_group_rows=100_000
     )
@@ -152,8 +158,11 @@ def test_with_fewer_than_two_judgeable_groups_the_figures_are_not_judged(make_ct
 
 @pytest.mark.parametrize("raw_side", ["champion", "candidate"])
 def test_a_champion_and_candidate_that_name_the_positive_class_differently_are_each_read_right(
-    make_ctx, models, split, raw_side: str
-) -> None:  # type: ignore[no-untyped-def]
+    make_ctx: Callable[..., Any],
+    models: dict[str, Any],
+    split: tuple[pd.DataFrame, pd.DataFrame],
+    raw_side: str,
+) -> None:
     """One trained on the raw labels, whose positive class sorts first (classes ["Released",
     "held"]), the other on released == "Yes" (classes [0, 1], as XGBoost needs): each model's
     positive column is its own. Before, the champion was read with the candidate's index, and

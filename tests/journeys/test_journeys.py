@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -67,7 +67,7 @@ def cli(yard: Yard, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monk
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as a JSON client sends them: missing values null, datetimes ISO 8601."""
     out = []
-    for row in df.to_dict(orient="records"):
+    for row in cast("list[dict[str, Any]]", df.to_dict(orient="records")):
         clean: dict[str, Any] = {}
         for k, v in row.items():
             if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
@@ -109,9 +109,12 @@ def positive_column(case: Case, model: Any) -> int:
 
 
 def y_true(case: Case, frame: pd.DataFrame) -> np.ndarray:
-    if case.positive_label is not None:
-        return (frame[case.target] == case.positive_label).to_numpy(dtype=int)
-    return frame[case.target].to_numpy()
+    values: np.ndarray = (
+        (frame[case.target] == case.positive_label).to_numpy(dtype=int)
+        if case.positive_label is not None
+        else frame[case.target].to_numpy()
+    )
+    return values
 
 
 def run_params(spec: Any) -> dict[str, Any]:

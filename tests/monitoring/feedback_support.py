@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import pytest
@@ -88,8 +88,7 @@ def serving(
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = df[FEATURES].to_dict("records")
-    return out
+    return cast("list[dict[str, Any]]", df[FEATURES].to_dict("records"))
 
 
 def predict(client: TestClient, rows: list[dict[str, Any]]) -> str:

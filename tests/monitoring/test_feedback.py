@@ -95,7 +95,7 @@ def test_labels_that_are_not_scalars_or_lack_an_id_are_refused_naming_the_item(
 
 
 @pytest.fixture
-def api(local_registry: Registry) -> Iterator[tuple[TestClient, dict[str, str]]]:
+def api(local_registry: Registry) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:
     heads = {
         role: {
             "Authorization": "Bearer "
@@ -108,7 +108,7 @@ def api(local_registry: Registry) -> Iterator[tuple[TestClient, dict[str, str]]]
 
 
 def test_feedback_posted_to_the_api_is_stored_and_bad_requests_are_4xx_naming_the_problem(
-    api: tuple[TestClient, dict[str, str]], local_registry: Registry
+    api: tuple[TestClient, dict[str, dict[str, str]]], local_registry: Registry
 ) -> None:
     client, heads = api
     url = PREFIX + "/feedback"

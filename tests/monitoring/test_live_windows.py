@@ -13,7 +13,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -104,7 +104,11 @@ def direct_sketch(reg: Registry, mv: ModelVersion, model: Any, rows: pd.DataFram
     assert baseline is not None
     sketch = baseline.new_window(sample_size=0)
     predictions = prediction_scalar({"predict": model.predict(rows[FEATURES])})
-    for row, p in zip(rows[FEATURES].to_dict(orient="records"), predictions, strict=True):
+    for row, p in zip(
+        cast("list[dict[str, Any]]", rows[FEATURES].to_dict(orient="records")),
+        predictions,
+        strict=True,
+    ):
         sketch.update(row, p.item() if hasattr(p, "item") else p)
     return sketch
 

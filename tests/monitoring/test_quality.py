@@ -4,7 +4,7 @@ rows, per protected group too, with the business KPI from the gate policy's matr
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -60,7 +60,7 @@ def test_classification_figures_agree_with_scikit_learn_on_the_rows_of_the_windo
     times = [
         T0 + (dt.timedelta(seconds=i) if i < 300 else dt.timedelta(hours=1)) for i in range(400)
     ]
-    recs = rows[FEATURES].to_dict("records")
+    recs = cast("list[dict[str, Any]]", rows[FEATURES].to_dict("records"))
     _log(
         reg,
         mv.id,

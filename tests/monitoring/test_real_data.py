@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ SETTINGS = DriftSettings(multivariate_sample=2000)
 def arrests() -> pd.DataFrame:
     from sklego.datasets import load_arrests
 
-    return load_arrests(as_frame=True)
+    return cast(pd.DataFrame, load_arrests(as_frame=True))  # sklego is untyped
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from modelyard.monitoring.baseline import Baseline
 from modelyard.monitoring.layout import CategoricalSpec, Layout, NumericSpec
 from modelyard.monitoring.sketch import UNSEEN_K, ColumnCounts, WindowSketch
+from modelyard.registry.registry import Registry
 
 LAYOUT = Layout(
     columns=(
@@ -52,7 +54,7 @@ def _key(i: int) -> float:
     return (i * 0.6180339887498949) % 1.0
 
 
-def _fill(rows: list[dict], offset: int = 0, sample: int = 5) -> WindowSketch:
+def _fill(rows: list[dict[str, Any]], offset: int = 0, sample: int = 5) -> WindowSketch:
     sk = WindowSketch(LAYOUT, sample_size=sample)
     for i, r in enumerate(rows):
         row = {"x": r["x"], "c": r["c"]}
@@ -62,13 +64,17 @@ def _fill(rows: list[dict], offset: int = 0, sample: int = 5) -> WindowSketch:
 
 @settings(max_examples=100, deadline=None)
 @given(rows, rows)
-def test_merge_equals_sketch_of_combined_traffic(a: list[dict], b: list[dict]) -> None:
+def test_merge_equals_sketch_of_combined_traffic(
+    a: list[dict[str, Any]], b: list[dict[str, Any]]
+) -> None:
     assert _fill(a).merge(_fill(b, offset=len(a))) == _fill(a + b)
 
 
 @settings(max_examples=60, deadline=None)
 @given(rows, rows, rows)
-def test_merge_is_associative_and_commutative(a: list[dict], b: list[dict], c: list[dict]) -> None:
+def test_merge_is_associative_and_commutative(
+    a: list[dict[str, Any]], b: list[dict[str, Any]], c: list[dict[str, Any]]
+) -> None:
     sa, sb, sc = _fill(a), _fill(b, len(a)), _fill(c, len(a) + len(b))
     assert sa.merge(sb).merge(sc) == sa.merge(sb.merge(sc))
     assert sa.merge(sb) == sb.merge(sa)
@@ -76,7 +82,7 @@ def test_merge_is_associative_and_commutative(a: list[dict], b: list[dict], c: l
 
 @settings(max_examples=60, deadline=None)
 @given(rows)
-def test_json_round_trip(a: list[dict]) -> None:
+def test_json_round_trip(a: list[dict[str, Any]]) -> None:
     sk = _fill(a)
     back = WindowSketch.from_json(sk.to_json())
     assert back == sk
@@ -85,7 +91,7 @@ def test_json_round_trip(a: list[dict]) -> None:
 
 @settings(max_examples=80, deadline=None)
 @given(rows)
-def test_update_batch_equals_row_by_row(a: list[dict]) -> None:
+def test_update_batch_equals_row_by_row(a: list[dict[str, Any]]) -> None:
     df = pd.DataFrame({"x": [r["x"] for r in a], "c": [r["c"] for r in a]}, dtype=object)
     batch = WindowSketch(LAYOUT, sample_size=5)
     batch.update_batch(
@@ -129,7 +135,7 @@ def test_baseline_from_frame_counts_and_round_trip() -> None:
         {
             "x": rng.normal(size=2000),
             "n": rng.integers(0, 4, 2000),
-            "c": rng.choice(["a", "b", None], 2000),
+            "c": rng.choice(np.array(["a", "b", None], dtype=object), 2000),
         }
     )
     base = Baseline.from_frame(df, prediction=rng.random(2000), sample_size=50)
@@ -143,7 +149,7 @@ def test_baseline_from_frame_counts_and_round_trip() -> None:
     assert back.reference == base.reference and back.stats == base.stats
 
 
-def test_baseline_from_registered_profile(local_registry) -> None:  # type: ignore[no-untyped-def]
+def test_baseline_from_registered_profile(local_registry: Registry) -> None:
     from sklego.datasets import load_arrests
 
     df = load_arrests(as_frame=True)

@@ -10,7 +10,7 @@ from scipy.spatial.distance import jensenshannon
 
 from modelyard.monitoring import drift_tests
 from modelyard.monitoring.baseline import Baseline
-from modelyard.monitoring.columns import pair_from_counts, pair_from_series
+from modelyard.monitoring.columns import ColumnPair, pair_from_counts, pair_from_series
 from modelyard.monitoring.stats import holm, holm_adjusted
 
 TOL = 1e-9
@@ -23,8 +23,10 @@ SAMPLES = {
 }
 
 
-def _run(pair, name):  # type: ignore[no-untyped-def]
-    return drift_tests.get_test(name)(pair, {"permutations": 0, "seed": 0})
+def _run(pair: ColumnPair, name: str) -> drift_tests.TestResult:
+    result = drift_tests.get_test(name)(pair, {"permutations": 0, "seed": 0})
+    assert result is not None, f"{name} found nothing to compare"
+    return result
 
 
 PAIRS = [("normal", "shifted"), ("ties", "ties"), ("lognormal", "bimodal"), ("normal", "normal")]

@@ -159,13 +159,14 @@ def test_a_dictionary_with_every_key_an_attacker_knows_reverses_no_logged_addres
     # the same attack with the project's secret reverses them all: the test can see a leak
     with Registry.open(served.project, env=served.env) as reg:
         real = pii_hash_key(reg.settings)
+    assert real is not None
     assert _attack({"secret": real}, served.emails, digests) == {"secret": N_SENT}
 
 
 def test_equal_values_hash_equally_in_the_log_and_the_queue_so_joins_still_work(
     served: Served,
 ) -> None:
-    by_value = {}
+    by_value: dict[str, str] = {}
     for email, digest in zip(
         [*served.sent["email"], *served.sent["email"].head(5)],
         [r["email"] for r in served.logged],

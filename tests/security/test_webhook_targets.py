@@ -100,7 +100,7 @@ def _loopback_name() -> str:
         addrs = {i[4][0] for i in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
     except socket.gaierror:
         pytest.skip(f"this machine's name {name} does not resolve")
-    if any(ipaddress.ip_address(a.split("%")[0]).is_global for a in addrs):
+    if any(ipaddress.ip_address(str(a).split("%")[0]).is_global for a in addrs):
         pytest.skip(f"this machine's name {name} resolves to a public address")
     return name
 

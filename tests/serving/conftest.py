@@ -109,7 +109,7 @@ class Project:
         return Registry.open(self.root, self.env)
 
     def row(self, i: int = 0) -> dict[str, float]:
-        return {k: float(v) for k, v in self.X.iloc[i].items()}
+        return {str(k): float(v) for k, v in self.X.iloc[i].items()}
 
 
 def _approve(reg: Any, mv: Any) -> Any:

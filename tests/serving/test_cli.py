@@ -10,23 +10,27 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from modelyard.cli.main import app
 from modelyard.core.errors import IllegalTransition, NotFound
 
+if TYPE_CHECKING:
+    from tests.serving.conftest import Project
+
 runner = CliRunner()
 
 
-def _run(project, *args: str):
+def _run(project: Project, *args: str) -> Result:
     env = {**os.environ, **project.env}
     return runner.invoke(app, [*args, "--project", str(project.root)], env=env)
 
 
-def test_endpoints_list_and_show(project):
+def test_endpoints_list_and_show(project: Project) -> None:
     r = _run(project, "endpoints", "list", "--json")
     assert r.exit_code == 0, r.output
     plans = {p["endpoint"]: p for p in json.loads(r.output)}
@@ -45,7 +49,7 @@ def test_endpoints_list_and_show(project):
     assert isinstance(r.exception, NotFound) and "no endpoint 'nope'" in str(r.exception)
 
 
-def test_serve_refuses_a_retired_version(project):
+def test_serve_refuses_a_retired_version(project: Project) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -64,7 +68,7 @@ def test_serve_refuses_a_retired_version(project):
     assert r.exception.exit_code == 1
 
 
-def test_replay_reports_agreement_and_differences(client, project):
+def test_replay_reports_agreement_and_differences(client: httpx.Client, project: Project) -> None:
     for i in range(5):
         client.post("/v1/models/arrests:predict", json={"instances": [_row(project, i)]})
     time.sleep(0.5)  # the log flushes every 0.1 s
@@ -74,11 +78,11 @@ def test_replay_reports_agreement_and_differences(client, project):
     assert rep["replayed"] >= 5 and rep["pii_altered"] >= 5
 
 
-def _row(project, i: int) -> dict:
+def _row(project: Project, i: int) -> dict[str, Any]:
     from tests.serving.conftest import FEATURES
 
     row = project.arrests[FEATURES].iloc[i].to_dict()
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    return {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
 
 
 def _free_port() -> int:
@@ -88,7 +92,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_modelyard_serve_model_at_version_as_a_process(project):
+def test_modelyard_serve_model_at_version_as_a_process(project: Project) -> None:
     """Exactly the command the benchmark runs; a proposed version warns but serves."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 import numpy as np
 import pytest
 
 from tests.serving.conftest import start_server
 
+if TYPE_CHECKING:
+    from tests.serving.conftest import Project
 
-def test_convert_to_onnx_registers_a_derived_version_that_serves_the_same_answers(project):
+
+def test_convert_to_onnx_registers_a_derived_version_that_serves_the_same_answers(
+    project: Project,
+) -> None:
     pytest.importorskip("skl2onnx")
     from modelyard.serving.convert import convert_to_onnx
 

@@ -18,7 +18,9 @@ FEATURES = ["colour", "year", "age", "sex", "employed", "citizen", "checks"]
 
 
 class Served:
-    def __init__(self, url: str, X: pd.DataFrame, arrests: pd.DataFrame, models: dict[str, Any]):
+    def __init__(
+        self, url: str, X: pd.DataFrame, arrests: pd.DataFrame, models: dict[str, Any]
+    ) -> None:
         self.url = url
         self.X = X
         self.arrests = arrests

@@ -12,6 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.core.result import Ok
 from starlette.testclient import TestClient
 
 from modelyard.registry.registry import Registry
@@ -36,6 +37,7 @@ def test_no_generated_request_produces_a_server_error(tmp_path: Path) -> None:
     cases = 0
     with TestClient(app, raise_server_exceptions=False) as client:
         for result in schema.get_all_operations():
+            assert isinstance(result, Ok), result.err()
             operation = result.ok()
             for mode in GenerationMode:
 

@@ -22,7 +22,9 @@ def test_a_null_category_is_imputed_as_in_training(tmp_path: Path) -> None:
     from modelyard.serving.stack import ServeSpec, build_app
 
     rng = np.random.default_rng(0)
-    colour = rng.choice(["red", "blue", None], size=300, p=[0.45, 0.45, 0.1])
+    colour = rng.choice(
+        np.array(["red", "blue", None], dtype=object), size=300, p=[0.45, 0.45, 0.1]
+    )
     # the missing rows are the positive ones: imputed, they say "missing" → 1; a None passed
     # through unimputed is an unknown category to the encoder (all zeros) → the other answer
     frame = pd.DataFrame({"colour": colour, "x": rng.normal(size=300)})

@@ -6,19 +6,26 @@ import io
 import json
 import logging
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from modelyard.serving.logs import JsonFormatter
 from modelyard.store.prediction_log import read_log
 
+if TYPE_CHECKING:
+    from tests.serving.conftest import Project
 
-def _arrests_row(project) -> dict:
+
+def _arrests_row(project: Project) -> dict[str, Any]:
     from tests.serving.conftest import FEATURES
 
     row = project.arrests[FEATURES].iloc[3].to_dict()
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    return {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
 
 
-def _wait_for(folder, endpoint: str, pid: str) -> dict:
+def _wait_for(folder: Path, endpoint: str, pid: str) -> dict[str, Any]:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         for entry in read_log(folder, endpoint):
@@ -28,7 +35,7 @@ def _wait_for(folder, endpoint: str, pid: str) -> dict:
     raise AssertionError(f"prediction {pid} never reached the log")
 
 
-def test_prediction_log_hashes_or_drops_pii_fields(client, project):
+def test_prediction_log_hashes_or_drops_pii_fields(client: httpx.Client, project: Project) -> None:
     folder = project.root / ".modelyard" / "predictions"
     row = _arrests_row(project)
     r = client.post("/v1/models/arrests:predict", json={"instances": [row]})
@@ -47,7 +54,7 @@ def test_prediction_log_hashes_or_drops_pii_fields(client, project):
     assert f'"sex":"{row["sex"]}"'.encode() not in raw  # never in clear
 
 
-def test_shadow_answers_are_logged_with_their_role(client, project):
+def test_shadow_answers_are_logged_with_their_role(client: httpx.Client, project: Project) -> None:
     folder = project.root / ".modelyard" / "predictions"
     r = client.post("/v1/models/shadowed:predict", json={"instances": [project.row(9)]})
     pid = r.headers["x-prediction-id"]
@@ -59,7 +66,7 @@ def test_shadow_answers_are_logged_with_their_role(client, project):
     assert roles == {"production", "shadow"}
 
 
-def test_json_log_lines_carry_the_prediction_id():
+def test_json_log_lines_carry_the_prediction_id() -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
@@ -75,7 +82,7 @@ def test_json_log_lines_carry_the_prediction_id():
     assert line["msg"] == "model failed" and line["endpoint"] == "bc"
 
 
-def test_metrics_count_requests_latency_and_batches(client, project):
+def test_metrics_count_requests_latency_and_batches(client: httpx.Client, project: Project) -> None:
     client.post("/v1/models/bc:predict", json={"instances": [project.row()]})
     client.post("/v1/models/bc:predict", json={"instances": [[1.0]]})
     text = client.get("/metrics").text

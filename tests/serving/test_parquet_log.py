@@ -81,7 +81,7 @@ def _rows(df: Any, start: int, n: int) -> list[dict[str, Any]]:
     ]
 
 
-def _wait(url: str | Path, endpoint: str, ids: set[str], opts: Any = None) -> list[dict]:
+def _wait(url: str | Path, endpoint: str, ids: set[str], opts: Any = None) -> list[dict[str, Any]]:
     deadline = time.monotonic() + 20
     while True:
         found = [e for e in read_log(url, endpoint, storage_options=opts) if e["id"] in ids]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
@@ -12,6 +13,9 @@ import pytest
 
 from modelyard.serving.batching import Batcher
 from modelyard.serving.frames import Frame
+
+if TYPE_CHECKING:
+    from tests.serving.conftest import Project, RunningServer
 
 
 def _frame(n: int = 1, value: float = 0.0) -> Frame:
@@ -31,7 +35,7 @@ class CountingModel:
 
 
 @pytest.mark.parametrize("inline", [True, False])
-def test_a_lone_request_is_predicted_alone_at_once(inline):
+def test_a_lone_request_is_predicted_alone_at_once(inline: bool) -> None:
     model = CountingModel()
     sleeps: list[float] = []
 
@@ -50,7 +54,7 @@ def test_a_lone_request_is_predicted_alone_at_once(inline):
 
 
 @pytest.mark.parametrize("inline", [True, False])
-def test_requests_that_queue_together_form_batches_capped_in_rows(inline):
+def test_requests_that_queue_together_form_batches_capped_in_rows(inline: bool) -> None:
     model = CountingModel()
 
     async def go() -> list[dict[str, np.ndarray]]:
@@ -64,7 +68,7 @@ def test_requests_that_queue_together_form_batches_capped_in_rows(inline):
     assert len(model.batches) < 10  # merged
 
 
-def test_one_poisoned_request_fails_alone():
+def test_one_poisoned_request_fails_alone() -> None:
     model = CountingModel()
 
     async def go() -> list[object]:
@@ -87,7 +91,9 @@ def _metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
-def test_batches_form_under_concurrency_through_the_server(server, project):
+def test_batches_form_under_concurrency_through_the_server(
+    server: RunningServer, project: Project
+) -> None:
     body = {"instances": [project.row(3)]}
     before = httpx.get(f"{server.url}/metrics").text
 
@@ -110,7 +116,9 @@ def test_batches_form_under_concurrency_through_the_server(server, project):
     assert requests == 64 and calls < 64  # fewer model calls than requests
 
 
-def test_cache_hit_miss_and_invalidation_on_plan_change(server, client, project):
+def test_cache_hit_miss_and_invalidation_on_plan_change(
+    server: RunningServer, client: httpx.Client, project: Project
+) -> None:
     def lookups() -> tuple[float, float]:
         text = client.get("/metrics").text
         return (
@@ -140,7 +148,9 @@ def test_cache_hit_miss_and_invalidation_on_plan_change(server, client, project)
     assert (h2 - h1, m2 - m1) == (0, 1)  # invalidated: a miss again
 
 
-def test_429_on_the_concurrency_limit_with_retry_after(server, project):
+def test_429_on_the_concurrency_limit_with_retry_after(
+    server: RunningServer, project: Project
+) -> None:
     from tests.serving.models import SLOW_ON
 
     slow = {"instances": [{**project.row(), "mean radius": SLOW_ON}]}
@@ -160,7 +170,7 @@ def test_429_on_the_concurrency_limit_with_retry_after(server, project):
     assert "concurrency limit of 1" in second.json()["error"]
 
 
-def test_429_on_the_rate_limit(client, project):
+def test_429_on_the_rate_limit(client: httpx.Client, project: Project) -> None:
     body = {"instances": [project.row()]}
     codes = [client.post("/v1/models/rated:predict", json=body).status_code for _ in range(4)]
     assert codes[:2] == [200, 200] and 429 in codes[2:]

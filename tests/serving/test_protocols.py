@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
 from modelyard.serving import openapi
 
+if TYPE_CHECKING:
+    from tests.serving.conftest import Project, RunningServer
 
-def test_v1_records_rows_and_columns_agree(client, project):
+
+def test_v1_records_rows_and_columns_agree(client: httpx.Client, project: Project) -> None:
     X = project.X
     records = {"instances": [project.row(i) for i in range(3)]}
     rows = {"instances": X.iloc[:3].to_numpy().tolist()}
@@ -28,7 +34,9 @@ def test_v1_records_rows_and_columns_agree(client, project):
     assert preds[0] == model.predict(X.iloc[:3]).tolist()
 
 
-def test_v1_answers_probabilities_beside_the_labels_when_asked(client, project):
+def test_v1_answers_probabilities_beside_the_labels_when_asked(
+    client: httpx.Client, project: Project
+) -> None:
     X = project.X.iloc[:3]
     body = {"instances": [project.row(i) for i in range(3)], "parameters": {"probabilities": True}}
     r = client.post("/v1/models/bc:predict", json=body)
@@ -51,7 +59,7 @@ def test_v1_answers_probabilities_beside_the_labels_when_asked(client, project):
         assert wrong.status_code == 422 and says in wrong.json()["error"], wrong.text
 
 
-def test_v2_per_column_and_single_tensor(client, project):
+def test_v2_per_column_and_single_tensor(client: httpx.Client, project: Project) -> None:
     X = project.X.iloc[:4]
     per_col = {
         "id": "req-7",
@@ -80,7 +88,7 @@ def test_v2_per_column_and_single_tensor(client, project):
     np.testing.assert_allclose(proba, want, rtol=1e-9)
 
 
-def test_v2_version_path_bypasses_routing(client, project):
+def test_v2_version_path_bypasses_routing(client: httpx.Client, project: Project) -> None:
     body = {
         "inputs": [
             {"name": "x", "shape": [1, 30], "datatype": "FP64", "data": project.X.iloc[0].tolist()}
@@ -91,7 +99,7 @@ def test_v2_version_path_bypasses_routing(client, project):
     assert client.post("/v2/models/canary/versions/9/infer", json=body).status_code == 404
 
 
-def test_tritonclient_with_its_defaults(server, project):
+def test_tritonclient_with_its_defaults(server: RunningServer, project: Project) -> None:
     tc = pytest.importorskip("tritonclient.http")
     client = tc.InferenceServerClient(url=server.url.removeprefix("http://"))
     assert client.is_server_live() and client.is_server_ready()
@@ -127,7 +135,9 @@ def test_tritonclient_with_its_defaults(server, project):
     )
 
 
-def test_tritonclient_bytes_tensors_for_categorical_inputs(server, project):
+def test_tritonclient_bytes_tensors_for_categorical_inputs(
+    server: RunningServer, project: Project
+) -> None:
     tc = pytest.importorskip("tritonclient.http")
     from tests.serving.conftest import FEATURES
 
@@ -150,7 +160,7 @@ def test_tritonclient_bytes_tensors_for_categorical_inputs(server, project):
     np.testing.assert_array_equal(result.as_numpy("predict"), model.predict(df))
 
 
-def test_health_metadata_and_openapi_cover_every_route(client):
+def test_health_metadata_and_openapi_cover_every_route(client: httpx.Client) -> None:
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").status_code == 200
     assert "binary_tensor_data" in client.get("/v2").json()["extensions"]
@@ -169,7 +179,7 @@ def test_health_metadata_and_openapi_cover_every_route(client):
     assert client.get("/metrics").text.startswith("# HELP")
 
 
-def test_explain_is_exact_for_the_linear_pipeline(client, project):
+def test_explain_is_exact_for_the_linear_pipeline(client: httpx.Client, project: Project) -> None:
     X = project.X.iloc[:3]
     r = client.post("/v1/models/bc:explain", json={"instances": X.to_numpy().tolist()})
     assert r.status_code == 200, r.text

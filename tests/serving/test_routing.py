@@ -5,20 +5,27 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from tests.serving.models import RAISE_ON, SLOW_ON
 
+if TYPE_CHECKING:
+    from tests.serving.conftest import Project, RunningServer
 
-def _body(project, radius: float | None = None, i: int = 0) -> dict:
+
+def _body(project: Project, radius: float | None = None, i: int = 0) -> dict[str, Any]:
     row = project.row(i)
     if radius is not None:
         row["mean radius"] = radius
     return {"instances": [row]}
 
 
-def test_a_model_that_raises_answers_500_with_the_id_and_the_server_keeps_serving(client, project):
+def test_a_model_that_raises_answers_500_with_the_id_and_the_server_keeps_serving(
+    client: httpx.Client, project: Project
+) -> None:
     r = client.post("/v1/models/flaky:predict", json=_body(project, RAISE_ON))
     assert r.status_code == 500
     body = r.json()
@@ -30,7 +37,7 @@ def test_a_model_that_raises_answers_500_with_the_id_and_the_server_keeps_servin
         assert ok.status_code == 200 and ok.headers["x-model-version"] == "bcflaky@1"
 
 
-def test_fallback_on_error_and_on_timeout(client, project):
+def test_fallback_on_error_and_on_timeout(client: httpx.Client, project: Project) -> None:
     normal = client.post("/v1/models/guarded:predict", json=_body(project))
     assert normal.headers["x-model-version"] == "bcflaky@1"
     err = client.post("/v1/models/guarded:predict", json=_body(project, RAISE_ON))
@@ -49,7 +56,7 @@ def test_fallback_on_error_and_on_timeout(client, project):
     assert 'modelyard_fallbacks_total{endpoint="guarded",reason="error"} 1.0' in metrics
 
 
-def test_shadow_never_alters_the_answer(client, project):
+def test_shadow_never_alters_the_answer(client: httpx.Client, project: Project) -> None:
     before = client.get("/metrics").text.count('endpoint="shadowed"')
     plain = client.post("/v1/models/bc:predict", json=_body(project, i=5)).json()
     for radius in (None, RAISE_ON):  # the shadow raises on the second: never felt
@@ -72,7 +79,9 @@ def test_shadow_never_alters_the_answer(client, project):
     assert text.count('endpoint="shadowed"') > before
 
 
-def test_canary_weight_sticky_key_and_segment_header(client, project):
+def test_canary_weight_sticky_key_and_segment_header(
+    client: httpx.Client, project: Project
+) -> None:
     seen = {
         client.post("/v1/models/canary:predict", json=_body(project)).headers["x-model-version"]
         for _ in range(40)
@@ -93,7 +102,7 @@ def test_canary_weight_sticky_key_and_segment_header(client, project):
         assert r.headers["x-model-version"] == "bc@2"
 
 
-def test_segment_on_a_feature_value(client, project):
+def test_segment_on_a_feature_value(client: httpx.Client, project: Project) -> None:
     assert (
         client.post("/v1/models/segmented:predict", json=_body(project)).headers["x-model-version"]
         == "bc@1"
@@ -106,7 +115,9 @@ def test_segment_on_a_feature_value(client, project):
     )
 
 
-def test_a_plan_change_reaches_the_running_server_with_zero_failed_requests(server, project):
+def test_a_plan_change_reaches_the_running_server_with_zero_failed_requests(
+    server: RunningServer, project: Project
+) -> None:
     """Deploy bc@2 to 'live' (from another Registry, as a CLI would) under concurrent load."""
     stop = threading.Event()
     seen: list[tuple[int, str | None]] = []
@@ -125,7 +136,7 @@ def test_a_plan_change_reaches_the_running_server_with_zero_failed_requests(serv
     t = threading.Thread(target=lambda: asyncio.run(load()))
     t.start()
 
-    def wait(cond, what: str) -> None:
+    def wait(cond: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + 60
         while not cond():
             assert time.monotonic() < deadline, what

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from modelyard.core.endpoint_config import PerTokenThrottle, ThrottleConfig
 from modelyard.core.errors import InvalidInput, NotFound
+from modelyard.registry.registry import Registry
 from modelyard.serving.errors import Throttled
 from modelyard.serving.throttle import Limiter
 
@@ -133,7 +134,7 @@ def test_per_token_needs_a_limit() -> None:
 
 
 # ---- overrides in the store (SQLite and PostgreSQL) -----------------------------------------
-def test_set_endpoint_overrides_is_audited_and_bumps_the_generation(registry) -> None:  # type: ignore[no-untyped-def]
+def test_set_endpoint_overrides_is_audited_and_bumps_the_generation(registry: Registry) -> None:
     store = registry.store
     before = store.routes.generation("churn")
     gen = store.routes.set_overrides(
@@ -163,7 +164,9 @@ def test_set_endpoint_overrides_is_audited_and_bumps_the_generation(registry) ->
         ([1], "expected an object"),
     ],
 )
-def test_overrides_are_validated_naming_the_field(local_registry, overrides, message) -> None:  # type: ignore[no-untyped-def]
+def test_overrides_are_validated_naming_the_field(
+    local_registry: Registry, overrides: Any, message: str
+) -> None:
     store = local_registry.store
     with pytest.raises(InvalidInput, match=message):
         store.routes.set_overrides("churn", overrides, "ops", "x")
@@ -202,7 +205,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str,
     reg.close()
 
 
-def test_per_token_429_names_the_limit_and_tokens_do_not_share(served) -> None:  # type: ignore[no-untyped-def]
+def test_per_token_429_names_the_limit_and_tokens_do_not_share(
+    served: tuple[Any, str, list[float]],
+) -> None:
     _, url, row = served
     body = {"instances": [row]}
     with httpx.Client(base_url=url, timeout=30) as c:
@@ -228,7 +233,9 @@ def _wait_for(check: Any, what: str, timeout_s: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def test_a_running_server_applies_a_throttle_override_at_its_next_refresh(served) -> None:  # type: ignore[no-untyped-def]
+def test_a_running_server_applies_a_throttle_override_at_its_next_refresh(
+    served: tuple[Any, str, list[float]],
+) -> None:
     reg, url, row = served
     body = {"instances": [row]}
     with httpx.Client(base_url=url, timeout=30) as c:
@@ -252,7 +259,9 @@ def test_a_running_server_applies_a_throttle_override_at_its_next_refresh(served
 
 
 # ---- the CLI ------------------------------------------------------------------------------
-def test_endpoints_throttle_sets_shows_and_clears_an_override(served) -> None:  # type: ignore[no-untyped-def]
+def test_endpoints_throttle_sets_shows_and_clears_an_override(
+    served: tuple[Any, str, list[float]],
+) -> None:
     import json
 
     from modelyard.cli.main import app

@@ -53,7 +53,7 @@ json_values = st.recursive(
 
 @settings(max_examples=150, deadline=None)
 @given(json_values)
-def test_v1_decoding_and_validation_only_ever_refuse_with_invalid_input(doc):
+def test_v1_decoding_and_validation_only_ever_refuse_with_invalid_input(doc: object) -> None:
     for body in (
         _dumps({"instances": doc}),
         _dumps({"inputs": doc}),
@@ -66,7 +66,9 @@ def test_v1_decoding_and_validation_only_ever_refuse_with_invalid_input(doc):
 
 @settings(max_examples=150, deadline=None)
 @given(json_values, st.binary(max_size=64))
-def test_v2_decoding_and_validation_only_ever_refuse_with_invalid_input(tensor, blob):
+def test_v2_decoding_and_validation_only_ever_refuse_with_invalid_input(
+    tensor: object, blob: bytes
+) -> None:
     docs = [
         {"inputs": [tensor]},
         {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": tensor}]},
@@ -101,10 +103,12 @@ def test_v2_decoding_and_validation_only_ever_refuse_with_invalid_input(tensor, 
                 pass
 
 
-def test_limiter_rate_refills_on_the_clock():
+def test_limiter_rate_refills_on_the_clock() -> None:
     now = [0.0]
     lim = Limiter("e", ThrottleConfig(rate_per_s=2, burst=2), clock=lambda: now[0])
-    lim.enter(), lim.leave(), lim.enter(), lim.leave()
+    for _ in range(2):
+        lim.enter()
+        lim.leave()
     with pytest.raises(Throttled) as exc:
         lim.enter()
     assert exc.value.retry_after_s == pytest.approx(0.5)
@@ -113,7 +117,7 @@ def test_limiter_rate_refills_on_the_clock():
     lim.leave()
 
 
-def test_limiter_concurrency():
+def test_limiter_concurrency() -> None:
     lim = Limiter("e", ThrottleConfig(max_concurrency=2))
     lim.enter(), lim.enter()
     with pytest.raises(Throttled):
@@ -122,7 +126,7 @@ def test_limiter_concurrency():
     lim.enter()
 
 
-def test_cache_ttl_and_bound():
+def test_cache_ttl_and_bound() -> None:
     now = [0.0]
     cache = PredictionCache(max_entries=2, ttl_s=10, clock=lambda: now[0])
     k = [(1, frozenset({"predict"}), bytes([i])) for i in range(3)]

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
+if TYPE_CHECKING:
+    from tests.serving.conftest import Project
 
-def _check(r, status: int, *fragments: str) -> dict:
+
+def _check(r: httpx.Response, status: int, *fragments: str) -> dict[str, Any]:
     assert r.status_code == status, r.text
-    body = r.json()
+    body: dict[str, Any] = r.json()
     assert set(body) >= {"error", "code"} and isinstance(body["error"], str)
     for f in fragments:
         assert f in body["error"], (f, body["error"])
     return body
 
 
-def test_missing_and_extra_fields(client, project):
+def test_missing_and_extra_fields(client: httpx.Client, project: Project) -> None:
     row = project.row()
     del row["mean radius"]
     body = _check(
@@ -35,7 +40,7 @@ def test_missing_and_extra_fields(client, project):
     )
 
 
-def test_wrong_types(client, project):
+def test_wrong_types(client: httpx.Client, project: Project) -> None:
     for value, got in (
         ("12.5", "string '12.5'"),
         (True, "boolean true"),
@@ -52,7 +57,7 @@ def test_wrong_types(client, project):
         )
 
 
-def test_wrong_shapes(client, project):
+def test_wrong_shapes(client: httpx.Client, project: Project) -> None:
     _check(
         client.post("/v1/models/bc:predict", json={"instances": [[1.0, 2.0]]}),
         422,
@@ -66,7 +71,7 @@ def test_wrong_shapes(client, project):
     _check(client.post("/v1/models/bc:predict", json={"instances": []}), 422, "no rows")
 
 
-def test_nan_and_infinity_are_refused(client, project):
+def test_nan_and_infinity_are_refused(client: httpx.Client, project: Project) -> None:
     X = project.X.iloc[:2].to_numpy().copy()
     X[1, 3] = np.nan
     raw = X.astype("<f8").tobytes()
@@ -94,7 +99,7 @@ def test_nan_and_infinity_are_refused(client, project):
     _check(client.post("/v1/models/bc:predict", content=too_big), 400, "infinity")
 
 
-def test_unknown_category(client, project):
+def test_unknown_category(client: httpx.Client, project: Project) -> None:
     from tests.serving.conftest import FEATURES
 
     row = project.arrests[FEATURES].iloc[0].to_dict()
@@ -120,7 +125,7 @@ def test_unknown_category(client, project):
     )
 
 
-def test_malformed_bodies(client):
+def test_malformed_bodies(client: httpx.Client) -> None:
     _check(client.post("/v1/models/bc:predict", content=b"{not json"), 400, "not valid JSON")
     _check(client.post("/v1/models/bc:predict", json=[1, 2]), 422, '"instances" or "inputs"')
     _check(client.post("/v1/models/bc:predict", json={"rows": []}), 422, "exactly one of")
@@ -157,7 +162,7 @@ def test_malformed_bodies(client):
     _check(r, 400, "truncated")
 
 
-def test_unknown_outputs_endpoints_and_methods(client, project):
+def test_unknown_outputs_endpoints_and_methods(client: httpx.Client, project: Project) -> None:
     body = {
         "inputs": [
             {"name": "x", "shape": [1, 30], "datatype": "FP64", "data": project.X.iloc[0].tolist()}
@@ -173,7 +178,7 @@ def test_unknown_outputs_endpoints_and_methods(client, project):
     _check(client.post("/v2/health/ready"), 405, "POST is not allowed")
 
 
-def test_oversize_bodies_and_rows(client, project):
+def test_oversize_bodies_and_rows(client: httpx.Client, project: Project) -> None:
     many = {"instances": [project.row()] * 6}
     _check(client.post("/v1/models/small:predict", json=many), 413, "2,048 bytes")
     rows = {"instances": [[0.0] * 30] * 6}
@@ -184,14 +189,14 @@ def test_oversize_bodies_and_rows(client, project):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_garbage_never_gives_a_5xx(client, project, seed):
+def test_garbage_never_gives_a_5xx(client: httpx.Client, project: Project, seed: int) -> None:
     """Random mutations of valid requests: always answered, never with a 5xx."""
     import json
 
     import orjson
 
     rng = np.random.default_rng(seed)
-    values = [None, True, "x", -1e308, 1e308, 10**30, [], {}, [1.0] * 31, "NaN", 0, -0.0]
+    values: list[Any] = [None, True, "x", -1e308, 1e308, 10**30, [], {}, [1.0] * 31, "NaN", 0, -0.0]
     base_v1 = {"instances": [project.row()]}
     base_v2 = {
         "inputs": [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pandas as pd
@@ -18,7 +18,7 @@ class Load:
     (of the 200s) by the version that answered."""
 
     def __init__(self, base: str, df: pd.DataFrame) -> None:
-        self.rows: list[dict[str, Any]] = df[FEATURES].head(400).to_dict(orient="records")
+        self.rows = cast("list[dict[str, Any]]", df[FEATURES].head(400).to_dict(orient="records"))
         self.url = f"{base}/v1/models/arrests:predict"
         self.status: Counter[int] = Counter()
         self.versions: Counter[str] = Counter()

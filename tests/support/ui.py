@@ -5,6 +5,7 @@ form with its CSRF token. ``csrf(client)`` is the session's token, for posting f
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -25,7 +26,7 @@ def app(reg: Registry, local: bool, user: str = "tester", launch: str = LAUNCH) 
     )
 
 
-def client(reg: Registry, local: bool, user: str = "tester", **kw: str) -> TestClient:
+def client(reg: Registry, local: bool, user: str = "tester", **kw: Any) -> TestClient:
     """A client; in local mode already through the launch URL (so it holds a session)."""
     c = TestClient(app(reg, local, user), **kw)
     if local:

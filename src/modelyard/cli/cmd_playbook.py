@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
+from modelyard.core.monitor_config import PlaybookAction
 from modelyard.terminal import render
 
 DEFAULT_PROJECT = Path(".")
@@ -46,7 +47,7 @@ def _shown(cfg: Any) -> dict[str, Any]:
     return out
 
 
-def _action(a: Any) -> str:
+def _action(a: PlaybookAction) -> str:
     args = a.model_dump(exclude_none=True, exclude={"do"})
     if args.get("sink"):
         from modelyard.core.webhooks import redact_url

@@ -32,6 +32,8 @@ from modelyard.cli.app import app
 from modelyard.core.errors import ModelyardError
 from modelyard.terminal import render
 
+__all__ = ["app", "main"]
+
 
 def main() -> None:
     """Console-script entry: run the app, mapping modelyard errors to clear messages."""

@@ -280,7 +280,7 @@ def load_function(spec: str, where: str, project_dir: Path | None = None) -> Cal
     finally:
         if added:
             sys.path.remove(str(project_dir))
-    fn = getattr(module, attr, None)
+    fn: object = getattr(module, attr, None)
     if not callable(fn):
         raise ConfigError(f"{where}: {module_name} has no function {attr!r}")
     return fn

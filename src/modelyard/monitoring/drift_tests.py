@@ -415,7 +415,7 @@ for _t in (
 # ---- helpers ---------------------------------------------------------------------------
 def _merged(pair: ColumnPair) -> stats.MergedCdf:
     """The merge of the two sorted samples, computed once per pair and shared by KS and W1."""
-    cache = pair.__dict__.setdefault("_cache", {})
+    cache: dict[str, stats.MergedCdf] = pair.__dict__.setdefault("_cache", {})
     if "merged" not in cache:
         assert pair.ref_sorted is not None and pair.cur_sorted is not None
         cache["merged"] = stats.merge_sorted(pair.ref_sorted, pair.cur_sorted)

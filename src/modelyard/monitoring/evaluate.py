@@ -194,7 +194,7 @@ class Monitor:
             else:
                 for k, v in q.items():
                     signals[k if k.startswith("quality.") else f"quality.{k}"] = float(v)
-        summary = _finite(
+        summary: dict[str, Any] = _finite(
             {
                 "format": SUMMARY_FORMAT,
                 "version": mv.ref,

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.core.calibration import CalibrationCounts
+from modelyard.core.calibration import CalibrationCounts as CalibrationCounts  # the one ECE
 from modelyard.core.records import ModelVersion
 from modelyard.registry.registry import Registry
 from modelyard.store.feedback import FeedbackStore

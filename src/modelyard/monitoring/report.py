@@ -47,6 +47,7 @@ def to_json(result: DriftResult, indent: int | None = 2) -> str:
 
 def to_html(result: DriftResult, title: str = "Data drift report") -> str:
     import jinja2
+    import markupsafe
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
@@ -58,7 +59,7 @@ def to_html(result: DriftResult, title: str = "Data drift report") -> str:
     # drifted first, most severe first, then by name
     rank = {"critical": 0, "warning": 1, "none": 2}
     rows.sort(key=lambda f: (rank[f["severity"]], f["name"]))
-    charts = [jinja2.utils.markupsafe.Markup(bar_chart_svg(f["plot"])) for f in rows]
+    charts = [markupsafe.Markup(bar_chart_svg(f["plot"])) for f in rows]
     return env.get_template(TEMPLATE).render(
         title=title,
         report=_Obj(data),

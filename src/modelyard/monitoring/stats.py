@@ -209,7 +209,8 @@ def repeat_pvalues(cur: np.ndarray, pooled: np.ndarray, n_ref: int, n_cur: int) 
     two samples (hypergeometric): the test of a repeated value, conditional on the pooled data."""
     from scipy.stats import hypergeom
 
-    return np.clip(hypergeom.sf(cur - 1, n_ref + n_cur, pooled, n_cur), 0.0, 1.0)
+    p: np.ndarray = np.clip(hypergeom.sf(cur - 1, n_ref + n_cur, pooled, n_cur), 0.0, 1.0)
+    return p
 
 
 def none_drawn_pvalues(pooled: np.ndarray, n_ref: int, n_cur: int) -> np.ndarray:
@@ -217,7 +218,8 @@ def none_drawn_pvalues(pooled: np.ndarray, n_ref: int, n_cur: int) -> np.ndarray
     split at random into the two samples (hypergeometric): the test of a vanished value."""
     from scipy.stats import hypergeom
 
-    return np.clip(hypergeom.pmf(0, n_ref + n_cur, pooled, n_cur), 0.0, 1.0)
+    p: np.ndarray = np.clip(hypergeom.pmf(0, n_ref + n_cur, pooled, n_cur), 0.0, 1.0)
+    return p
 
 
 def normal_sf(z: float) -> float:

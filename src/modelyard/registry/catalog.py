@@ -130,7 +130,8 @@ def trust_of(mv: ModelVersion, records: dict[str, dict[str, Any]]) -> dict[str, 
         "at": at,
         "types": list(mv.card.get("flavor_info", {}).get("trusted_types") or []),
     }
-    return records.get(mv.ref, fallback)
+    record = records.get(mv.ref, fallback)  # returned directly, mypy infers Any
+    return record
 
 
 def catalog(reg: Registry) -> list[CatalogEntry]:

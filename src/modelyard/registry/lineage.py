@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from modelyard.core.records import MetricPoint, ModelVersion
@@ -9,8 +10,8 @@ from modelyard.core.refs import parse_ref
 from modelyard.registry.registry import Registry
 
 
-def _ts(value: Any) -> str | None:
-    return value.isoformat() if value is not None and hasattr(value, "isoformat") else value
+def _ts(value: dt.datetime | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
 def model_lineage(reg: Registry, ref: str) -> dict[str, Any]:

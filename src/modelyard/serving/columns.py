@@ -51,7 +51,8 @@ class Column:
 def whole_int64(values: np.ndarray) -> np.ndarray:
     """Which floats are whole numbers that an int64 holds (1e300 is whole, and is not)."""
     with np.errstate(invalid="ignore"):
-        return (values == np.round(values)) & (values >= _INT64_MIN) & (values < _INT64_MAX)
+        whole: np.ndarray = values == np.round(values)
+        return whole & (values >= _INT64_MIN) & (values < _INT64_MAX)
 
 
 def _a(word: str) -> str:

@@ -109,7 +109,8 @@ class ModelPool:
                 df = self.reg.load_dataset(row.dataset)
                 if set(schema.names) <= set(df.columns):
                     X = df[list(schema.names)].head(512).to_numpy(dtype=np.float64)
-                    return X[np.isfinite(X).all(axis=1)]
+                    finite: np.ndarray = X[np.isfinite(X).all(axis=1)]
+                    return finite
         except (ModelyardError, ValueError, TypeError, KeyError):
             return None
         return None

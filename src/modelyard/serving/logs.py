@@ -33,7 +33,7 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
-class JsonHandler(logging.StreamHandler):
+class JsonHandler(logging.StreamHandler[Any]):
     """The handler ``configure`` installs (and replaces when called again)."""
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
@@ -124,7 +123,7 @@ class Auth:
         return resp
 
     # ---- token mode: the sign-in form ----------------------------------------------------
-    def login_form(self, request: Request, status: int = 200, error: str | None = None) -> Any:
+    def login_form(self, request: Request, status: int = 200, error: str | None = None) -> Response:
         """The sign-in form, with a fresh CSRF token mirrored in a cookie (no session yet)."""
         nonce = secrets.token_urlsafe(32)
         resp = self.page(request, "login.html", None, status=status, csrf=nonce, error=error)

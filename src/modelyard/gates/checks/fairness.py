@@ -29,7 +29,9 @@ from modelyard.gates.context import GateContext
 from modelyard.gates.metrics import Predictions
 
 
-def groups_of(ctx: GateContext, attr: str, cuts: list[float] | None) -> tuple[pd.Series, list]:
+def groups_of(
+    ctx: GateContext, attr: str, cuts: list[float] | None
+) -> tuple[pd.Series, list[float]]:
     """Group labels per row (an ordered categorical), and the cut points used (numeric only)."""
     s = ctx.frame[attr]
     if ctx.is_categorical(attr):
@@ -71,7 +73,9 @@ def group_rates(y: np.ndarray, labels: np.ndarray, groups: pd.Series) -> pd.Data
         return np.bincount(codes, weights=mask.astype(float), minlength=k)
 
     def rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-        return np.divide(num, den, out=np.zeros(k), where=den > 0)
+        out = np.zeros(k)
+        np.divide(num, den, out=out, where=den > 0)
+        return out
 
     n = np.bincount(codes, minlength=k).astype(float)
     pos = count(yt)
