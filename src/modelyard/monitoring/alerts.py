@@ -18,11 +18,14 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from modelyard.core.monitor_config import AlertRule
 from modelyard.store.alerts import OPEN_STATES, STATES, AlertStore
 from modelyard.store.metadata import MetadataStore, Row
+
+if TYPE_CHECKING:
+    from modelyard.registry.registry import Registry
 
 EventKind = Literal["fired", "resolved", "acknowledged"]
 
@@ -96,6 +99,11 @@ class AlertBook:
 
     def __init__(self, store: MetadataStore) -> None:
         self.alerts = AlertStore(store)
+
+    @classmethod
+    def of(cls, reg: Registry) -> AlertBook:
+        """The alert book of a registry's project."""
+        return cls(reg.store)
 
     def observe(
         self,

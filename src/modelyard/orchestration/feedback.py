@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.core.errors import InvalidInput
+from modelyard.registry import queries
 from modelyard.registry.registry import DatasetVersion, Registry
 from modelyard.store.feedback import FeedbackStore
 from modelyard.store.metadata import Row
@@ -25,7 +26,7 @@ from modelyard.store.prediction_log import log_sources, read_log
 
 def _endpoints_known(reg: Registry) -> set[str]:
     """Endpoints with routes, and every endpoint with a local log folder."""
-    names = {r.endpoint for r in reg.store.routes.all()}
+    names = queries.routed_endpoints(reg)
     for folder, _ in log_sources(reg.settings):
         path = Path(str(folder).removeprefix("file://"))
         if "://" in str(folder) and not str(folder).startswith("file://"):
@@ -126,7 +127,7 @@ def export_feedback(
     )
     refs = []
     for vid in versions:
-        mv = reg.store.versions.by_id(vid)
+        mv = queries.version_by_id(reg, vid)
         refs.append(f"{mv.model_name}@{mv.version}")
     lineage = {
         "kind": "feedback",

@@ -13,6 +13,7 @@ from typing import Any
 from modelyard.monitoring.alerts import AlertEvent
 from modelyard.orchestration.feedback import join_feedback
 from modelyard.orchestration.triggers import check_triggers
+from modelyard.registry import access
 from modelyard.registry.registry import Registry
 
 log = logging.getLogger("modelyard.monitoring")
@@ -78,9 +79,9 @@ def run_pass(
                 )
         except Exception:
             log.exception("monitor: continuous-training triggers failed")
-    if reg.store.chain.anchors:
+    if access.audit_anchors(reg):
         try:
-            reg.store.chain.checkpoint()
+            access.checkpoint_audit(reg)
         except Exception:
             log.exception("monitor: the audit checkpoint failed")
     for hook in list(hooks):

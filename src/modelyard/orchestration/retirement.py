@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from modelyard.core.lifecycle import State
+from modelyard.registry import queries
+from modelyard.registry.access import record_audit
 from modelyard.registry.catalog import PROPOSAL_ACTION as ACTION
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.alerts import AlertStore, OpenAlert
@@ -53,9 +55,7 @@ def _days(delta: dt.timedelta) -> float:
 
 
 def _deployed_at(reg: Registry, mv: ModelVersion) -> dt.datetime | None:
-    steps = [
-        s for s in reg.store.versions.transitions_of(mv.id) if s.to_state == State.DEPLOYED.value
-    ]
+    steps = [s for s in queries.transitions(reg, mv.id) if s.to_state == State.DEPLOYED.value]
     return _aware(steps[-1].at) if steps else None
 
 
@@ -138,7 +138,7 @@ def propose_retirements(
     recorded in the audit log (nothing is retired)."""
     now = _aware(now or dt.datetime.now(dt.UTC))
     served: dict[int, set[str]] = {}
-    for r in reg.store.routes.all():
+    for r in queries.routes(reg):
         served.setdefault(r.model_version_id, set()).add(r.endpoint)
     proposals: list[Proposal] = []
     for mv in reg.model_versions():
@@ -153,9 +153,9 @@ def _record(reg: Registry, proposals: list[Proposal]) -> None:
     fresh = []
     for p in proposals:
         mv = reg.model_version(p.version)
-        steps = reg.store.versions.transitions_of(mv.id)
+        steps = queries.transitions(reg, mv.id)
         changed = _aware(steps[-1].at) if steps else None
-        seen = reg.store.chain.entries(target_prefix=f"model:{p.version}", action=ACTION)
+        seen = queries.audit_entries(reg, f"model:{p.version}", ACTION)
         if any(
             e["target"] == f"model:{p.version}"
             and e["data"].get("trigger") == p.trigger
@@ -166,13 +166,8 @@ def _record(reg: Registry, proposals: list[Proposal]) -> None:
         fresh.append(p)
     if not fresh:
         return
-    with reg.store.tx() as conn:
-        for p in fresh:
-            reg.store.audit(
-                conn,
-                reg.settings.user,
-                ACTION,
-                f"model:{p.version}",
-                p.reason,
-                {"trigger": p.trigger, **p.figures},
-            )
+    record_audit(
+        reg,
+        ACTION,
+        ((f"model:{p.version}", p.reason, {"trigger": p.trigger, **p.figures}) for p in fresh),
+    )

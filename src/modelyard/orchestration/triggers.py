@@ -19,6 +19,7 @@ from typing import Any
 from modelyard.orchestration.operations import champion
 from modelyard.orchestration.playbooks.base import ActionRecord
 from modelyard.orchestration.playbooks.runner import Playbooks
+from modelyard.registry import queries
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.playbooks import PlaybookStore
 
@@ -31,9 +32,9 @@ def newer_datasets(reg: Registry, mv: ModelVersion) -> dict[str, dict[str, int]]
     if not mv.run_id:
         return {}
     out: dict[str, dict[str, int]] = {}
-    for row in reg.store.runs.inputs(mv.run_id):
+    for row in queries.run_inputs(reg, mv.run_id):
         ds = row.dataset
-        newest = int(reg.store.datasets.get(ds.name).version)
+        newest = int(queries.dataset(reg, ds.name).version)
         if newest > ds.version:
             out[ds.name] = {"used": ds.version, "newest": newest}
     return out
@@ -42,7 +43,7 @@ def newer_datasets(reg: Registry, mv: ModelVersion) -> dict[str, dict[str, int]]
 def _covered(reg: Registry, endpoints: tuple[str, ...]) -> list[str]:
     if endpoints:
         return list(endpoints)
-    return sorted({r.endpoint for r in reg.store.routes.all() if r.role == "production"})
+    return sorted({r.endpoint for r in queries.routes(reg) if r.role == "production"})
 
 
 def check_triggers(

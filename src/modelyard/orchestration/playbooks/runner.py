@@ -72,7 +72,7 @@ class Playbooks:
         self.reg = reg
         self.actor = actor
         self.playbooks = dict(reg.config.playbooks if playbooks is None else playbooks)
-        self.store = PlaybookStore(reg.store)
+        self.records = PlaybookStore(reg.store)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
     def config(self, name: str) -> PlaybookConfig:
@@ -162,7 +162,7 @@ class Playbooks:
         """A ``skipped`` record while the last done/failed action is within the quiet time."""
         if cfg.cooldown_s <= 0:
             return None
-        last = self.store.last(name, endpoint, COOLDOWN_STATUSES)
+        last = self.records.last(name, endpoint, COOLDOWN_STATUSES)
         if last is None:
             return None
         waited = (self.clock() - last["created_at"]).total_seconds()
@@ -247,7 +247,7 @@ class Playbooks:
         details: dict[str, Any],
     ) -> ActionRecord:
         cause = f"alert #{alert_id}" if alert_id is not None else "trigger"
-        row = self.store.record(
+        row = self.records.record(
             playbook=name,
             endpoint=endpoint,
             action=action,
