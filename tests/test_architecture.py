@@ -4,8 +4,8 @@ The import contracts (``pyproject.toml``, ``make lint``) forbid ``cli``, ``web``
 importing ``modelyard.store``; this guards the other way in, an attribute: ``reg.store.routes``,
 ``AlertBook(reg.store)``. Adapters call the services (``registry.queries``, ``registry.access``,
 ``registry.endpoints``, the monitoring services' ``of(reg)``) and orchestration, which own the
-rules. Orchestration still builds a few repositories itself (rollouts, playbook runs, windows,
-feedback): its count is a ceiling that may only go down.
+rules. Orchestration still builds the repositories of its own state itself (rollouts and
+playbook runs): its count is a ceiling that may only go down.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import modelyard
 
 SRC = Path(modelyard.__file__).parent
 ADAPTERS = ("cli", "web", "demo")
-# `XStore(reg.store)` for rollouts, playbook runs, windows, alerts, feedback and approvals;
-# lower it when one of them gets a service, never raise it
-ORCHESTRATION_CEILING = 18
+# `RolloutStore(reg.store)` (canary, operations, retrain, the playbook runner's leases) and
+# `PlaybookStore(reg.store)` (runner, manual runs, triggers): lower it when they get a
+# service, never raise it
+ORCHESTRATION_CEILING = 11
 
 
 def store_reaches(package: str) -> list[str]:

@@ -16,12 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from modelyard.core.monitor_config import AlertRule
-from modelyard.store.alerts import OPEN_STATES, STATES, AlertStore
+from modelyard.store.alerts import OPEN_STATES, STATES, AlertStore, OpenAlert
 from modelyard.store.metadata import MetadataStore, Row
 
 if TYPE_CHECKING:
@@ -219,6 +219,10 @@ class AlertBook:
     ) -> list[Row]:
         """Alerts in ``state`` (see :func:`parse_state`), newest first."""
         return self.alerts.find(parse_state(state), endpoint, limit)
+
+    def open_on(self, endpoints: Iterable[str]) -> list[OpenAlert]:
+        """Alerts not resolved yet on any of ``endpoints``, oldest first."""
+        return self.alerts.open_on(endpoints)
 
     def get(self, alert_id: int) -> Row:
         return self.alerts.get(alert_id)

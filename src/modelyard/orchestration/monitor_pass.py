@@ -95,15 +95,12 @@ def run_pass(
 def rejudge_labelled(reg: Registry, monitor: Any, joined: list[dict[str, Any]]) -> int:
     """Re-judge the stored verdicts whose windows hold the predictions just labelled; returns
     how many windows were re-judged."""
-    from modelyard.store.windows import WindowStore
+    from modelyard.monitoring.verdicts import stored
 
-    store = WindowStore(reg.store)
     todo: set[tuple[str, int, Any]] = set()
     for j in joined:
         at = j["predicted_at"]
-        for r in store.results(
-            endpoint=j["endpoint"], version_id=j["version_id"], since=at - _WIDEST
-        ):
+        for r in stored(reg, j["endpoint"], j["version_id"], since=at - _WIDEST):
             if r["start"] <= at < r["end"]:
                 todo.add((r["endpoint"], r["version_id"], r["start"]))
     for endpoint, version_id, start in sorted(todo):

@@ -39,7 +39,7 @@ def ensure_cleared(reg: Registry, mv: ModelVersion) -> None:
     requires must still be on record."""
     from modelyard.core.errors import PermissionDenied
     from modelyard.registry.admission import gate_clearance
-    from modelyard.store.governance import GovernanceStore
+    from modelyard.registry.approvals import current_approvers
 
     clearance = gate_clearance(reg, mv)
     if not clearance.allowed:
@@ -50,7 +50,7 @@ def ensure_cleared(reg: Registry, mv: ModelVersion) -> None:
         )
     required = reg.config.governance.approvals.required
     if required and mv.state == State.APPROVED.value:
-        approvers = GovernanceStore(reg.store).current_approvers(mv.id)
+        approvers = current_approvers(reg, mv)
         if len(approvers) < required:
             raise PermissionDenied(
                 f"cannot deploy {mv.ref}: {len(approvers)} of {required} required approval(s)",

@@ -21,12 +21,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from modelyard.core.lifecycle import State
+from modelyard.monitoring import verdicts
+from modelyard.monitoring.alerts import AlertBook
 from modelyard.registry import queries
 from modelyard.registry.access import record_audit
 from modelyard.registry.catalog import PROPOSAL_ACTION as ACTION
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.store.alerts import AlertStore, OpenAlert
-from modelyard.store.windows import WindowStore
+from modelyard.store.alerts import OpenAlert
 
 CANDIDATE_STATES = (State.DEPLOYED.value, State.DEPRECATED.value)
 _DRIFT_SIGNAL = re.compile(
@@ -69,7 +70,7 @@ def _firing_drift(reg: Registry, endpoints: set[str]) -> list[OpenAlert]:
     known = _drift_rules(reg)
     return [
         a
-        for a in AlertStore(reg.store).open_on(endpoints)
+        for a in AlertBook.of(reg).open_on(endpoints)
         if a.rule in known or "drift" in a.rule.lower()
     ]
 
@@ -85,7 +86,7 @@ def _check(
 ) -> list[Proposal]:
     policy = reg.config.model(mv.model_name).rollout
     out: list[Proposal] = []
-    usage = WindowStore(reg.store).usage(mv.id)
+    usage = verdicts.usage(reg, mv.id)
     last = _aware(usage["last_seen"]) if usage["last_seen"] is not None else None
     since = last or _deployed_at(reg, mv)
     idle = policy.retire_after_idle_days
@@ -116,7 +117,7 @@ def _check(
             )
             break
     if policy.kpi_target is not None:
-        latest = WindowStore(reg.store).results(version_id=mv.id, limit=1)
+        latest = verdicts.stored(reg, version_id=mv.id, limit=1)
         kpi = _kpi(latest[0]["summary"]) if latest else None
         if kpi is not None and kpi < policy.kpi_target:
             out.append(
