@@ -17,10 +17,9 @@ import modelyard
 
 SRC = Path(modelyard.__file__).parent
 ADAPTERS = ("cli", "web", "demo")
-# `RolloutStore(reg.store)` (canary, operations, retrain, the playbook runner's leases) and
-# `PlaybookStore(reg.store)` (runner, manual runs, triggers): lower it when they get a
-# service, never raise it
-ORCHESTRATION_CEILING = 11
+# `RolloutStore(reg.store)` (canary, operations, retrain) and `PlaybookStore(reg.store)` (the
+# runner's records, manual runs): lower it when they get a service, never raise it
+ORCHESTRATION_CEILING = 9
 
 
 def store_reaches(package: str) -> list[str]:
