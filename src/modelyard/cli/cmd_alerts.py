@@ -47,7 +47,7 @@ def list_(
 
     parse_state(state)  # bad input fails before the store is opened
     with open_registry(project) as reg:
-        rows = AlertBook(reg.store).find(state, endpoint)
+        rows = AlertBook.of(reg).find(state, endpoint)
     if json_:
         render.emit_json(rows)
         return
@@ -93,20 +93,18 @@ def resolve(
 def _act(alert_id: int, reason: str, project: Path, json_: bool, action: str) -> None:
     from modelyard.core.errors import InvalidInput
     from modelyard.monitoring.alerts import AlertBook
-    from modelyard.monitoring.sinks import Dispatcher, build_sinks
+    from modelyard.monitoring.sinks import Dispatcher
 
     if not reason.strip():
         raise InvalidInput("--reason must not be empty", hint="say why; it is audited")
     with open_registry(project) as reg:
-        book = AlertBook(reg.store)
+        book = AlertBook.of(reg)
         if action == "acknowledge":
             event = book.acknowledge(alert_id, reg.settings.user, reason)
         else:
             event = book.resolve(alert_id, reg.settings.user, reason)
-        Dispatcher(
-            reg.store, build_sinks(reg.config.monitoring.sinks, reg.config.webhooks)
-        ).deliver([event])
-        row = book.alerts.get(alert_id)
+        Dispatcher.of(reg).deliver([event])
+        row = book.get(alert_id)
     if json_:
         render.emit_json(row)
         return
@@ -130,7 +128,7 @@ def deliveries(
     from modelyard.monitoring.alerts import AlertBook
 
     with open_registry(project) as reg:
-        rows = AlertBook(reg.store).deliveries(dead, alert, limit)
+        rows = AlertBook.of(reg).deliveries(dead, alert, limit)
     if json_:
         render.emit_json(rows)
         return

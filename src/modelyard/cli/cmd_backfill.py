@@ -18,6 +18,7 @@ import typer
 from modelyard.cli.app import JsonOpt, ProjectOpt, open_registry
 from modelyard.cli.cmd_monitor import monitor_app
 from modelyard.core.errors import InvalidInput
+from modelyard.registry import queries
 from modelyard.terminal import render
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)$")
@@ -85,7 +86,7 @@ def backfill(
         missing: list[str] = []
 
         def baseline_for(version_id: int, ref: str) -> Any:
-            mv = reg.store.versions.by_id(version_id)
+            mv = queries.version_by_id(reg, version_id)
             found = cache.get(mv)
             if found is None:
                 missing.append(ref)
@@ -103,7 +104,7 @@ def backfill(
                 storage_options=options,
                 memory_limit=memory_limit,
             )
-        store_windows(reg.store, windows)
+        store_windows(reg, windows)
     rows = [
         {
             "version": w.version,

@@ -14,6 +14,7 @@ import typer
 
 from modelyard.cli.app import ProjectOpt, app, open_registry
 from modelyard.core.errors import InvalidInput
+from modelyard.registry import queries
 from modelyard.terminal import render
 
 export_app = typer.Typer(
@@ -60,9 +61,7 @@ def prometheus_rules(
         )
     range_s = parse_duration(min_range)
     with open_registry(project) as reg:
-        models = {
-            r.endpoint: r.model_name for r in reg.store.routes.all() if r.role == "production"
-        }
+        models = {r.endpoint: r.model_name for r in queries.routes(reg) if r.role == "production"}
         doc = alert_rules(reg.config, models, min_range_s=range_s)
         if format_ == "operator":
             doc = prometheus_rule_resource(doc, f"{reg.config.name}-alerts", namespace)

@@ -11,6 +11,7 @@ from rich.table import Table
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
 from modelyard.core.errors import InvalidInput, NotFound
 from modelyard.core.records import ReportRecord
+from modelyard.registry import queries
 from modelyard.terminal import render
 
 
@@ -145,7 +146,7 @@ def gate(
             )
         state = reg.model_version(ref).state
         row = next(
-            r for r in reg.store.reports.of(report.model_version_id or 0) if r.id == report_id
+            r for r in queries.reports(reg, report.model_version_id or 0) if r.id == report_id
         )
         if html is not None:
             html.write_bytes(reg.artifacts.get(str(row.html_digest)))

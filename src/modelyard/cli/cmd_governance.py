@@ -96,7 +96,7 @@ def audit_verify(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) 
     """
     from modelyard.cli.remote import remote
     from modelyard.core.audit import VerifyResult
-    from modelyard.security.audit import verify_configured
+    from modelyard.registry import access
 
     server, signed, checkpointed = remote(), False, None
     if server is not None:
@@ -104,10 +104,10 @@ def audit_verify(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) 
         signed = result.signing_key is not None
     else:
         with open_registry(project) as reg:
-            result = verify_configured(reg.store)
-            signed = reg.store.chain.signer is not None
-            if result.ok and reg.store.chain.anchors:
-                checkpointed = reg.store.chain.checkpoint().seq
+            result = access.verify_audit(reg)
+            signed = access.audit_signed(reg)
+            if result.ok and access.audit_anchors(reg):
+                checkpointed = access.checkpoint_audit(reg).seq
     if json_:
         render.emit_json(
             {
@@ -145,16 +145,11 @@ def audit_checkpoint(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = Fal
 
     Example: [bold]modelyard audit checkpoint[/]
     """
-    from modelyard.core.errors import ConfigError
+    from modelyard.registry import access
 
     with open_registry(project) as reg:
-        if not reg.store.chain.anchors:
-            raise ConfigError(
-                "no audit anchors are configured",
-                hint="set audit.anchors in modelyard.yaml (a file path or s3://bucket/prefix)",
-            )
-        cp = reg.store.chain.checkpoint()
-        where = [a.url for a in reg.store.chain.anchors]
+        cp = access.checkpoint_audit(reg)
+        where = access.audit_anchors(reg)
     if json_:
         render.emit_json({"seq": cp.seq, "hash": cp.hash, "at": cp.at, "anchors": where})
         return
@@ -172,11 +167,12 @@ def audit_rotate_key(
 
     Example: [bold]modelyard audit rotate-key --new audit-2027.pem -m "yearly rotation"[/]
     """
+    from modelyard.registry import access
     from modelyard.security.audit import load_signing_key
 
     key = load_signing_key(new)
     with open_registry(project) as reg:
-        seq = reg.store.chain.rotate_signing_key(key, reg.settings.user, reason)
+        seq = access.rotate_audit_key(reg, key, reason)
     render.console.print(
         f"entry {seq}: audit signing moves to {new}; set MODELYARD_AUDIT_KEY_FILE={new} now"
     )
@@ -195,10 +191,10 @@ def audit_grants(
 
     Example: [bold]modelyard audit grants modelyard_app --apply[/]
     """
-    from modelyard.security.audit import least_privilege
+    from modelyard.registry.access import least_privilege
 
     with open_registry(project) as reg:
-        statements = least_privilege(reg.store, role, apply=apply)
+        statements = least_privilege(reg, role, apply=apply)
     for statement in statements:
         typer.echo(statement + ";")
     if apply:
@@ -221,7 +217,7 @@ def audit_show(
     Example: [bold]modelyard audit show --model arrests[/]
     """
     from modelyard.cli.remote import remote
-    from modelyard.security.audit import history
+    from modelyard.registry.access import audit_history
 
     server = remote()
     if server is not None:
@@ -229,7 +225,7 @@ def audit_show(
         rows = server.call("GET", "/audit", params={**params, "limit": str(limit)})
     else:
         with open_registry(project) as reg:
-            rows = history(reg.store, model, actor=actor, action=action, limit=limit)
+            rows = audit_history(reg, model, actor=actor, action=action, limit=limit)
     if json_:
         render.emit_json(
             [
@@ -294,7 +290,7 @@ def token_create(
     Example: [bold]modelyard token create --name alice-ci --role data-scientist --principal alice[/]
     """
     from modelyard.cli.remote import remote
-    from modelyard.security import tokens
+    from modelyard.registry import access
 
     server = remote()
     if server is not None:
@@ -311,7 +307,7 @@ def token_create(
             typer.echo(doc["token"])
         return
     with open_registry(project) as reg:
-        tok = tokens.create(reg.store, name, role, reg.settings.user, expires_days, principal)
+        tok = access.create_token(reg, name, role, reg.settings.user, expires_days, principal)
     if json_:
         render.emit_json(
             {
@@ -338,10 +334,10 @@ def token_list(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) ->
 
     Example: [bold]modelyard token list[/]
     """
-    from modelyard.security.tokens import list_tokens
+    from modelyard.registry.access import list_tokens
 
     with open_registry(project) as reg:
-        items = list_tokens(reg.store)
+        items = list_tokens(reg)
     if json_:
         render.emit_json(items)
         return
@@ -374,14 +370,14 @@ def token_revoke(
     Example: [bold]modelyard token revoke ci[/]
     """
     from modelyard.cli.remote import remote
-    from modelyard.security import tokens
+    from modelyard.registry import access
 
     server = remote()
     if server is not None:
         server.call("DELETE", f"/tokens/{name}")
     else:
         with open_registry(project) as reg:
-            tokens.revoke(reg.store, name, reg.settings.user)
+            access.revoke_token(reg, name, reg.settings.user)
     render.console.print(f"revoked {name}")
 
 

@@ -10,6 +10,7 @@ import typer
 
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
 from modelyard.core.records import Route
+from modelyard.registry import queries
 from modelyard.terminal import render
 
 DEFAULT_PROJECT = Path(".")
@@ -116,7 +117,7 @@ def deploy(
             mv, role = ops.shadow(reg, ref, to, sample, reason), "shadow"
         else:
             mv = ops.deploy(reg, ref, to, role, weight, reason)
-        routes = reg.store.routes.all(to)
+        routes = queries.routes(reg, to)
     if json_:
         render.emit_json(
             {

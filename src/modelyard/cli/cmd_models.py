@@ -13,6 +13,7 @@ from modelyard.cli.app import (
     models_app,
     open_registry,
 )
+from modelyard.registry import queries
 from modelyard.terminal import render
 
 
@@ -28,7 +29,7 @@ def models_list(
     """
     with open_registry(project) as reg:
         versions = reg.model_versions(name)
-        routes = reg.store.routes.all()
+        routes = queries.routes(reg)
     served: dict[int, list[str]] = {}
     for r in routes:
         served.setdefault(r.model_version_id, []).append(f"{r.endpoint}:{r.role}")
@@ -79,7 +80,7 @@ def models_show(
     """
     with open_registry(project) as reg:
         mv = reg.model_version(ref)
-        history = reg.store.versions.transitions_of(mv.id)
+        history = queries.transitions(reg, mv.id)
     data = {
         "ref": mv.ref,
         "state": mv.state,

@@ -293,16 +293,14 @@ def _loop(project: Path, once: bool, interval: float | None, json_: bool, stop: 
     from modelyard.monitoring.evaluate import Monitor
     from modelyard.monitoring.leader import Lease, lease_holder
     from modelyard.monitoring.quality import window_quality
-    from modelyard.monitoring.sinks import Dispatcher, build_sinks
+    from modelyard.monitoring.sinks import Dispatcher
     from modelyard.orchestration.playbooks import Playbooks
 
     log = logging.getLogger("modelyard.monitoring")
     with open_registry(project) as reg:
         period = interval or reg.config.monitoring.interval_s
         monitor = Monitor(reg, quality=partial(window_quality, reg))
-        dispatcher = Dispatcher(
-            reg.store, build_sinks(reg.config.monitoring.sinks, reg.config.webhooks)
-        )
+        dispatcher = Dispatcher.of(reg)
         playbooks = Playbooks(reg, actor="monitor")
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         lease = Lease(reg, LEASE, owner, max(3 * period, 30.0))
@@ -382,7 +380,7 @@ def status(
 
     with open_registry(project) as reg:
         latest = latest_per_version(reg, endpoint)
-        alerts = AlertBook(reg.store).find("open", endpoint)
+        alerts = AlertBook.of(reg).find("open", endpoint)
         holder = lease_holder(reg, LEASE)
     windows = [_status_row(r) for r in latest]
     if json_:

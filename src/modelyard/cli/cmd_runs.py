@@ -13,6 +13,7 @@ from modelyard.cli.app import (
     open_registry,
     runs_app,
 )
+from modelyard.registry import queries
 from modelyard.terminal import render
 
 
@@ -30,7 +31,7 @@ def runs_list(
     Example: [bold]modelyard runs list --model arrests[/]
     """
     with open_registry(project) as reg:
-        runs = reg.store.runs.all(model, limit)
+        runs = queries.runs(reg, model, limit)
     if json_:
         render.emit_json(
             [
@@ -79,10 +80,10 @@ def runs_show(
     Example: [bold]modelyard runs show 3f2a9c[/]
     """
     with open_registry(project) as reg:
-        run = reg.store.runs.get(run_id)
-        metrics = reg.store.runs.metrics(run.id)
-        inputs = reg.store.runs.inputs(run.id)
-        outputs = reg.store.versions.of_run(run.id)
+        run = queries.run(reg, run_id)
+        metrics = queries.run_metrics(reg, run.id)
+        inputs = queries.run_inputs(reg, run.id)
+        outputs = queries.run_outputs(reg, run.id)
     data = {
         **{
             k: getattr(run, k)

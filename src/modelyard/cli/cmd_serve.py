@@ -12,6 +12,7 @@ import typer
 
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
 from modelyard.core.errors import IllegalTransition, NotFound
+from modelyard.registry import endpoints, queries
 from modelyard.terminal import render
 
 DEFAULT_PROJECT = Path(".")
@@ -97,7 +98,7 @@ def serve(
                 )
             what = f"{mv.ref} as endpoint {mv.model_name!r}"
         else:
-            names = sorted({r.endpoint for r in reg.store.routes.all()})
+            names = sorted(queries.routed_endpoints(reg))
             if endpoint:
                 names = [n for n in names if n in set(endpoint)]
             if not names:
@@ -166,10 +167,10 @@ def _monitor_thread(project: Path | None) -> Iterator[None]:
 
 def _plan(reg: Any, name: str) -> dict[str, Any]:
     config = reg.config.endpoints.get(name)
-    routes = reg.store.routes.all(name)
+    routes = queries.routes(reg, name)
     return {
         "endpoint": name,
-        "generation": reg.store.routes.generation(name),
+        "generation": queries.route_generation(reg, name),
         "routes": [
             {
                 "model_version": f"{r.model_name}@{r.version}",
@@ -181,7 +182,7 @@ def _plan(reg: Any, name: str) -> dict[str, Any]:
             for r in routes
         ],
         "config": config.model_dump(mode="json") if config else None,
-        "overrides": reg.store.routes.overrides(name),
+        "overrides": endpoints.overrides(reg, name),
     }
 
 
@@ -189,7 +190,7 @@ def _plan(reg: Any, name: str) -> dict[str, Any]:
 def endpoints_list(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None:
     """List endpoints (from the store's routes and the project file) with their plans."""
     with open_registry(project) as reg:
-        names = sorted({r.endpoint for r in reg.store.routes.all()} | set(reg.config.endpoints))
+        names = sorted(queries.routed_endpoints(reg) | set(reg.config.endpoints))
         plans = [_plan(reg, n) for n in names]
     if json_:
         render.emit_json(plans)
@@ -213,7 +214,7 @@ def endpoints_show(
 ) -> None:
     """Show one endpoint: its routes (plan) and its routing configuration."""
     with open_registry(project) as reg:
-        known = {r.endpoint for r in reg.store.routes.all()} | set(reg.config.endpoints)
+        known = queries.routed_endpoints(reg) | set(reg.config.endpoints)
         if name not in known:
             raise NotFound(
                 f"no endpoint {name!r}", hint=f"endpoints: {', '.join(sorted(known)) or 'none'}"
@@ -288,6 +289,7 @@ def endpoints_throttle(
     Example: [bold]modelyard endpoints throttle churn --rate 50 --concurrency 8 -m "incident"[/]
     """
     from modelyard.core.errors import InvalidInput
+    from modelyard.registry.endpoints import set_overrides
 
     if clear and (rate is not None or concurrency is not None or burst is not None):
         raise InvalidInput("--clear takes no limits: give either --clear or --rate/--concurrency")
@@ -304,20 +306,18 @@ def endpoints_throttle(
     if burst is not None:
         limits["burst"] = burst
     with open_registry(project) as reg:
-        known = {r.endpoint for r in reg.store.routes.all()} | set(reg.config.endpoints)
+        known = queries.routed_endpoints(reg) | set(reg.config.endpoints)
         if name not in known:
             raise NotFound(
                 f"no endpoint {name!r}", hint=f"endpoints: {', '.join(sorted(known)) or 'none'}"
             )
-        current = dict(reg.store.routes.overrides(name) or {})
+        current = dict(endpoints.overrides(reg, name) or {})
         if clear:
             current.pop("throttle", None)
         else:
             current["throttle"] = limits
-        generation = reg.store.routes.set_overrides(
-            name, current or None, reg.settings.user, reason
-        )
-        overrides = reg.store.routes.overrides(name)
+        generation = set_overrides(reg, name, current or None, reg.settings.user, reason)
+        overrides = endpoints.overrides(reg, name)
     if json_:
         render.emit_json({"endpoint": name, "generation": generation, "overrides": overrides})
         return

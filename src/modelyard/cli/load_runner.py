@@ -58,18 +58,18 @@ def _run_token(extra: dict[str, Any], env: dict[str, str]) -> Iterator[dict[str,
         return
     import secrets
 
+    from modelyard.registry import access
     from modelyard.registry.registry import Registry
-    from modelyard.security import tokens
 
     name = f"gate-load-{secrets.token_hex(4)}"
     with Registry.open(Path(project), env) as reg:
         actor = reg.settings.user
-        minted = tokens.create(reg.store, name, "data-scientist", actor, expires_days=1 / 24)
+        minted = access.create_token(reg, name, "data-scientist", actor, expires_days=1 / 24)
     try:
         yield {"Authorization": f"Bearer {minted.secret}"}
     finally:
         with Registry.open(Path(project), env) as reg:
-            tokens.revoke(reg.store, name, actor, "the gate's load check ended")
+            access.revoke_token(reg, name, actor, "the gate's load check ended")
 
 
 async def _drive(

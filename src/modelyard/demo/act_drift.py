@@ -11,6 +11,7 @@ from rich.console import Console
 
 from modelyard.demo.project import REVIEWER, DemoResult
 from modelyard.demo.steps import as_user, follow
+from modelyard.registry import queries
 from modelyard.registry.registry import Registry
 
 
@@ -49,7 +50,7 @@ def drift(reg: Registry, ctl: Any, mode: list[int], result: DemoResult, console:
     from modelyard.security.access import local_identity
 
     monitor = Monitor(reg, quality=partial(window_quality, reg))
-    dispatcher = Dispatcher(reg.store, [])  # the demo prints alerts itself
+    dispatcher = Dispatcher.of(reg, [])  # the demo prints alerts itself
     playbooks = Playbooks(reg, actor="monitor")
     console.print(
         "\n[bold]live monitoring[/]: the server writes 3-second windows; the monitor judges "
@@ -93,7 +94,7 @@ def drift(reg: Registry, ctl: Any, mode: list[int], result: DemoResult, console:
         return
     candidate = str(retrain["details"]["candidate"])
     result.retrained = candidate
-    reports = reg.store.reports.of(reg.model_version(candidate).id)
+    reports = queries.reports(reg, reg.model_version(candidate).id)
     gate_id = retrain["details"].get("gate_report")
     result.gates[candidate] = any(r.id == gate_id and r.passed for r in reports)
     reviewer = as_user(reg, REVIEWER)

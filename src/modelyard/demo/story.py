@@ -46,9 +46,9 @@ def _run_demo(root: Path, console: Console, keep_serving: bool) -> DemoResult:
         _summary(reg, result, console)
         token = None
         if result.server is not None:
-            from modelyard.security import tokens
+            from modelyard.registry.access import create_token
 
-            token = tokens.create(reg.store, "demo-explorer", "admin", AUTHOR).secret
+            token = create_token(reg, "demo-explorer", "admin", AUTHOR).secret
     console.print(
         f"\ndone in {time.perf_counter() - started:.1f}s. Explore: "
         f"[bold]modelyard catalog -p {root}[/] · [bold]modelyard lineage "

@@ -1,5 +1,6 @@
 """The playbook action log as people read it: the actions playbooks took, newest first, each
-with the alert that caused it, and the last run of each playbook. (Playbooks themselves run in
+with the alert that caused it, the last action of a playbook on an endpoint, and the last run
+of each playbook. (Playbooks themselves run in
 ``modelyard.orchestration``; this only reads what they recorded.)"""
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def actions_with_alerts(reg: Registry, endpoint: str | None = None, limit: int =
                 cache[aid] = None
         row["alert"] = cache.get(aid) if aid is not None else None
     return rows
+
+
+def last_action(reg: Registry, playbook: str, endpoint: str, statuses: Iterable[str]) -> Row | None:
+    """The most recent action of ``playbook`` on ``endpoint`` with one of ``statuses``."""
+    return PlaybookStore(reg.store).last(playbook, endpoint, statuses)
 
 
 def last_runs(reg: Registry, playbooks: Iterable[str]) -> dict[str, Row | None]:

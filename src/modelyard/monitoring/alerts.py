@@ -16,13 +16,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from modelyard.core.monitor_config import NO_TRAFFIC, AlertRule
-from modelyard.store.alerts import OPEN_STATES, STATES, AlertStore
+from modelyard.store.alerts import OPEN_STATES, STATES, AlertStore, OpenAlert
 from modelyard.store.metadata import MetadataStore, Row
+
+if TYPE_CHECKING:
+    from modelyard.registry.registry import Registry
 
 EventKind = Literal["fired", "resolved", "acknowledged"]
 
@@ -96,6 +99,11 @@ class AlertBook:
 
     def __init__(self, store: MetadataStore) -> None:
         self.alerts = AlertStore(store)
+
+    @classmethod
+    def of(cls, reg: Registry) -> AlertBook:
+        """The alert book of a registry's project."""
+        return cls(reg.store)
 
     def observe(
         self,
@@ -211,6 +219,10 @@ class AlertBook:
     ) -> list[Row]:
         """Alerts in ``state`` (see :func:`parse_state`), newest first."""
         return self.alerts.find(parse_state(state), endpoint, limit)
+
+    def open_on(self, endpoints: Iterable[str]) -> list[OpenAlert]:
+        """Alerts not resolved yet on any of ``endpoints``, oldest first."""
+        return self.alerts.open_on(endpoints)
 
     def get(self, alert_id: int) -> Row:
         return self.alerts.get(alert_id)

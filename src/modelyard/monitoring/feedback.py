@@ -8,7 +8,7 @@ Joining labels to the prediction log and exporting them as a dataset is orchestr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from modelyard.core.errors import InvalidInput
@@ -58,6 +58,22 @@ def add_labels(reg: Registry, labels: Sequence[Label], source: str, actor: str) 
         for i, lab in enumerate(labels)
     ]
     return FeedbackStore(reg.store).add(checked, source, actor)
+
+
+def waiting_labels(reg: Registry, limit: int | None = None) -> list[Row]:
+    """Labels not joined to the prediction log yet, oldest first."""
+    return FeedbackStore(reg.store).unjoined(limit)
+
+
+def record_joins(reg: Registry, joins: Iterable[Row]) -> int:
+    """Fill in what the prediction log knows about labelled predictions (``prediction_id``,
+    ``endpoint``, ``version_id``, ``predicted_at``, ``output``, ``input``); how many."""
+    return FeedbackStore(reg.store).mark_joined(joins)
+
+
+def joined_labels(reg: Registry, endpoint: str | None = None) -> list[Row]:
+    """Labels joined to their prediction (of one endpoint, or all), oldest prediction first."""
+    return FeedbackStore(reg.store).joined(endpoint)
 
 
 def joined_count(reg: Registry, prediction_ids: Sequence[str]) -> int:

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 from modelyard.monitoring.baseline import Baseline
 from modelyard.monitoring.layout import CategoricalSpec, ColumnSpec, NumericSpec
 from modelyard.monitoring.sketch import LATENCY_BUCKETS_MS, ColumnCounts, WindowSketch, _label
-from modelyard.store.metadata import MetadataStore
 from modelyard.store.parquet_log import parquet_files
 from modelyard.store.prediction_log import storage_options
 from modelyard.store.windows import WindowStore
 
 if TYPE_CHECKING:
     from modelyard.core.settings import Settings
+    from modelyard.registry.registry import Registry
 
 BaselineFor = Callable[[int, str], Baseline | None]  # (version_id, MODEL@VERSION) -> baseline
 
@@ -309,12 +309,10 @@ def backfill_windows(
         return list(scan.windows(baseline_for, window_s))
 
 
-def store_windows(
-    store: MetadataStore, windows: Sequence[LogWindow], replica: str = "backfill"
-) -> int:
-    """Store rebuilt windows as ``replica``'s; a window it already stored is merged with the
-    new one (their counts add up)."""
-    return WindowStore(store).put([w.row(replica) for w in windows], _merge)
+def store_windows(reg: Registry, windows: Sequence[LogWindow], replica: str = "backfill") -> int:
+    """Store rebuilt windows in the registry's store as ``replica``'s; a window it already
+    stored is merged with the new one (their counts add up)."""
+    return WindowStore(reg.store).put([w.row(replica) for w in windows], _merge)
 
 
 def _merge(stored: str, new: str) -> str:

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from modelyard.core.monitor_config import SinkConfig, tier_rank
 from modelyard.core.webhooks import WebhooksConfig
@@ -36,6 +36,9 @@ from modelyard.monitoring.delivery import (
 )
 from modelyard.store.alerts import AlertStore
 from modelyard.store.metadata import MetadataStore
+
+if TYPE_CHECKING:
+    from modelyard.registry.registry import Registry
 
 log = logging.getLogger("modelyard.alerts")
 
@@ -121,6 +124,14 @@ class Dispatcher:
         self.alerts = AlertStore(store)
         self.sinks = list(sinks)
         self.backoff = Backoff(backoff_base_s, backoff_cap_s, sleep)
+
+    @classmethod
+    def of(cls, reg: Registry, sinks: Sequence[Sink] | None = None) -> Dispatcher:
+        """A registry's dispatcher, to the project file's sinks (under its webhook policy)
+        unless ``sinks`` are given."""
+        if sinks is None:
+            sinks = build_sinks(reg.config.monitoring.sinks, reg.config.webhooks)
+        return cls(reg.store, sinks)
 
     def deliver(self, events: Iterable[AlertEvent]) -> dict[str, int]:
         """Hand every event to every sink it is for; counts of delivered and dead."""

@@ -77,6 +77,22 @@ def verdicts(
     return rows
 
 
+def stored(
+    reg: Registry,
+    endpoint: str | None = None,
+    version_id: int | None = None,
+    since: dt.datetime | None = None,
+    limit: int | None = None,
+) -> list[Row]:
+    """The stored verdict rows as they are, oldest first (with ``limit``: the newest ``limit``)."""
+    return WindowStore(reg.store).results(endpoint, version_id, since, limit)
+
+
+def usage(reg: Registry, version_id: int) -> Row:
+    """A version's traffic and inference CPU over all its windows, and when it was last seen."""
+    return WindowStore(reg.store).usage(version_id)
+
+
 def latest_per_version(reg: Registry, endpoint: str | None = None, scan: int = 500) -> list[Row]:
     """The newest verdict of each (endpoint, version) among the newest ``scan`` verdicts,
     ordered by endpoint and version id."""

@@ -25,6 +25,7 @@ from modelyard.orchestration.signals import (
     from_json,
     to_json,
 )
+from modelyard.registry import queries
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.rollouts import RUNNING, RolloutStore
 
@@ -169,8 +170,8 @@ class Controller:
         reg, rid = self.reg, row["id"]
         policy = RolloutPolicy.model_validate(row["strategy"])
         endpoint = row["endpoint"]
-        cand = reg.store.versions.by_id(row["candidate_id"])
-        base = reg.store.versions.by_id(row["baseline_id"]) if row["baseline_id"] else None
+        cand = queries.version_by_id(reg, row["candidate_id"])
+        base = queries.version_by_id(reg, row["baseline_id"]) if row["baseline_id"] else None
         history = list(row["history"])
         try:
             snap = self.signals.snapshot(endpoint)
@@ -279,11 +280,11 @@ class Controller:
         self, row: dict[str, Any], cand: ModelVersion, history: list[Any], failures: int, why: str
     ) -> None:
         routes = [
-            r for r in self.reg.store.routes.all(row["endpoint"]) if r.model_version_id == cand.id
+            r for r in queries.routes(self.reg, row["endpoint"]) if r.model_version_id == cand.id
         ]
         if routes:
-            self.reg.store.routes.remove(
-                row["endpoint"], cand.id, self.owner, f"rollout #{row['id']} rolled back: {why}"
+            self.reg.undeploy(
+                cand, row["endpoint"], f"rollout #{row['id']} rolled back: {why}", self.owner
             )
         self.rollouts.save(
             row["id"],
@@ -304,7 +305,7 @@ def rollout_state(reg: Registry, rollout_id: int) -> str:
 def rollout_status(reg: Registry, endpoint: str | None = None) -> list[dict[str, Any]]:
     out = []
     for row in RolloutStore(reg.store).list(endpoint):
-        cand = reg.store.versions.by_id(row["candidate_id"])
+        cand = queries.version_by_id(reg, row["candidate_id"])
         steps = row["strategy"]["steps"]
         out.append(
             {

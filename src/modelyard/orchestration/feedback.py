@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.core.errors import InvalidInput
+from modelyard.monitoring.feedback import joined_labels, record_joins, waiting_labels
+from modelyard.registry import queries
 from modelyard.registry.registry import DatasetVersion, Registry
-from modelyard.store.feedback import FeedbackStore
 from modelyard.store.metadata import Row
 from modelyard.store.prediction_log import log_sources, read_log
 
 
 def _endpoints_known(reg: Registry) -> set[str]:
     """Endpoints with routes, and every endpoint with a local log folder."""
-    names = {r.endpoint for r in reg.store.routes.all()}
+    names = queries.routed_endpoints(reg)
     for folder, _ in log_sources(reg.settings):
         path = Path(str(folder).removeprefix("file://"))
         if "://" in str(folder) and not str(folder).startswith("file://"):
@@ -38,8 +39,7 @@ def _endpoints_known(reg: Registry) -> set[str]:
 def join_feedback(reg: Registry, limit: int | None = None, joined: list[Row] | None = None) -> int:
     """Join every label whose prediction is in the log now; returns how many were joined
     (and appends each join — endpoint, version_id, predicted_at, … — to ``joined``)."""
-    fb = FeedbackStore(reg.store)
-    waiting = fb.unjoined(limit)
+    waiting = waiting_labels(reg, limit)
     if not waiting:
         return 0
     endpoints = {r["endpoint"] for r in waiting if r["endpoint"]}
@@ -80,7 +80,7 @@ def join_feedback(reg: Registry, limit: int | None = None, joined: list[Row] | N
         }
         for pid, e in found.items()
     ]
-    count = fb.mark_joined(joins)
+    count = record_joins(reg, joins)
     if joined is not None:
         joined.extend(joins)
     return count
@@ -99,7 +99,7 @@ def export_feedback(
     import pandas as pd
 
     column = label_column or reg.config.dataset(dataset).target or "label"
-    rows = FeedbackStore(reg.store).joined(endpoint)
+    rows = joined_labels(reg, endpoint)
     records: list[dict[str, Any]] = []
     used: list[dict[str, Any]] = []
     for r in rows:
@@ -126,7 +126,7 @@ def export_feedback(
     )
     refs = []
     for vid in versions:
-        mv = reg.store.versions.by_id(vid)
+        mv = queries.version_by_id(reg, vid)
         refs.append(f"{mv.model_name}@{mv.version}")
     lineage = {
         "kind": "feedback",

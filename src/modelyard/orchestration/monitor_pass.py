@@ -13,6 +13,7 @@ from typing import Any
 from modelyard.monitoring.alerts import AlertEvent
 from modelyard.orchestration.feedback import join_feedback
 from modelyard.orchestration.triggers import check_triggers
+from modelyard.registry import access
 from modelyard.registry.registry import Registry
 
 log = logging.getLogger("modelyard.monitoring")
@@ -78,9 +79,9 @@ def run_pass(
                 )
         except Exception:
             log.exception("monitor: continuous-training triggers failed")
-    if reg.store.chain.anchors:
+    if access.audit_anchors(reg):
         try:
-            reg.store.chain.checkpoint()
+            access.checkpoint_audit(reg)
         except Exception:
             log.exception("monitor: the audit checkpoint failed")
     for hook in list(hooks):
@@ -94,15 +95,12 @@ def run_pass(
 def rejudge_labelled(reg: Registry, monitor: Any, joined: list[dict[str, Any]]) -> int:
     """Re-judge the stored verdicts whose windows hold the predictions just labelled; returns
     how many windows were re-judged."""
-    from modelyard.store.windows import WindowStore
+    from modelyard.monitoring.verdicts import stored
 
-    store = WindowStore(reg.store)
     todo: set[tuple[str, int, Any]] = set()
     for j in joined:
         at = j["predicted_at"]
-        for r in store.results(
-            endpoint=j["endpoint"], version_id=j["version_id"], since=at - _WIDEST
-        ):
+        for r in stored(reg, j["endpoint"], j["version_id"], since=at - _WIDEST):
             if r["start"] <= at < r["end"]:
                 todo.add((r["endpoint"], r["version_id"], r["start"]))
     for endpoint, version_id, start in sorted(todo):

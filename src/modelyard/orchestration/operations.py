@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from modelyard.core.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from modelyard.core.lifecycle import DEPLOYABLE, Role, State
 from modelyard.core.rollout_config import STRATEGIES
+from modelyard.registry import queries
 from modelyard.registry.registry import ModelVersion, Registry
 
 
@@ -38,7 +39,7 @@ def ensure_cleared(reg: Registry, mv: ModelVersion) -> None:
     requires must still be on record."""
     from modelyard.core.errors import PermissionDenied
     from modelyard.registry.admission import gate_clearance
-    from modelyard.store.governance import GovernanceStore
+    from modelyard.registry.approvals import current_approvers
 
     clearance = gate_clearance(reg, mv)
     if not clearance.allowed:
@@ -49,7 +50,7 @@ def ensure_cleared(reg: Registry, mv: ModelVersion) -> None:
         )
     required = reg.config.governance.approvals.required
     if required and mv.state == State.APPROVED.value:
-        approvers = GovernanceStore(reg.store).current_approvers(mv.id)
+        approvers = current_approvers(reg, mv)
         if len(approvers) < required:
             raise PermissionDenied(
                 f"cannot deploy {mv.ref}: {len(approvers)} of {required} required approval(s)",
@@ -118,13 +119,13 @@ def blue_green(
             reg.deploy(old, endpoint, Role.FALLBACK, 0.0, f"blue-green standby for {mv.ref}", actor)
             standby = old.ref
     released = []
-    for r in reg.store.routes.all(endpoint):
+    for r in queries.routes(reg, endpoint):
         if r.role != Role.FALLBACK.value or r.model_version_id in (
             mv.id,
             old.id if old else None,
         ):
             continue
-        reg.store.routes.remove(endpoint, r.model_version_id, who, f"standby replaced: {reason}")
+        reg.undeploy(r.ref, endpoint, f"standby replaced: {reason}", who)
         released.append(f"{r.model_name}@{r.version}")
     return BlueGreenResult(endpoint, mv.ref, standby, tuple(released))
 
@@ -158,9 +159,9 @@ def shadow(
 
 
 def champion(reg: Registry, endpoint: str) -> ModelVersion | None:
-    for r in reg.store.routes.all(endpoint):
+    for r in queries.routes(reg, endpoint):
         if r.role == Role.PRODUCTION.value:
-            return reg.store.versions.by_id(r.model_version_id)
+            return queries.version_by_id(reg, r.model_version_id)
     return None
 
 
@@ -168,7 +169,7 @@ def last_known_good(reg: Registry, endpoint: str) -> ModelVersion:
     """The most recent earlier production version of the endpoint that may still serve."""
     current = champion(reg, endpoint)
     seen: set[str] = set()
-    entries = reg.store.chain.entries(target_prefix=f"endpoint:{endpoint}", action="endpoint.route")
+    entries = queries.audit_entries(reg, f"endpoint:{endpoint}", "endpoint.route")
     for e in reversed(entries):
         if e["target"] != f"endpoint:{endpoint}" or e["data"].get("role") != Role.PRODUCTION.value:
             continue
@@ -191,7 +192,7 @@ def rollback(
     """Return the endpoint to its last-known-good version (or ``to``) in one transaction:
     the champion is swapped and canaries are removed, so a running server switches at once."""
     current = champion(reg, endpoint)
-    canaries = [r for r in reg.store.routes.all(endpoint) if r.role == Role.CANARY.value]
+    canaries = [r for r in queries.routes(reg, endpoint) if r.role == Role.CANARY.value]
     try:
         target = reg.model_version(to) if to else last_known_good(reg, endpoint)
     except NotFound:
@@ -206,9 +207,7 @@ def rollback(
             raise Conflict(f"{target.ref} is already the champion of {endpoint}")
         replaced = current.ref if current else None
     for r in canaries:
-        reg.store.routes.remove(
-            endpoint, r.model_version_id, actor or reg.settings.user, f"rollback: {reason}"
-        )
+        reg.undeploy(r.ref, endpoint, f"rollback: {reason}", actor)
     if target is not current:
         reg.deploy(
             target,
@@ -240,11 +239,9 @@ def deprecate(reg: Registry, ref: str, reason: str) -> ModelVersion:
 def retire(reg: Registry, ref: str, reason: str, actor: str | None = None) -> ModelVersion:
     """Remove every route, then archive: a retired version can never be routed again."""
     mv = reg.model_version(ref)
-    for r in reg.store.routes.all():
+    for r in queries.routes(reg):
         if r.model_version_id == mv.id:
-            reg.store.routes.remove(
-                r.endpoint, mv.id, actor or reg.settings.user, f"retire: {reason}"
-            )
+            reg.undeploy(mv, r.endpoint, f"retire: {reason}", actor)
     mv = reg.model_version(ref)
     if mv.state == State.DEPLOYED.value:
         mv = reg.transition(mv, State.APPROVED, reason=f"retire: {reason}", actor=actor)

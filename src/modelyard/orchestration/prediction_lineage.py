@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import NotFound
 from modelyard.monitoring.feedback import label_of
+from modelyard.registry import queries
 from modelyard.registry.lineage import model_lineage
 from modelyard.store.prediction_log import log_sources, read_log
 
@@ -24,7 +25,7 @@ _ANSWER_KEYS = ("id", "at", "endpoint", "version", "role", "latency_ms", "fallba
 
 
 def _endpoints(reg: Registry) -> list[str]:
-    names = {r.endpoint for r in reg.store.routes.all()}
+    names = queries.routed_endpoints(reg)
     for folder, _ in log_sources(reg.settings):
         text = str(folder)
         if "://" in text and not text.startswith("file://"):

@@ -21,10 +21,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from modelyard.core.lifecycle import State
+from modelyard.monitoring import verdicts
+from modelyard.monitoring.alerts import AlertBook
+from modelyard.registry import queries
+from modelyard.registry.access import record_audit
 from modelyard.registry.catalog import PROPOSAL_ACTION as ACTION
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.store.alerts import AlertStore, OpenAlert
-from modelyard.store.windows import WindowStore
+from modelyard.store.alerts import OpenAlert
 
 CANDIDATE_STATES = (State.DEPLOYED.value, State.DEPRECATED.value)
 _DRIFT_SIGNAL = re.compile(
@@ -53,9 +56,7 @@ def _days(delta: dt.timedelta) -> float:
 
 
 def _deployed_at(reg: Registry, mv: ModelVersion) -> dt.datetime | None:
-    steps = [
-        s for s in reg.store.versions.transitions_of(mv.id) if s.to_state == State.DEPLOYED.value
-    ]
+    steps = [s for s in queries.transitions(reg, mv.id) if s.to_state == State.DEPLOYED.value]
     return _aware(steps[-1].at) if steps else None
 
 
@@ -69,7 +70,7 @@ def _firing_drift(reg: Registry, endpoints: set[str]) -> list[OpenAlert]:
     known = _drift_rules(reg)
     return [
         a
-        for a in AlertStore(reg.store).open_on(endpoints)
+        for a in AlertBook.of(reg).open_on(endpoints)
         if a.rule in known or "drift" in a.rule.lower()
     ]
 
@@ -85,7 +86,7 @@ def _check(
 ) -> list[Proposal]:
     policy = reg.config.model(mv.model_name).rollout
     out: list[Proposal] = []
-    usage = WindowStore(reg.store).usage(mv.id)
+    usage = verdicts.usage(reg, mv.id)
     last = _aware(usage["last_seen"]) if usage["last_seen"] is not None else None
     since = last or _deployed_at(reg, mv)
     idle = policy.retire_after_idle_days
@@ -116,7 +117,7 @@ def _check(
             )
             break
     if policy.kpi_target is not None:
-        latest = WindowStore(reg.store).results(version_id=mv.id, limit=1)
+        latest = verdicts.stored(reg, version_id=mv.id, limit=1)
         kpi = _kpi(latest[0]["summary"]) if latest else None
         if kpi is not None and kpi < policy.kpi_target:
             out.append(
@@ -138,7 +139,7 @@ def propose_retirements(
     recorded in the audit log (nothing is retired)."""
     now = _aware(now or dt.datetime.now(dt.UTC))
     served: dict[int, set[str]] = {}
-    for r in reg.store.routes.all():
+    for r in queries.routes(reg):
         served.setdefault(r.model_version_id, set()).add(r.endpoint)
     proposals: list[Proposal] = []
     for mv in reg.model_versions():
@@ -153,9 +154,9 @@ def _record(reg: Registry, proposals: list[Proposal]) -> None:
     fresh = []
     for p in proposals:
         mv = reg.model_version(p.version)
-        steps = reg.store.versions.transitions_of(mv.id)
+        steps = queries.transitions(reg, mv.id)
         changed = _aware(steps[-1].at) if steps else None
-        seen = reg.store.chain.entries(target_prefix=f"model:{p.version}", action=ACTION)
+        seen = queries.audit_entries(reg, f"model:{p.version}", ACTION)
         if any(
             e["target"] == f"model:{p.version}"
             and e["data"].get("trigger") == p.trigger
@@ -166,13 +167,8 @@ def _record(reg: Registry, proposals: list[Proposal]) -> None:
         fresh.append(p)
     if not fresh:
         return
-    with reg.store.tx() as conn:
-        for p in fresh:
-            reg.store.audit(
-                conn,
-                reg.settings.user,
-                ACTION,
-                f"model:{p.version}",
-                p.reason,
-                {"trigger": p.trigger, **p.figures},
-            )
+    record_audit(
+        reg,
+        ACTION,
+        ((f"model:{p.version}", p.reason, {"trigger": p.trigger, **p.figures}) for p in fresh),
+    )

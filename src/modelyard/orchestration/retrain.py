@@ -15,6 +15,7 @@ from typing import Any
 from modelyard.core.errors import ConfigError, Conflict
 from modelyard.core.lifecycle import State
 from modelyard.orchestration.operations import champion
+from modelyard.registry import queries
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.store.rollouts import RUNNING, RolloutStore
 
@@ -71,17 +72,17 @@ def plan_retrain(
             f"{src.model_name} in modelyard.yaml (docs/gates.md, reproducibility)",
         )
     assert src.run_id is not None
-    run = reg.store.runs.get(src.run_id)
+    run = queries.run(reg, src.run_id)
     trained_on: dict[str, str] = {}
     datasets: dict[str, str] = {}
-    for row in reg.store.runs.inputs(src.run_id):
+    for row in queries.run_inputs(reg, src.run_id):
         ds = row.dataset
         key = row.role if row.role not in trained_on else f"{row.role}:{ds.name}"
         trained_on[key] = ds.ref
-        datasets[key] = f"{ds.name}@{reg.store.datasets.get(ds.name).version}"
+        datasets[key] = f"{ds.name}@{queries.dataset(reg, ds.name).version}"
     if dataset:
         name, _, version = dataset.partition("@")
-        named = reg.store.datasets.get(name, int(version) if version.isdigit() else None)
+        named = queries.dataset(reg, name, int(version) if version.isdigit() else None)
         role = "train" if "train" in datasets or not datasets else next(iter(datasets))
         datasets[role] = named.ref
     if not datasets:

@@ -23,7 +23,9 @@ import orjson
 
 from modelyard.core.errors import InvalidInput, NotFound
 from modelyard.core.lifecycle import Role
+from modelyard.registry import queries
 from modelyard.registry.registry import ModelVersion, Registry
+from modelyard.registry.reports import record_report
 
 MIN_PAIRS = 50
 MIN_AGREEMENT = 0.95
@@ -95,7 +97,7 @@ def _score_outputs(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[s
 def _shadow_version(reg: Registry, endpoint: str, entries: list[dict[str, Any]]) -> str:
     routed = [
         f"{r.model_name}@{r.version}"
-        for r in reg.store.routes.all(endpoint)
+        for r in queries.routes(reg, endpoint)
         if r.role == Role.SHADOW.value
     ]
     if len(routed) == 1:
@@ -115,7 +117,7 @@ def _shadow_version(reg: Registry, endpoint: str, entries: list[dict[str, Any]])
 
 
 def _sample(reg: Registry, endpoint: str, shadow: str) -> float | None:
-    for r in reg.store.routes.all(endpoint):
+    for r in queries.routes(reg, endpoint):
         if r.role == Role.SHADOW.value and f"{r.model_name}@{r.version}" == shadow:
             if r.weight > 0:
                 return float(r.weight)
@@ -264,7 +266,8 @@ def _store(reg: Registry, mv: ModelVersion, report: ShadowReport) -> int:
         for k, v in report.to_dict().items()
         if k not in ("score_outputs", "reasons", "report_id")
     }
-    return reg.store.reports.add(
+    return record_report(
+        reg,
         {
             "model_version_id": mv.id,
             "kind": "shadow",
@@ -275,7 +278,7 @@ def _store(reg: Registry, mv: ModelVersion, report: ShadowReport) -> int:
             "html_digest": put_html.digest,
             "html_digest_size": put_html.size,
             "created_by": reg.settings.user,
-        }
+        },
     )
 
 

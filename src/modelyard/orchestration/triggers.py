@@ -16,11 +16,12 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from modelyard.monitoring.action_log import actions, last_action
 from modelyard.orchestration.operations import champion
 from modelyard.orchestration.playbooks.base import ActionRecord
 from modelyard.orchestration.playbooks.runner import Playbooks
+from modelyard.registry import queries
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.store.playbooks import PlaybookStore
 
 # statuses of earlier runs that count as "this trigger was handled"
 HANDLED = ("done", "failed", "dry-run")
@@ -31,9 +32,9 @@ def newer_datasets(reg: Registry, mv: ModelVersion) -> dict[str, dict[str, int]]
     if not mv.run_id:
         return {}
     out: dict[str, dict[str, int]] = {}
-    for row in reg.store.runs.inputs(mv.run_id):
+    for row in queries.run_inputs(reg, mv.run_id):
         ds = row.dataset
-        newest = int(reg.store.datasets.get(ds.name).version)
+        newest = int(queries.dataset(reg, ds.name).version)
         if newest > ds.version:
             out[ds.name] = {"used": ds.version, "newest": newest}
     return out
@@ -42,7 +43,7 @@ def newer_datasets(reg: Registry, mv: ModelVersion) -> dict[str, dict[str, int]]
 def _covered(reg: Registry, endpoints: tuple[str, ...]) -> list[str]:
     if endpoints:
         return list(endpoints)
-    return sorted({r.endpoint for r in reg.store.routes.all() if r.role == "production"})
+    return sorted({r.endpoint for r in queries.routes(reg) if r.role == "production"})
 
 
 def check_triggers(
@@ -54,7 +55,6 @@ def check_triggers(
     """Run every trigger playbook that is due; return the recorded actions."""
     now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
     books = Playbooks(reg, actor=actor, clock=lambda: now)
-    store = PlaybookStore(reg.store)
     records: list[ActionRecord] = []
     for name, cfg in reg.config.playbooks.items():
         when = cfg.when
@@ -64,7 +64,7 @@ def check_triggers(
             base = champion(reg, endpoint)
             if base is None:
                 continue
-            trigger = _due(reg, store, name, endpoint, base, when.new_data, when.every_s, now)
+            trigger = _due(reg, name, endpoint, base, when.new_data, when.every_s, now)
             if trigger is None:
                 continue
             event = {
@@ -82,7 +82,6 @@ def check_triggers(
 
 def _due(
     reg: Registry,
-    store: PlaybookStore,
     name: str,
     endpoint: str,
     base: ModelVersion,
@@ -96,7 +95,7 @@ def _due(
             key = {n: v["newest"] for n, v in sorted(newer.items())}
             handled = any(
                 (row["details"].get("trigger") or {}).get("datasets") == key
-                for row in store.history(endpoint=endpoint, playbook=name, limit=500)
+                for row in actions(reg, endpoint, name, limit=500)
                 if row["status"] in HANDLED
             )
             if not handled:
@@ -110,7 +109,7 @@ def _due(
                     "message": f"new training data for {base.ref}: {names}",
                 }
     if every_s:
-        last = store.last(name, endpoint, HANDLED)
+        last = last_action(reg, name, endpoint, HANDLED)
         if last is None or (now - last["created_at"]).total_seconds() >= every_s:
             return {
                 "kind": "schedule",

@@ -36,6 +36,32 @@ def verify_configured(store: MetadataStore) -> VerifyResult:
     return verify(store, key, store.chain.anchors)
 
 
+def signed(store: MetadataStore) -> bool:
+    """Whether new entries are signed (a signing key is configured)."""
+    return store.chain.signer is not None
+
+
+def anchor_urls(store: MetadataStore) -> list[str]:
+    """Where checkpoints of the chain's head are written (empty: no anchors configured)."""
+    return [a.url for a in store.chain.anchors]
+
+
+def checkpoint(store: MetadataStore) -> Checkpoint:
+    """Write a checkpoint of the chain's head to every configured anchor now."""
+    if not store.chain.anchors:
+        raise ConfigError(
+            "no audit anchors are configured",
+            hint="set audit.anchors in modelyard.yaml (a file path or s3://bucket/prefix)",
+        )
+    return store.chain.checkpoint()
+
+
+def rotate_signing_key(store: MetadataStore, new_key: Any, actor: str, reason: str) -> int:
+    """Hand signing over to ``new_key``: an entry signed by the current key records it; the
+    entry's sequence number is returned."""
+    return store.chain.rotate_signing_key(new_key, actor, reason)
+
+
 def open_anchors(settings: Settings, urls: Iterable[str]) -> list[Anchor]:
     anchors = []
     for url in urls:

@@ -24,6 +24,7 @@ from modelyard.core.governance import AccessRole, Permission
 from modelyard.core.identity import acting
 from modelyard.core.lifecycle import Role
 from modelyard.core.refs import parse_id
+from modelyard.registry import access, queries
 from modelyard.registry.registry import Registry
 from modelyard.security.access import Identity
 from modelyard.serving.body_limit import BodyLimit
@@ -117,7 +118,7 @@ def _datasets(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) 
 
 def _endpoints(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
     plans: dict[str, list[dict[str, Any]]] = {}
-    for r in reg.store.routes.all():
+    for r in queries.routes(reg):
         plans.setdefault(r.endpoint, []).append(
             {
                 "version": f"{r.model_name}@{r.version}",
@@ -129,19 +130,15 @@ def _endpoints(reg: Registry, who: Identity, req: Request, body: dict[str, Any])
 
 
 def _audit(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    from modelyard.security.audit import history
-
     q = req.query_params
     limit = _int(q.get("limit", "200"), "limit")
-    return history(
-        reg.store, q.get("model"), actor=q.get("actor"), action=q.get("action"), limit=limit
+    return access.audit_history(
+        reg, q.get("model"), actor=q.get("actor"), action=q.get("action"), limit=limit
     )
 
 
 def _audit_verify(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    from modelyard.security.audit import verify_configured
-
-    return dataclasses.asdict(verify_configured(reg.store))
+    return dataclasses.asdict(access.verify_audit(reg))
 
 
 def _approve(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
@@ -211,8 +208,8 @@ def _token_create(reg: Registry, who: Identity, req: Request, body: dict[str, An
     owner = body.get("principal")
     if owner is not None and not isinstance(owner, str):
         raise InvalidInput(f"principal must be a string (a name or os:UID:NAME), got {owner!r}")
-    tok = tokens.create(
-        reg.store, _str(body, "name"), _str(body, "role"), who.name, days, principal=owner
+    tok = access.create_token(
+        reg, _str(body, "name"), _str(body, "role"), who.name, days, principal=owner
     )
     return {
         "id": tok.id,
@@ -225,9 +222,7 @@ def _token_create(reg: Registry, who: Identity, req: Request, body: dict[str, An
 
 
 def _token_revoke(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
-    from modelyard.security import tokens
-
-    tokens.revoke(reg.store, req.path_params["name"], who.name)
+    access.revoke_token(reg, req.path_params["name"], who.name)
     return {"revoked": req.path_params["name"]}
 
 
@@ -511,10 +506,8 @@ def openapi(ops: tuple[Op, ...] = OPS) -> dict[str, Any]:
 
 
 def management_app(reg: Registry) -> Starlette:
-    from modelyard.security.tokens import authenticate
-
     def auth(token: str) -> Identity:
-        return authenticate(reg.store, token)
+        return access.authenticate(reg, token)
 
     routes = [Route(PREFIX + op.path, _endpoint(reg, op, auth), methods=[op.method]) for op in OPS]
     doc = openapi()

@@ -18,6 +18,7 @@ from modelyard.core.errors import NotFound
 from modelyard.monitoring.action_log import actions_with_alerts
 from modelyard.monitoring.alerts import AlertBook
 from modelyard.monitoring.verdicts import feature_names, monitored_endpoints, verdicts
+from modelyard.registry import queries
 from modelyard.registry.registry import Registry
 from modelyard.web.charts import Marker, Series, bar_chart, line_chart
 
@@ -32,12 +33,12 @@ class MonitoringView:
 
     def __init__(self, reg: Registry) -> None:
         self.reg = reg
-        self.alerts = AlertBook(reg.store)
+        self.alerts = AlertBook.of(reg)
         self._refs: dict[int, str] = {}
 
     def ref(self, version_id: int) -> str:
         if version_id not in self._refs:
-            row = self.reg.store.versions.by_id(version_id)
+            row = queries.version_by_id(self.reg, version_id)
             self._refs[version_id] = f"{row.model_name}@{row.version}"
         return self._refs[version_id]
 
@@ -68,7 +69,7 @@ class MonitoringView:
         oldest first, numbered (the numbers drawn on the charts)."""
         found: list[dict[str, Any]] = []
         models: set[str] = set()
-        for e in self.reg.store.chain.entries(target_prefix=f"endpoint:{endpoint}"):
+        for e in queries.audit_entries(self.reg, f"endpoint:{endpoint}"):
             if e["target"] != f"endpoint:{endpoint}" or e["action"] not in ROUTE_ACTIONS:
                 continue
             data = e.get("data") or {}
@@ -91,7 +92,7 @@ class MonitoringView:
                 }
             )
         for name in self._dataset_names(models - {""}):
-            for d in self.reg.store.datasets.all(name):
+            for d in self.reg.datasets(name):
                 found.append(
                     {
                         "at": d.created_at,
@@ -110,9 +111,9 @@ class MonitoringView:
     def _dataset_names(self, models: set[str]) -> list[str]:
         names: set[str] = set()
         for model in sorted(models):
-            for mv in self.reg.store.versions.all(model):
+            for mv in self.reg.model_versions(model):
                 if mv.run_id:
-                    names.update(d.dataset.name for d in self.reg.store.runs.inputs(mv.run_id))
+                    names.update(d.dataset.name for d in queries.run_inputs(self.reg, mv.run_id))
         return sorted(names)
 
     # ---- alerts ------------------------------------------------------------------------------
@@ -277,7 +278,7 @@ def _floors(rows: list[Row], reg: Registry) -> dict[str, float]:
             settings = DriftSettings.from_dict(reg.config.monitoring.drift)
         except ValueError:
             settings = DriftSettings()
-        sig = reg.store.versions.by_id(rows[-1]["version_id"]).signature
+        sig = queries.version_by_id(reg, rows[-1]["version_id"]).signature
         for col in sig.get("inputs", []):
             name = str(col.get("name"))
             if name not in floors:

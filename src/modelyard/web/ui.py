@@ -33,6 +33,7 @@ from modelyard.core.errors import (
     Unauthenticated,
 )
 from modelyard.core.governance import Permission
+from modelyard.registry import access, queries
 from modelyard.registry.registry import Registry
 from modelyard.security.access import Identity
 from modelyard.security.sessions import Session
@@ -166,15 +167,15 @@ def dashboard_app(
     def endpoints(request: Request, who: Identity) -> dict[str, Any]:
         name = request.path_params.get("name")
         plans: dict[str, list[records.Route]] = {}
-        for r in reg.store.routes.all(name):
+        for r in queries.routes(reg, name):
             plans.setdefault(r.endpoint, []).append(r)
         history = []
         if name:
-            if not plans and reg.store.routes.generation(name) == 0:
+            if not plans and queries.route_generation(reg, name) == 0:
                 raise NotFound(f"no endpoint {name!r}")
             history = [
                 e
-                for e in reg.store.chain.entries(target_prefix=f"endpoint:{name}")
+                for e in queries.audit_entries(reg, f"endpoint:{name}")
                 if e["target"] == f"endpoint:{name}"
             ][::-1]
         live: list[str] = []
@@ -230,7 +231,7 @@ def dashboard_app(
                 f"unknown alert tier {filters['tier']!r}",
                 hint=f"expected one of {', '.join(TIERS)}",
             )
-        rows = AlertBook(reg.store).find(filters["state"], filters["endpoint"] or None, limit=500)
+        rows = AlertBook.of(reg).find(filters["state"], filters["endpoint"] or None, limit=500)
         if filters["tier"]:
             rows = [a for a in rows if a["tier"] == filters["tier"]]
         return {
@@ -269,16 +270,14 @@ def dashboard_app(
         }
 
     def audit(request: Request, who: Identity) -> dict[str, Any]:
-        from modelyard.security.audit import history, verify_configured
-
         q = request.query_params
         filters = {k: (q.get(k) or None) for k in ("model", "actor", "action")}
-        entries = history(
-            reg.store, filters["model"], actor=filters["actor"], action=filters["action"], limit=500
+        entries = access.audit_history(
+            reg, filters["model"], actor=filters["actor"], action=filters["action"], limit=500
         )
         return {
             "entries": entries[::-1],
-            "verify": verify_configured(reg.store),
+            "verify": access.verify_audit(reg),
             "filters": filters,
         }
 
@@ -289,7 +288,7 @@ def dashboard_app(
             who.require(Permission.READ, "read reports")
             digest = request.path_params["digest"]
             known = {
-                r.html_digest for v in reg.model_versions() for r in reg.store.reports.of(v.id)
+                r.html_digest for v in reg.model_versions() for r in queries.reports(reg, v.id)
             }
             if digest not in known:
                 raise NotFound(f"no report {digest}")
@@ -345,18 +344,16 @@ def dashboard_app(
 
     def acknowledge(request: Request, who: Identity, form: dict[str, str]) -> str:
         from modelyard.monitoring.alerts import AlertBook
-        from modelyard.monitoring.sinks import Dispatcher, build_sinks
+        from modelyard.monitoring.sinks import Dispatcher
 
         alert_id = _int_id(request.path_params["id"], "alert")
         reason = form.get("reason", "").strip()
         if not reason:
             raise InvalidInput("acknowledging an alert needs a reason (who is on it, and why)")
-        event = AlertBook(reg.store).acknowledge(alert_id, who.name, reason)
+        event = AlertBook.of(reg).acknowledge(alert_id, who.name, reason)
         # the sinks hear of it as they do from `modelyard alerts ack` (failures are recorded
         # as deliveries, never raised)
-        Dispatcher(
-            reg.store, build_sinks(reg.config.monitoring.sinks, reg.config.webhooks)
-        ).deliver([event])
+        Dispatcher.of(reg).deliver([event])
         return _back(form.get("next"), "/alerts")
 
     def decide(request: Request, who: Identity, form: dict[str, str]) -> str:

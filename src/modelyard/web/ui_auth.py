@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from modelyard.core.errors import ModelyardError, PermissionDenied, Unauthenticated
+from modelyard.registry import access
 from modelyard.registry.registry import Registry
 from modelyard.security import sessions
 from modelyard.security.access import Identity
@@ -67,13 +68,11 @@ class Auth:
     def identify(self, request: Request) -> Who:
         """Who is asking: a bearer token, or the session the cookie names, checked against
         what it is bound to on every request (a revoked token ends its sessions)."""
-        from modelyard.security.tokens import authenticate, identity_of
-
-        store = self.reg.store
+        reg = self.reg
         header = request.headers.get("authorization", "")
         if self.local is None and header.lower().startswith("bearer "):
-            return authenticate(store, header[7:].strip()), None
-        session = sessions.resolve(store, request.cookies.get(COOKIE))
+            return access.authenticate(reg, header[7:].strip()), None
+        session = access.resolve_session(reg, request.cookies.get(COOKIE))
         if session is None:
             raise Unauthenticated("sign in to use the dashboard")
         if self.local is not None:
@@ -83,9 +82,9 @@ class Auth:
         if session.token_id is None:
             raise Unauthenticated("this session was not started with an API token")
         try:
-            return identity_of(store, session.token_id), session
+            return access.token_identity(reg, session.token_id), session
         except Unauthenticated:
-            sessions.end(store, session.secret)  # its token was revoked or expired
+            access.end_session(reg, session.secret)  # its token was revoked or expired
             raise
 
     def entering(self, request: Request) -> bool:
@@ -115,7 +114,7 @@ class Auth:
         presented = request.query_params.get("token", "")
         if not hmac.compare_digest(presented.encode(), self.launch_token.encode()):
             return self.page(request, "launch.html", None, status=401, wrong=True)
-        session = sessions.start(self.reg.store, self.launch, self.local.name)
+        session = access.start_session(self.reg, self.launch, self.local.name)
         rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
         clean = request.url.path + (f"?{urlencode(rest)}" if rest else "")
         resp = RedirectResponse(clean, status_code=303)
@@ -131,8 +130,6 @@ class Auth:
         return resp
 
     async def login(self, request: Request) -> Response:
-        from modelyard.security.tokens import authenticate
-
         if self.local is not None:  # no tokens here: the launch URL signs in
             if request.method == "GET" and self.entering(request):
                 return await run_in_threadpool(self.enter, request)
@@ -148,12 +145,12 @@ class Auth:
             return self.login_form(request, 403, "the sign-in form expired: sign in again")
         token = form.get("token", "").strip()
         try:
-            who = await run_in_threadpool(authenticate, self.reg.store, token)
+            who = await run_in_threadpool(access.authenticate, self.reg, token)
         except PermissionDenied as exc:
             return self.login_form(request, 401, exc.message)
         assert who.token_id is not None
         binding = sessions.token_binding(who.token_id)
-        session = await run_in_threadpool(sessions.start, self.reg.store, binding, who.name)
+        session = await run_in_threadpool(access.start_session, self.reg, binding, who.name)
         resp = RedirectResponse(f"{self.root}/", status_code=303)
         self._cookie(request, resp, COOKIE, session.secret)
         resp.delete_cookie(LOGIN_COOKIE, path=self.path)
@@ -174,7 +171,7 @@ class Auth:
         except ModelyardError as exc:
             return self.error_page(request, who, exc, session)
         if session is not None:
-            await run_in_threadpool(sessions.end, self.reg.store, session.secret)
+            await run_in_threadpool(access.end_session, self.reg, session.secret)
         resp: Response = (
             self.page(request, "launch.html", None, bye=True)
             if self.local is not None

@@ -22,11 +22,12 @@ from typing import Any
 
 from modelyard.core.errors import ModelyardError, NotFound
 from modelyard.core.monitor_config import PlaybookConfig, tier_rank
+from modelyard.monitoring.action_log import last_action
+from modelyard.monitoring.leader import Lease, lease_holder
 from modelyard.orchestration.playbooks.base import ActionContext, ActionRecord, Event
 from modelyard.orchestration.playbooks.executors import executor_for
 from modelyard.registry.registry import Registry
 from modelyard.store.playbooks import PlaybookStore
-from modelyard.store.rollouts import RolloutStore
 
 log = logging.getLogger("modelyard.playbooks")
 
@@ -72,7 +73,7 @@ class Playbooks:
         self.reg = reg
         self.actor = actor
         self.playbooks = dict(reg.config.playbooks if playbooks is None else playbooks)
-        self.store = PlaybookStore(reg.store)
+        self.records = PlaybookStore(reg.store)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
     def config(self, name: str) -> PlaybookConfig:
@@ -122,9 +123,9 @@ class Playbooks:
         # one run at a time per (playbook, endpoint) across processes and replicas, and the
         # cooldown is judged while holding it (so two replicas never both pass it)
         lease, owner = lease_name(name, endpoint), f"{socket.gethostname()}:{os.getpid()}:{run_id}"
-        leases = RolloutStore(self.reg.store)
-        if not dry and not leases.acquire(lease, owner, LEASE_TTL_S):
-            holder = leases.holder(lease)
+        held = Lease(self.reg, lease, owner, LEASE_TTL_S)
+        if not dry and not held.hold():
+            holder = lease_holder(self.reg, lease)
             return [
                 self._record(
                     name,
@@ -148,7 +149,7 @@ class Playbooks:
             return self._run_actions(name, cfg, endpoint, event, dry, alert_id, base, run_id)
         finally:
             if not dry:
-                leases.release(lease, owner)
+                held.release()
 
     def _cooldown(
         self,
@@ -162,7 +163,7 @@ class Playbooks:
         """A ``skipped`` record while the last done/failed action is within the quiet time."""
         if cfg.cooldown_s <= 0:
             return None
-        last = self.store.last(name, endpoint, COOLDOWN_STATUSES)
+        last = last_action(self.reg, name, endpoint, COOLDOWN_STATUSES)
         if last is None:
             return None
         waited = (self.clock() - last["created_at"]).total_seconds()
@@ -247,7 +248,7 @@ class Playbooks:
         details: dict[str, Any],
     ) -> ActionRecord:
         cause = f"alert #{alert_id}" if alert_id is not None else "trigger"
-        row = self.store.record(
+        row = self.records.record(
             playbook=name,
             endpoint=endpoint,
             action=action,

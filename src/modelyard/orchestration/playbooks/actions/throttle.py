@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelyard.orchestration.playbooks.base import ActionContext, Executor
+from modelyard.registry.endpoints import overrides, set_overrides
 
 
 class Throttle(Executor):
@@ -18,11 +19,11 @@ class Throttle(Executor):
             limits["rate_per_s"] = ctx.action.rate_per_s
         if ctx.action.max_concurrency is not None:
             limits["max_concurrency"] = ctx.action.max_concurrency
-        before = ctx.reg.store.routes.overrides(ctx.endpoint)
+        before = overrides(ctx.reg, ctx.endpoint)
         return {"throttle": limits, "overrides_before": before or None}
 
     def apply(self, ctx: ActionContext, plan: dict[str, Any]) -> dict[str, Any]:
         merged = {**(plan["overrides_before"] or {}), "throttle": plan["throttle"]}
-        generation = ctx.reg.store.routes.set_overrides(ctx.endpoint, merged, ctx.actor, ctx.reason)
+        generation = set_overrides(ctx.reg, ctx.endpoint, merged, ctx.actor, ctx.reason)
         limits = ", ".join(f"{k}={v:g}" for k, v in plan["throttle"].items())
         return {**plan, "generation": generation, "outcome": f"throttled: {limits}"}
