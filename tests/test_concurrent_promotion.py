@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from modelyard.core.lifecycle import TRANSITIONS, Role, State
 from modelyard.core.records import Transition
@@ -112,12 +112,18 @@ def _start_children(
 def _watch_until_done(
     store: MetadataStore, endpoint: str, model: str, children: list[subprocess.Popen[str]]
 ) -> list[dict[str, Any]]:
+    # a plain reader: the store's transactions take SQLite's write lock at BEGIN (IMMEDIATE),
+    # which would queue the watcher behind the promoters; under WAL a plain read never waits
+    reader = create_engine(store.engine.url)
     seen = []
-    while any(c.poll() is None for c in children):
-        with store.tx() as conn:
-            row = conn.execute(WATCH, {"ep": endpoint, "model": model}).mappings().one()
-        seen.append(dict(row))
-        time.sleep(0.01)
+    try:
+        while any(c.poll() is None for c in children):
+            with reader.connect() as conn:
+                row = conn.execute(WATCH, {"ep": endpoint, "model": model}).mappings().one()
+            seen.append(dict(row))
+            time.sleep(0.01)
+    finally:
+        reader.dispose()
     return seen
 
 
