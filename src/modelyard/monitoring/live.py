@@ -9,7 +9,8 @@ swaps the list about every second and, on a worker thread:
    baseline (``BaselineCache``: the same bins in every replica and in the monitor);
 2. counts the rows into one ``LiveWindows`` per (endpoint, version) with the project's
    ``monitoring`` settings (``window_s``, ``grace_s``, ``sample_size``), vectorised: the rows of
-   all answers that fall in one window go through a single ``WindowSketch.update_batch``, with
+   all answers that fall in one window go through a single ``WindowSketch.update_columns``
+   (the frames' arrays joined per feature, no DataFrame), with
    the monitored prediction (``prediction_scalar``), the request latency and the inference CPU
    the batcher measured (``answer.cpu_s``, summed per window);
 3. drains the windows that closed (ended over ``grace_s`` ago) and writes them with
@@ -368,8 +369,11 @@ def _feed(sketch: WindowSketch, pending: _Pending) -> None:
             predictions = np.concatenate(
                 [np.asarray(pending.predictions[i]).reshape(-1) for i in idx]
             )
-        latency = np.repeat([pending.latency_ms[i] for i in idx], [f.n for f in frames])
-        sketch.update_batch(_rows(frames), predictions=predictions, latency_ms=latency)
+        sizes = [f.n for f in frames]
+        latency = np.repeat([pending.latency_ms[i] for i in idx], sizes)
+        sketch.update_columns(
+            sum(sizes), _columns(frames), predictions=predictions, latency_ms=latency
+        )
     for ms in pending.failures_ms:
         sketch.requests += 1
         sketch.errors += 1
@@ -377,17 +381,22 @@ def _feed(sketch: WindowSketch, pending: _Pending) -> None:
         sketch.latency_sum_ms += ms
 
 
-def _rows(frames: Sequence[FrameLike]) -> Any:
-    """One DataFrame of the frames' rows, joining their arrays without a frame per answer."""
-    import pandas as pd
-
-    names = list(frames[0].names)
-    if all(f.names == frames[0].names for f in frames):
+def _columns(frames: Sequence[FrameLike]) -> dict[str, np.ndarray]:
+    """One array per feature over the frames' rows, joined without a DataFrame (a frame of
+    other columns than the first one's goes through its DataFrame)."""
+    names = frames[0].names
+    if all(f.names == names for f in frames):
         matrices = [m for f in frames if (m := getattr(f, "matrix", None)) is not None]
         if len(matrices) == len(frames):
-            return pd.DataFrame(np.concatenate(matrices), columns=names, copy=False)
+            matrix = matrices[0] if len(matrices) == 1 else np.concatenate(matrices)
+            return {n: matrix[:, j] for j, n in enumerate(names)}
         columns = [c for f in frames if (c := getattr(f, "columns", None)) is not None]
         if len(columns) == len(frames):
-            joined = {n: np.concatenate([c[j] for c in columns]) for j, n in enumerate(names)}
-            return pd.DataFrame(joined, copy=False)
-    return pd.concat([f.as_dataframe() for f in frames], ignore_index=True)
+            if len(columns) == 1:
+                return dict(zip(names, columns[0], strict=True))
+            per_feature = zip(*columns, strict=True)
+            return {n: np.concatenate(c) for n, c in zip(names, per_feature, strict=True)}
+    import pandas as pd
+
+    df = pd.concat([f.as_dataframe() for f in frames], ignore_index=True)
+    return {str(n): df[n].to_numpy() for n in df.columns}

@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("modelyard.serving")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     endpoint: str
     config: PredictionLogConfig
@@ -218,13 +218,13 @@ class PredictionLog:
         parquet = [e for e in batch if e.config.format == "parquet"]
         if parquet:
             batch = [e for e in batch if e.config.format != "parquet"]
-        files: dict[Path, list[bytes]] = {}
-        pid = os.getpid()
+        files: dict[tuple[str, int], list[bytes]] = {}  # (endpoint, UTC day number) -> lines
         for e in batch:
-            day = dt.datetime.fromtimestamp(e.at, dt.UTC).strftime("%Y-%m-%d")
-            path = self.folder / e.endpoint / day / f"{pid}.jsonl"
-            files.setdefault(path, []).append(self._line(e))
-        for path, lines in files.items():
+            files.setdefault((e.endpoint, int(e.at // 86400)), []).append(self._line(e))
+        name = f"{os.getpid()}.jsonl"
+        for (endpoint, day), lines in files.items():
+            stamp = dt.datetime.fromtimestamp(day * 86400, dt.UTC).strftime("%Y-%m-%d")
+            path = self.folder / endpoint / stamp / name
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "ab") as fh:
                 fh.write(b"".join(lines))
