@@ -314,6 +314,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--rounds", type=int, default=3, help="A/B rounds of --monitoring-cost")
     p.add_argument(
+        "--modelyard-src",
+        type=Path,
+        default=None,
+        help="run the modelyard servers on the package in this folder (PYTHONPATH), e.g. an "
+        "older commit's `git archive REV src | tar -x -C DIR`, to compare before and after",
+    )
+    p.add_argument(
         "--startup-timeout",
         type=float,
         default=120.0,
@@ -432,7 +439,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     models: list[BenchModel] = []
     interrupted = False
     try:
-        ctx = Context(workdir, modelyard_extra=list(args.modelyard_arg))
+        ctx = Context(
+            workdir, modelyard_extra=list(args.modelyard_arg), modelyard_src=args.modelyard_src
+        )
         models = train_models(workdir, args.models)
         if args.monitoring_cost:
             prepare_modelyard(ctx, models)

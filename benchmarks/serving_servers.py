@@ -90,6 +90,7 @@ class Context:
     modelyard_error: str | None = None
     mlflow_models: dict[str, Path] = field(default_factory=dict)
     modelyard_extra: list[str] = field(default_factory=list)
+    modelyard_src: Path | None = None  # --modelyard-src: servers import modelyard from there
 
 
 def launch_bare(ctx: Context, model: BenchModel, port: int) -> Launch:
@@ -269,6 +270,9 @@ def launch_modelyard(
     if ctx.modelyard_project is None:
         raise BenchError(ctx.modelyard_error or "modelyard project missing")
     path = f"/v1/models/{model.name}:predict"
+    env = clean_env(OUR_VENV)
+    if ctx.modelyard_src is not None:
+        env["PYTHONPATH"] = str(ctx.modelyard_src)
     return Launch(
         [
             str(OUR_VENV / "bin" / "modelyard"),
@@ -283,7 +287,7 @@ def launch_modelyard(
             *([] if compile_paths else ["--no-compile"]),
             *ctx.modelyard_extra,
         ],
-        clean_env(OUR_VENV),
+        env,
         ctx.modelyard_project,
         "/v2/health/ready",
         [
