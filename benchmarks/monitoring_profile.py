@@ -39,7 +39,7 @@ from harness import log, set_log_name
 from serving_models import MODEL_TITLES, BenchModel, train_models
 from serving_servers import Context, prepare_modelyard
 
-FLUSH_OBS = 200  # answers per background flush in the piece timings (~1 s of traffic at c=1)
+FLUSH_OBS = 200  # default answers per flush in the piece timings (~1 s of traffic at c=1)
 
 
 class AsgiDriver:
@@ -155,7 +155,12 @@ async def one_round(
 
 
 def time_pieces(
-    project: Path, model: BenchModel, payloads: list[bytes], n: int, prof: cProfile.Profile | None
+    project: Path,
+    model: BenchModel,
+    payloads: list[bytes],
+    n: int,
+    prof: cProfile.Profile | None,
+    flush: int = FLUSH_OBS,
 ) -> dict[str, float]:
     """CPU µs of the monitoring pieces alone, on answers the real app produced."""
     import numpy as np
@@ -222,22 +227,22 @@ def time_pieces(
             batch, monitor._buffer = monitor._buffer, []
             monitor.process(batch[:10], True)  # builds the baseline (once per server)
             batch = batch[10:]
-            chunks = [batch[i : i + FLUSH_OBS] for i in range(0, len(batch), FLUSH_OBS)]
+            chunks = [batch[i : i + flush] for i in range(0, len(batch), flush)]
 
             def process() -> None:
                 for chunk in chunks:
                     monitor.process(chunk)
                 monitor.process([], force=True)
 
-            timed(f"LiveMonitor.process, flushes of {FLUSH_OBS}", process, len(batch))
+            timed(f"LiveMonitor.process, flushes of {flush}", process, len(batch))
             entries, predlog.pending = predlog.pending, []
-            logs = [entries[i : i + FLUSH_OBS] for i in range(0, len(entries), FLUSH_OBS)]
+            logs = [entries[i : i + flush] for i in range(0, len(entries), flush)]
 
             def write() -> None:
                 for chunk in logs:
                     predlog._write(chunk)
 
-            timed(f"PredictionLog._write, flushes of {FLUSH_OBS}", write, len(entries))
+            timed(f"PredictionLog._write, flushes of {flush}", write, len(entries))
             lines = [predlog._line(e) for e in entries[:200]]
             out["log line bytes (mean)"] = float(np.mean([len(x) for x in lines]))
     return out
@@ -256,6 +261,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=1, help="rows per request")
     p.add_argument("--models", default="flights-logreg,flights-boosting,logreg,forest")
     p.add_argument("--profile", default="none", choices=("none", "cprofile"))
+    p.add_argument(
+        "--flush",
+        type=int,
+        default=FLUSH_OBS,
+        help="answers per background flush in the piece timings (200: ~1 s at c=1; a few "
+        "thousand: c=64)",
+    )
+    p.add_argument("--no-ab", action="store_true", help="only the piece timings")
     args = p.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
     bad = [m for m in args.models if m not in MODEL_TITLES]
@@ -284,24 +297,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             payloads = bodies(m, args.rows)
             on: list[float] = []
             off: list[float] = []
-            for _ in range(args.rounds):
+            for _ in range(0 if args.no_ab else args.rounds):
                 off.append(asyncio.run(one_round(project, m.name, False, payloads, args.requests)))
                 on.append(asyncio.run(one_round(project, m.name, True, payloads, args.requests)))
-            a, b = statistics.median(on), statistics.median(off)
             print(f"\n== {m.name}: {m.title}")
-            for label, value, runs in (("on ", a, on), ("off", b, off)):
-                rounded = [round(x) for x in runs]
-                print(f"  monitoring + prediction log {label}: {value:8.1f} µs/request  {rounded}")
-            print(
-                f"  cost of monitoring             : {a - b:8.1f} µs/request, "
-                f"{(a - b) / args.rows:.1f} µs/row"
-            )
+            if on and off:
+                ab_report(on, off, args.rows)
             prof = cProfile.Profile() if args.profile == "cprofile" else None
-            for label, us in time_pieces(project, m, payloads, args.requests, prof).items():
+            pieces = time_pieces(project, m, payloads, args.requests, prof, args.flush)
+            for label, us in pieces.items():
                 print(f"  {label:55s} {us:8.1f}")
             if prof is not None:
                 print(profile_text(prof))
     return 0
+
+
+def ab_report(on: list[float], off: list[float], rows: int) -> None:
+    a, b = statistics.median(on), statistics.median(off)
+    for label, value, runs in (("on ", a, on), ("off", b, off)):
+        rounded = [round(x) for x in runs]
+        print(f"  monitoring + prediction log {label}: {value:8.1f} µs/request  {rounded}")
+    print(
+        f"  cost of monitoring             : {a - b:8.1f} µs/request, {(a - b) / rows:.1f} µs/row"
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The buffered prediction log's flush writes each answer's line, in order, to the file of its
-endpoint and UTC day (``<endpoint>/<YYYY-MM-DD>/<pid>.jsonl``), whatever the batch mixes."""
+endpoint and UTC day (``<endpoint>/<YYYY-MM-DD>/<pid>.jsonl``), whatever the batch mixes; the
+line's ``at`` is the text ``datetime.isoformat`` gives."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelyard.core.endpoint_config import PredictionLogConfig
-from modelyard.serving.predlog import PredictionLog
+from modelyard.serving.predlog import PredictionLog, utc_iso
 
 MIDNIGHT = dt.datetime(2026, 12, 4, tzinfo=dt.UTC).timestamp()
 
@@ -43,3 +46,16 @@ def test_a_flush_writes_every_line_in_order_to_its_endpoint_and_day(tmp_path: Pa
     assert got == want
     assert len(got) == 4  # two endpoints, two days
     assert log.written == len(batch)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.floats(0, 4e9),
+        st.floats(0, 4e9).map(lambda t: round(t, 6)),
+        st.integers(0, 4 * 10**9).map(lambda s: s + 0.9999995),
+        st.integers(0, 4 * 10**9).map(float),
+    )
+)
+def test_utc_iso_is_the_datetime_isoformat_text(at: float) -> None:
+    assert utc_iso(at) == dt.datetime.fromtimestamp(at, dt.UTC).isoformat()
