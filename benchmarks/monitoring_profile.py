@@ -289,9 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"error: {ctx.modelyard_error}")
             return 1
         project = ctx.modelyard_project
+        ab = "" if args.no_ab else f", {args.rounds} interleaved on/off rounds (medians)"
         print(
-            f"\nin-process, {args.requests} requests x {args.rows} row(s) per round, "
-            f"{args.rounds} interleaved rounds; CPU µs per request (median of rounds)"
+            f"\nin-process, {args.requests} requests x {args.rows} row(s){ab}; CPU µs per "
+            "request"
         )
         for m in models:
             payloads = bodies(m, args.rows)
