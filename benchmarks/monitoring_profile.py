@@ -291,8 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         project = ctx.modelyard_project
         ab = "" if args.no_ab else f", {args.rounds} interleaved on/off rounds (medians)"
         print(
-            f"\nin-process, {args.requests} requests x {args.rows} row(s){ab}; CPU µs per "
-            "request"
+            f"\nin-process, {args.requests} requests x {args.rows} row(s){ab}; CPU µs per request"
         )
         for m in models:
             payloads = bodies(m, args.rows)
