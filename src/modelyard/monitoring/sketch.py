@@ -21,8 +21,11 @@ per-call overhead (~1 µs per ufunc call on scalars) is larger than the work, wh
 ``bisect.bisect_right`` on a list of floats and ``dict.get`` on the category index are C calls of
 ~50 ns. The loop keeps per-column state in parallel lists bound to locals so each feature costs a
 lookup, a NaN check, a bisect and a list increment (see benchmarks/sketch_update.py: ~10 µs for
-20 features). ``update_batch(df)`` is the vectorised path (sort + searchsorted, ``pd.Categorical``
-codes + bincount) and gives the same sketch as calling ``update`` on each row.
+20 features). ``update_batch(df)`` is the vectorised path for DataFrames (baselines, offline
+logs: searchsorted + bincount, ``pd.factorize``) and gives the same sketch as calling ``update``
+on each row. ``update_columns(n, arrays)`` is the live monitor's flush path: one array per
+feature as the server's frames hold them, no DataFrame, value for value what ``update`` counts
+(property-tested), at a few µs per row for 14 features (issue 23, benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import math
 import os
 import random
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -329,13 +333,7 @@ class WindowSketch:
         if errors is not None:
             self.errors += int(np.count_nonzero(np.asarray(errors)))
         if latency_ms is not None:
-            lat = np.asarray(latency_ms, dtype=float)
-            idx = np.searchsorted(np.asarray(LATENCY_BUCKETS_MS), lat, side="right")
-            add = np.bincount(idx, minlength=len(self.latency_counts))
-            self.latency_counts = [
-                a + int(b) for a, b in zip(self.latency_counts, add, strict=True)
-            ]
-            self.latency_sum_ms += float(lat.sum())
+            self._count_latency(np.asarray(latency_ms, dtype=float))
         if self.sample_size:
             k = np.asarray([self._random() for _ in range(n)] if keys is None else keys, float)
             take = min(self.sample_size, n)
@@ -344,12 +342,60 @@ class WindowSketch:
             for i in cand:
                 key = float(k[i])
                 if len(self._sample) < self.sample_size or key < -self._sample[0][0]:
-                    row = tuple(_py(v) for v in frame.iloc[int(i)].tolist())
-                    entry = (-key, next(self._tie), row)
-                    if len(self._sample) < self.sample_size:
-                        heapq.heappush(self._sample, entry)
-                    else:
-                        heapq.heapreplace(self._sample, entry)
+                    self._offer(key, tuple(_py(v) for v in frame.iloc[int(i)].tolist()))
+
+    def update_columns(
+        self,
+        n: int,
+        columns: Mapping[str, np.ndarray],
+        predictions: np.ndarray | None = None,
+        latency_ms: np.ndarray | None = None,
+        keys: Sequence[float] | None = None,
+    ) -> None:
+        """Count ``n`` requests given as one array per feature (a feature absent from
+        ``columns`` is missing): value for value the same sketch as ``update`` on each row in
+        order, without building a DataFrame. The live monitor's flush path: a numeric array is
+        binned by one ``searchsorted`` (integers exactly while below 2**53), a category column
+        by one dict lookup per value (``map``) counted by ``Counter``; object arrays that are
+        not categories go value by value through the per-row rules."""
+        self.requests += n
+        for spec in self.layout.columns:
+            col = self.columns[spec.name]
+            values = columns.get(spec.name)
+            if values is None:
+                col.missing += n
+            else:
+                _count_values(col, values)
+        if predictions is not None and self.prediction is not None:
+            _count_values(self.prediction, np.asarray(predictions))
+        if latency_ms is not None:
+            self._count_latency(np.asarray(latency_ms, dtype=float))
+        if self.sample_size and n:
+            k = np.asarray([self._random() for _ in range(n)] if keys is None else keys, float)
+            take = min(self.sample_size, n)
+            cand = np.argpartition(k, take - 1)[:take] if take < n else np.arange(n)
+            if len(self._sample) >= self.sample_size:  # only keys below the kept maximum
+                cand = cand[k[cand] < -self._sample[0][0]]
+            if len(cand):
+                picked = [
+                    columns[name][cand].tolist() if name in columns else [None] * len(cand)
+                    for name in self._names
+                ]
+                for pos, row in enumerate(zip(*picked, strict=True)):
+                    self._offer(float(k[cand[pos]]), row)
+
+    def _count_latency(self, lat: np.ndarray) -> None:
+        idx = np.searchsorted(np.asarray(LATENCY_BUCKETS_MS), lat, side="right")
+        add = np.bincount(idx, minlength=len(self.latency_counts))
+        self.latency_counts = [a + int(b) for a, b in zip(self.latency_counts, add, strict=True)]
+        self.latency_sum_ms += float(lat.sum())
+
+    def _offer(self, key: float, row: tuple[Any, ...]) -> None:
+        """Keep ``row`` in the bottom-k sample if its key is among the k smallest."""
+        if len(self._sample) < self.sample_size:
+            heapq.heappush(self._sample, (-key, next(self._tie), row))
+        elif key < -self._sample[0][0]:
+            heapq.heapreplace(self._sample, (-key, next(self._tie), row))
 
     # ---- merging and reading ---------------------------------------------------------
     def merge(self, other: WindowSketch) -> WindowSketch:
@@ -473,6 +519,11 @@ def _py(value: Any) -> Any:
 
 
 def _jsonable(value: Any) -> Any:
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is float:
+        return value if math.isfinite(value) else None
     value = _py(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -503,6 +554,66 @@ def _count_one(col: ColumnCounts, v: Any) -> None:
         col.note_unseen(s)
     else:
         col.cells[j] += 1
+
+
+def _count_values(col: ColumnCounts, values: np.ndarray) -> None:
+    """Count one column's array into ``col`` exactly as ``update`` counts its values."""
+    spec = col.spec
+    if isinstance(spec, NumericSpec):
+        if values.dtype.kind in "fiub":
+            _count_numbers(col, values.astype(np.float64, copy=False))
+        else:
+            for v in values.tolist():
+                _count_one(col, v)
+        return
+    get = spec.index.get
+    vals = values.tolist()
+    codes = Counter(map(get, vals))  # category index per value, None when not a category
+    cells = col.cells
+    for j, c in codes.items():
+        if j is not None:
+            cells[j] += c
+    if None not in codes:
+        return
+    unseen: dict[str, int] = {}
+    missing = spec.n_bins
+    for v in vals:  # the values that are not categories as given: update's rules, one by one
+        if get(v) is not None:
+            continue
+        if v is None or v != v:
+            cells[missing] += 1
+            continue
+        s = v if isinstance(v, str) else _label(v)
+        j = get(s)
+        if j is None:
+            unseen[s] = unseen.get(s, 0) + 1
+        else:
+            cells[j] += 1
+    for s, c in unseen.items():
+        cells[missing - 1] += c
+        col.note_unseen(s, c)
+
+
+def _count_numbers(col: ColumnCounts, values: np.ndarray) -> None:
+    isnan = np.isnan(values)
+    n_nan = int(np.count_nonzero(isnan))
+    col.cells[-2] += n_nan  # NaN is missing, as in update
+    finite = values[~isnan] if n_nan else values
+    edges = np.asarray(col.spec.edges, dtype=float)  # type: ignore[union-attr]
+    bins = np.searchsorted(edges, finite, side="right")  # == bisect_right, value by value
+    add = np.bincount(bins, minlength=len(edges) + 1).tolist()
+    cells = col.cells
+    for i, c in enumerate(add):
+        if c:
+            cells[i] += c
+    if add[0]:
+        below = finite[bins == 0]
+        col.lo = min(col.lo, float(below.min()))
+        col.lo_sum += float(below.sum())
+    if add[-1]:
+        above = finite[bins == len(edges)]
+        col.hi = max(col.hi, float(above.max()))
+        col.hi_sum += float(above.sum())
 
 
 def _count_array(col: ColumnCounts, series: Any) -> None:

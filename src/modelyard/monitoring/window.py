@@ -108,7 +108,7 @@ class LiveWindows:
 
     def sketch_at(self, at: float) -> WindowSketch:
         """The open sketch of the window holding ``at`` (created on first use), for a feeder
-        that counts in batches (``update_batch``) off the request path."""
+        that counts in batches (``update_columns``) off the request path."""
         start = at - (at % self.width_s)
         sketch = self._open.get(start)
         if sketch is None:
