@@ -13,17 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
-
 from modelyard.core.errors import Conflict, IllegalTransition, InvalidInput, PermissionDenied
 from modelyard.core.identity import same_principal
 from modelyard.core.lifecycle import State
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.security.access import Identity
-from modelyard.store import schema as t
+from modelyard.store.database import Connection
 from modelyard.store.governance import GovernanceStore
 from modelyard.store.metadata import Row
+from modelyard.store.runs import RunStore
 
 
 @dataclass(frozen=True)
@@ -38,10 +36,7 @@ def authors_of(conn: Connection, mv: ModelVersion) -> set[str]:
     """The principals who authored ``mv``: who registered it, and who started its run."""
     found = {mv.principal or f"legacy:{mv.created_by}"}
     if mv.run_id:
-        run = conn.execute(
-            select(t.runs.c.principal, t.runs.c.created_by).where(t.runs.c.id == mv.run_id)
-        ).one()
-        found.add(run.principal or f"legacy:{run.created_by}")
+        found.add(RunStore.author(conn, mv.run_id))
     return found
 
 

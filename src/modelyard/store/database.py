@@ -20,6 +20,8 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from modelyard.core.errors import ModelyardError
 from modelyard.store.engine import create_store_engine, migrate
 
+__all__ = ["Connection", "Database", "Row", "now"]  # Connection: the type transactions hand out
+
 T = TypeVar("T")
 
 Row = dict[str, Any]  # a row as a mapping, for the stores that have no typed record yet

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 
 from modelyard.core.errors import Conflict, NotFound
 from modelyard.core.records import DatasetUse, DatasetVersion, MetricPoint, RunInput, RunRecord
@@ -83,6 +84,15 @@ class RunStore:
         if len(rows) > 1 and rows[0].id != run_id:
             raise Conflict(f"run id prefix {run_id!r} is ambiguous; give more characters")
         return rows[0]
+
+    @staticmethod
+    def author(conn: Connection, run_id: str) -> str:
+        """Who started the run, read in the caller's transaction: the principal, else (runs
+        recorded before principals) ``legacy:<name>``."""
+        row = conn.execute(
+            select(t.runs.c.principal, t.runs.c.created_by).where(t.runs.c.id == run_id)
+        ).one()
+        return str(row.principal or f"legacy:{row.created_by}")
 
     def metrics(self, run_id: str) -> list[MetricPoint]:
         q = (
