@@ -357,7 +357,7 @@ def test_a_viewer_sees_the_pages_but_no_forms_and_cannot_post(site: Any) -> None
         assert denied.status_code == 403 and "deploy" in unescape(denied.text)
         denied = client.post("/ui/review/1", data={"decision": "confirm"})
         assert denied.status_code == 403 and "feedback" in unescape(denied.text)
-    assert AlertStore(reg.store).get(ids["drift"])["state"] == "firing"
+    assert AlertStore(reg.store).get(ids["drift"]).state == "firing"
     assert len(FeedbackStore(reg.store).review_items("wine")) == 2
 
 
@@ -378,11 +378,11 @@ def test_a_deployer_acknowledges_an_alert_in_one_click(site: Any) -> None:
         again = client.post(f"/ui/alerts/{ids['drift']}/ack", data={"reason": "again"})
         assert again.status_code == 409 and "acknowledged" in unescape(again.text)
     row = AlertStore(reg.store).get(ids["drift"])
-    assert row["state"] == "acknowledged" and row["acknowledged_by"] == "deployer-1"
+    assert row.state == "acknowledged" and row.acknowledged_by == "deployer-1"
     entry = reg.store.chain.entries(action="alert.acknowledge")[-1]
     assert entry["actor"] == "deployer-1" and entry["reason"] == "retraining"
     sent = AlertStore(reg.store).deliveries(alert_id=ids["drift"])
-    assert [(d["event"], d["status"]) for d in sent] == [("acknowledged", "delivered")], (
+    assert [(d.event, d.status) for d in sent] == [("acknowledged", "delivered")], (
         "the sinks hear of it, as from `modelyard alerts ack`"
     )
 

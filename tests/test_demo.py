@@ -84,22 +84,22 @@ def test_demo_drift_raises_warning_then_critical_and_the_playbook_retrains(
     with Registry.open(root, env={}) as reg:
         windows = WindowStore(reg.store).windows(endpoint="arrests", with_sketch=False)
         assert windows and sum(w["requests"] for w in windows) > 500, "the server fed windows"
-        alerts = sorted(AlertStore(reg.store).find(endpoint="arrests"), key=lambda a: a["id"])
-        drift = [a for a in alerts if a["rule"].startswith("drift-")]
-        assert [(a["rule"], a["tier"]) for a in drift][:2] == [
+        alerts = sorted(AlertStore(reg.store).find(endpoint="arrests"), key=lambda a: a.id)
+        drift = [a for a in alerts if a.rule.startswith("drift-")]
+        assert [(a.rule, a.tier) for a in drift][:2] == [
             ("drift-warning", "warning"),
             ("drift-critical", "critical"),
         ], "warning first, then critical"
         critical = drift[1]
-        assert critical["value"] >= 0.5
+        assert critical.value is not None and critical.value >= 0.5
         actions = PlaybookStore(reg.store).history(endpoint="arrests", limit=20)
         done = {(a["action"], a["status"]) for a in actions}
         assert {("notify", "done"), ("retrain", "done")} <= done
         retrain = next(a for a in actions if a["action"] == "retrain")
-        assert retrain["alert_id"] == critical["id"], "the action names the alert that caused it"
+        assert retrain["alert_id"] == critical.id, "the action names the alert that caused it"
         assert retrain["details"]["candidate"] == "arrests@6"
         audited = reg.store.chain.entries(action="playbook.retrain")
-        assert audited and audited[-1]["data"].get("alert") == critical["id"]
+        assert audited and audited[-1]["data"].get("alert") == critical.id
         graph = model_lineage(reg, "arrests@6")
         assert [d["ref"] for d in graph["datasets"]] == ["arrests-train@2"], "newest data"
         assert graph["reports"][0]["passed"] is True, "the retrained candidate passed the gates"

@@ -110,15 +110,15 @@ def test_sustain_three_fires_on_the_third_breaching_window_and_recover_two_resol
     assert _pattern(traffic, monitor, "BB") == [[], []]
     assert traffic.step(monitor, bad=True) == ["fired"]
     (alert,) = AlertStore(reg.store).find(("firing",))
-    assert alert["rule"] == "errors" and alert["tier"] == "critical"
-    assert alert["value"] == pytest.approx(0.2)
-    assert alert["details"]["threshold"] == 0.1
-    assert alert["details"]["window_start"] == at(2).isoformat()
+    assert alert.rule == "errors" and alert.tier == "critical"
+    assert alert.value == pytest.approx(0.2)
+    assert alert.details["threshold"] == 0.1
+    assert alert.details["window_start"] == at(2).isoformat()
     # still breaching, then alternating: the episode neither resolves nor fires again
     assert _pattern(traffic, monitor, "BCBCB") == [[]] * 5
     assert traffic.step(monitor, bad=False) == []
     assert traffic.step(monitor, bad=False) == ["resolved"]  # second consecutive clear window
-    assert AlertStore(reg.store).find(("resolved",))[0]["id"] == alert["id"]
+    assert AlertStore(reg.store).find(("resolved",))[0].id == alert.id
     # alternating breaches never reach three in a row: no new episode
     assert _pattern(traffic, monitor, "BCBCBC") == [[]] * 6
     assert len(AlertStore(reg.store).find()) == 1
@@ -141,7 +141,7 @@ def test_a_restarted_monitor_keeps_the_counters_and_counts_a_rejudged_window_onc
     traffic = Traffic(reg, mv, model, held)
     assert _pattern(traffic, Monitor(reg, clock=clock()), "BB") == [[], []]
     (state,) = AlertStore(reg.store).states()
-    assert (state["breaches"], state["clears"], state["last_start"]) == (2, 0, at(1))
+    assert (state.breaches, state.clears, state.last_start) == (2, 0, at(1))
 
     # a late replica adds rows to the second window: it is re-judged, not counted again
     window(reg, mv, model, held.iloc[:50], at(1), replica="pod-late", errors=10)
@@ -149,7 +149,7 @@ def test_a_restarted_monitor_keeps_the_counters_and_counts_a_rejudged_window_onc
         restarted = Monitor(again, clock=clock())
         assert restarted.tick(NOW) == []
         assert restarted.judged == 1
-        assert AlertStore(again.store).states()[0]["breaches"] == 2
+        assert AlertStore(again.store).states()[0].breaches == 2
         traffic.reg = again
         assert traffic.step(restarted, bad=True) == ["fired"]
 
@@ -175,7 +175,7 @@ def _fire(setup: Any) -> tuple[Registry, Traffic, Monitor, int]:
     traffic = Traffic(reg, mv, model, held)
     monitor = Monitor(reg, clock=clock())
     assert _pattern(traffic, monitor, "BBB")[-1] == ["fired"]
-    return reg, traffic, monitor, AlertStore(reg.store).find(("firing",))[0]["id"]
+    return reg, traffic, monitor, AlertStore(reg.store).find(("firing",))[0].id
 
 
 def test_an_acknowledged_alert_stays_open_until_recovery_and_the_ack_is_audited(
@@ -186,16 +186,16 @@ def test_an_acknowledged_alert_stays_open_until_recovery_and_the_ack_is_audited(
     event = book.acknowledge(alert_id, "carol", "upstream feed is late, on it")
     assert event.event == "acknowledged" and event.alert_id == alert_id
     row = AlertStore(reg.store).get(alert_id)
-    assert (row["state"], row["acknowledged_by"]) == ("acknowledged", "carol")
+    assert (row.state, row.acknowledged_by) == ("acknowledged", "carol")
     (entry,) = reg.store.chain.entries(action="alert.acknowledge")
     assert (entry["actor"], entry["reason"]) == ("carol", "upstream feed is late, on it")
     assert entry["data"]["alert"] == alert_id and entry["target"] == "endpoint:arrests"
     with pytest.raises(Conflict, match="acknowledged"):
         book.acknowledge(alert_id, "carol", "again")
     assert _pattern(traffic, monitor, "BC") == [[], []]
-    assert AlertStore(reg.store).get(alert_id)["state"] == "acknowledged"
+    assert AlertStore(reg.store).get(alert_id).state == "acknowledged"
     assert traffic.step(monitor, bad=False) == ["resolved"]
-    assert AlertStore(reg.store).get(alert_id)["state"] == "resolved"
+    assert AlertStore(reg.store).get(alert_id).state == "resolved"
 
 
 def test_resolving_by_hand_is_audited_and_the_rule_counts_afresh(setup: Any) -> None:
@@ -204,7 +204,7 @@ def test_resolving_by_hand_is_audited_and_the_rule_counts_afresh(setup: Any) -> 
     event = book.resolve(alert_id, "dave", "false alarm: load test traffic")
     assert event.event == "resolved"
     row = AlertStore(reg.store).get(alert_id)
-    assert row["state"] == "resolved" and row["details"]["resolved_by"] == "dave"
+    assert row.state == "resolved" and row.details["resolved_by"] == "dave"
     (entry,) = reg.store.chain.entries(action="alert.resolve")
     assert (entry["actor"], entry["reason"]) == ("dave", "false alarm: load test traffic")
     with pytest.raises(Conflict, match="already resolved"):
@@ -284,12 +284,12 @@ def test_a_webhook_that_fails_twice_gets_the_event_on_the_third_attempt(fired: A
     assert hook.bodies[-1]["alert"] == _event(alert_id).to_dict()
     assert waits == [0.5, 1.0]  # exponential backoff between the attempts
     rows = AlertStore(reg.store).deliveries(alert_id=alert_id)[::-1]
-    assert [(r["status"], r["attempts"]) for r in rows] == [
+    assert [(r.status, r.attempts) for r in rows] == [
         ("failed", 1),
         ("failed", 2),
         ("delivered", 3),
     ]
-    assert "503" in rows[0]["error"] and rows[-1]["sink"] == f"webhook:{redact_url(hook.url)}"
+    assert "503" in (rows[0].error or "") and rows[-1].sink == f"webhook:{redact_url(hook.url)}"
 
 
 def test_a_webhook_that_always_fails_leaves_one_dead_letter_and_the_monitor_goes_on(
@@ -307,10 +307,10 @@ def test_a_webhook_that_always_fails_leaves_one_dead_letter_and_the_monitor_goes
     assert out == {"delivered": 0, "dead": 2}
     assert len(hook.bodies) == 3
     dead = AlertStore(reg.store).deliveries(status="dead")
-    assert sorted((d["sink"], d["attempts"]) for d in dead) == sorted(
+    assert sorted((d.sink, d.attempts) for d in dead) == sorted(
         [(f"webhook:{redact_url(hook.url)}", 3), (f"webhook:{redact_url(closed)}", 1)]
     )
-    assert all(d["payload"]["alert_id"] == alert_id for d in dead)
+    assert all(d.payload["alert_id"] == alert_id for d in dead)
 
 
 def test_backoff_doubles_and_is_capped() -> None:

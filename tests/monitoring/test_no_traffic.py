@@ -38,10 +38,10 @@ def test_an_idle_endpoint_fires_no_traffic_and_keeps_other_alerts_open(
     (fired,) = monitor.tick(after(4))
     assert (fired.rule, fired.event, fired.window_start) == ("idle", "fired", at(3))
     store = AlertStore(reg.store)
-    assert sorted(a["rule"] for a in store.find(("firing",))) == ["errors", "idle"]
-    (idle,) = [a for a in store.find(("firing",)) if a["rule"] == "idle"]
-    assert idle["details"]["window_start"] == at(4).isoformat()  # the latest gap counted
-    assert idle["details"]["requests"] == 0 and idle["details"]["version"] is None
+    assert sorted(a.rule for a in store.find(("firing",))) == ["errors", "idle"]
+    (idle,) = [a for a in store.find(("firing",)) if a.rule == "idle"]
+    assert idle.details["window_start"] == at(4).isoformat()  # the latest gap counted
+    assert idle.details["requests"] == 0 and idle.details["version"] is None
     # traffic is back, clean: idle resolves at once, errors after two clear windows
     window(reg, mv, model, held.iloc[100:200], at(5))
     assert [(e.rule, e.event) for e in monitor.tick(after(5))] == [("idle", "resolved")]

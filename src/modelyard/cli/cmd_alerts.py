@@ -5,6 +5,7 @@ Imports of the monitoring code happen inside the commands, so ``--help`` stays f
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,14 +50,14 @@ def list_(
     with open_registry(project) as reg:
         rows = AlertBook.of(reg).find(state, endpoint)
     if json_:
-        render.emit_json(rows)
+        render.emit_json([dataclasses.asdict(r) for r in rows])
         return
     render.table(
         f"alerts ({state})",
         ["id", "endpoint", "rule", "tier", "state", "value", "started", "message"],
         [
-            [r["id"], r["endpoint"], r["rule"], _tier(r["tier"]), r["state"], _num(r["value"]),
-             render.ago(r["started_at"]), r["message"]]
+            [r.id, r.endpoint, r.rule, _tier(r.tier), r.state, _num(r.value),
+             render.ago(r.started_at), r.message]
             for r in rows
         ],
     )  # fmt: skip
@@ -106,9 +107,9 @@ def _act(alert_id: int, reason: str, project: Path, json_: bool, action: str) ->
         Dispatcher.of(reg).deliver([event])
         row = book.get(alert_id)
     if json_:
-        render.emit_json(row)
+        render.emit_json(dataclasses.asdict(row))
         return
-    render.console.print(f"alert #{alert_id} ({row['rule']} on {row['endpoint']}): {row['state']}")
+    render.console.print(f"alert #{alert_id} ({row.rule} on {row.endpoint}): {row.state}")
 
 
 @alerts_app.command("deliveries")
@@ -130,14 +131,14 @@ def deliveries(
     with open_registry(project) as reg:
         rows = AlertBook.of(reg).deliveries(dead, alert, limit)
     if json_:
-        render.emit_json(rows)
+        render.emit_json([dataclasses.asdict(r) for r in rows])
         return
     render.table(
         "dead letters" if dead else "deliveries",
         ["id", "alert", "event", "sink", "status", "attempt", "at", "error"],
         [
-            [r["id"], r["alert_id"], r["event"], r["sink"], r["status"], r["attempts"],
-             render.ago(r["created_at"]), r["error"] or ""]
+            [r.id, r.alert_id, r.event, r.sink, r.status, r.attempts,
+             render.ago(r.created_at), r.error or ""]
             for r in rows
         ],
     )  # fmt: skip

@@ -6,6 +6,7 @@ stays fast.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -384,7 +385,13 @@ def status(
         holder = lease_holder(reg, LEASE)
     windows = [_status_row(r) for r in latest]
     if json_:
-        render.emit_json({"windows": windows, "alerts": alerts, "leader": holder})
+        render.emit_json(
+            {
+                "windows": windows,
+                "alerts": [dataclasses.asdict(a) for a in alerts],
+                "leader": holder,
+            }
+        )
         return
     render.table(
         "latest windows",
@@ -402,8 +409,8 @@ def status(
         "open alerts",
         ["id", "endpoint", "rule", "tier", "state", "value", "since"],
         [
-            [a["id"], a["endpoint"], a["rule"], a["tier"], a["state"], _num(a["value"]),
-             render.ago(a["started_at"])]
+            [a.id, a.endpoint, a.rule, a.tier, a.state, _num(a.value),
+             render.ago(a.started_at)]
             for a in alerts
         ],
     )  # fmt: skip

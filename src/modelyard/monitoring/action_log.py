@@ -5,6 +5,7 @@ of each playbook. (Playbooks themselves run in
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from modelyard.core.errors import NotFound
@@ -34,7 +35,7 @@ def actions_with_alerts(reg: Registry, endpoint: str | None = None, limit: int =
         aid = row["alert_id"]
         if aid is not None and aid not in cache:
             try:
-                cache[aid] = alerts.get(aid)
+                cache[aid] = dataclasses.asdict(alerts.get(aid))
             except NotFound:  # shown by its id only
                 cache[aid] = None
         row["alert"] = cache.get(aid) if aid is not None else None

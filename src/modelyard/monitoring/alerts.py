@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from modelyard.core.monitor_config import NO_TRAFFIC, AlertRule
+from modelyard.core.monitoring_records import Alert, AlertDelivery, AlertRuleState
 from modelyard.store.alerts import OPEN_STATES, STATES, AlertStore, OpenAlert
-from modelyard.store.metadata import MetadataStore, Row
+from modelyard.store.metadata import MetadataStore
 
 if TYPE_CHECKING:
     from modelyard.registry.registry import Registry
@@ -65,19 +66,19 @@ class AlertEvent:
         }
 
     @classmethod
-    def from_alert(cls, row: Row, event: EventKind) -> AlertEvent:
+    def from_alert(cls, row: Alert, event: EventKind) -> AlertEvent:
         """The event of a person acting on a stored alert (acknowledge, manual resolve)."""
-        details = row.get("details") or {}
+        details = row.details or {}
         start = details.get("window_start")
         return cls(
-            alert_id=int(row["id"]),
+            alert_id=int(row.id),
             event=event,
-            endpoint=row["endpoint"],
-            rule=row["rule"],
-            tier=row["tier"],
-            value=row["value"],
+            endpoint=row.endpoint,
+            rule=row.rule,
+            tier=row.tier,
+            value=row.value,
             threshold=details.get("threshold"),
-            message=row["message"],
+            message=row.message,
             window_start=None if start is None else dt.datetime.fromisoformat(start),
             signal=details.get("signal", ""),
         )
@@ -124,12 +125,14 @@ class AlertBook:
             and threshold is not None
         )
 
-        def step(conn: Any, state: Row | None, open_alert: Row | None) -> AlertEvent | None:
-            last = None if state is None else state["last_start"]
+        def step(
+            conn: Any, state: AlertRuleState | None, open_alert: Alert | None
+        ) -> AlertEvent | None:
+            last = None if state is None else state.last_start
             if last is not None and start <= last:
                 return None  # counted already (re-judged window, or an older one)
-            breaches = 0 if state is None else int(state["breaches"])
-            clears = 0 if state is None else int(state["clears"])
+            breaches = 0 if state is None else state.breaches
+            clears = 0 if state is None else state.clears
             event: AlertEvent | None = None
             if judged:
                 assert value is not None and threshold is not None
@@ -145,7 +148,7 @@ class AlertBook:
                     breaches, clears = breaches + 1, 0
                     if open_alert is not None:
                         self.alerts.touch_alert(
-                            conn, open_alert["id"], value, {**open_alert["details"], **details}
+                            conn, open_alert.id, value, {**open_alert.details, **details}
                         )
                     elif breaches >= rule.sustain:
                         message = (
@@ -166,11 +169,11 @@ class AlertBook:
                         )
                         self.alerts.close_alert(
                             conn,
-                            open_alert["id"],
-                            {**open_alert["details"], "resolution": "recovered",
+                            open_alert.id,
+                            {**open_alert.details, "resolution": "recovered",
                              "resolved_window": start.isoformat()},
                         )  # fmt: skip
-                        event = self._event(open_alert["id"], "resolved", endpoint, rule, value,
+                        event = self._event(open_alert.id, "resolved", endpoint, rule, value,
                                             threshold, message, start)  # fmt: skip
             self.alerts.save_state(
                 conn, endpoint, rule.name, breaches, clears, start, existed=state is not None
@@ -216,7 +219,7 @@ class AlertBook:
     # ---- reading ---------------------------------------------------------------------
     def find(
         self, state: str = "open", endpoint: str | None = None, limit: int | None = None
-    ) -> list[Row]:
+    ) -> list[Alert]:
         """Alerts in ``state`` (see :func:`parse_state`), newest first."""
         return self.alerts.find(parse_state(state), endpoint, limit)
 
@@ -224,12 +227,12 @@ class AlertBook:
         """Alerts not resolved yet on any of ``endpoints``, oldest first."""
         return self.alerts.open_on(endpoints)
 
-    def get(self, alert_id: int) -> Row:
+    def get(self, alert_id: int) -> Alert:
         return self.alerts.get(alert_id)
 
     def deliveries(
         self, dead: bool = False, alert_id: int | None = None, limit: int | None = None
-    ) -> list[Row]:
+    ) -> list[AlertDelivery]:
         """Every attempt to hand an alert event to a sink, newest first; with ``dead`` only
         the events given up on (the dead letters)."""
         return self.alerts.deliveries("dead" if dead else None, alert_id, limit)

@@ -220,7 +220,7 @@ class Monitor:
         if not rules:
             return []
         last: dict[tuple[str, str], dt.datetime | None] = {
-            (s["endpoint"], s["rule"]): s["last_start"] for s in self.book.alerts.states()
+            (s.endpoint, s.rule): s.last_start for s in self.book.alerts.states()
         }
         gaps = now is not None and any(r.signal == NO_TRAFFIC for r in rules)
         if endpoints is None or gaps:  # an idle endpoint has no new verdict to be touched by

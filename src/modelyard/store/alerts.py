@@ -17,14 +17,15 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Connection
 
 from modelyard.core.errors import Conflict, NotFound
+from modelyard.core.monitoring_records import Alert, AlertDelivery, AlertRuleState
 from modelyard.store import schema as t
-from modelyard.store.metadata import MetadataStore, Row, now
+from modelyard.store.metadata import MetadataStore, now
 
 OPEN_STATES = ("firing", "acknowledged")
 STATES = ("firing", "acknowledged", "resolved")
 
 # judge(conn, state_row_or_None, open_alert_or_None) -> (new state values, alert change)
-JudgeFn = Callable[[Connection, Row | None, Row | None], Any]
+JudgeFn = Callable[[Connection, AlertRuleState | None, Alert | None], Any]
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,12 @@ class AlertStore:
             )
             return fn(
                 conn,
-                None if state is None else dict(state),
+                None if state is None else AlertRuleState.from_row(state),
                 self._open(conn, endpoint, rule),
             )
 
     @staticmethod
-    def _open(conn: Connection, endpoint: str, rule: str) -> Row | None:
+    def _open(conn: Connection, endpoint: str, rule: str) -> Alert | None:
         a = t.alerts
         row = (
             conn.execute(
@@ -76,7 +77,7 @@ class AlertStore:
             .mappings()
             .first()
         )
-        return None if row is None else dict(row)
+        return None if row is None else Alert.from_row(row)
 
     @staticmethod
     def save_state(
@@ -149,13 +150,13 @@ class AlertStore:
         )
 
     # ---- people acting on an alert -------------------------------------------------------
-    def acknowledge(self, alert_id: int, actor: str, reason: str) -> Row:
+    def acknowledge(self, alert_id: int, actor: str, reason: str) -> Alert:
         """firing → acknowledged (stays open until recovery); audited."""
         with self.store.tx() as conn:
             row = self._get(conn, alert_id)
-            if row["state"] != "firing":
+            if row.state != "firing":
                 raise Conflict(
-                    f"alert #{alert_id} is {row['state']}; only a firing alert can be acknowledged",
+                    f"alert #{alert_id} is {row.state}; only a firing alert can be acknowledged",
                     hint="`modelyard alerts list --state firing` shows the ones that can",
                 )
             conn.execute(
@@ -166,45 +167,45 @@ class AlertStore:
             self._audit(conn, actor, "alert.acknowledge", row, reason)
             return self._get(conn, alert_id)
 
-    def resolve(self, alert_id: int, actor: str, reason: str) -> Row:
+    def resolve(self, alert_id: int, actor: str, reason: str) -> Alert:
         """firing|acknowledged → resolved by hand; the rule's counters restart; audited."""
         with self.store.tx() as conn:
             row = self._get(conn, alert_id)
-            if row["state"] not in OPEN_STATES:
+            if row.state not in OPEN_STATES:
                 raise Conflict(f"alert #{alert_id} is already resolved")
-            details = {**row["details"], "resolved_by": actor, "resolution": "manual"}
+            details = {**row.details, "resolved_by": actor, "resolution": "manual"}
             self.close_alert(conn, alert_id, details)
             s = t.alert_rule_state
             conn.execute(
                 update(s)
-                .where(and_(s.c.endpoint == row["endpoint"], s.c.rule == row["rule"]))
+                .where(and_(s.c.endpoint == row.endpoint, s.c.rule == row.rule))
                 .values(breaches=0, clears=0, updated_at=now())
             )
             self._audit(conn, actor, "alert.resolve", row, reason)
             return self._get(conn, alert_id)
 
-    def _audit(self, conn: Connection, actor: str, action: str, row: Row, reason: str) -> None:
+    def _audit(self, conn: Connection, actor: str, action: str, row: Alert, reason: str) -> None:
         """A person's action on the alert ``row``, on the audit chain of its endpoint."""
         self.store.audit(
             conn,
             actor,
             action,
-            f"endpoint:{row['endpoint']}",
+            f"endpoint:{row.endpoint}",
             reason,
-            {"alert": row["id"], "rule": row["rule"], "tier": row["tier"]},
+            {"alert": row.id, "rule": row.rule, "tier": row.tier},
         )
 
     # ---- reading -------------------------------------------------------------------------
     @staticmethod
-    def _get(conn: Connection, alert_id: int) -> Row:
+    def _get(conn: Connection, alert_id: int) -> Alert:
         row = conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id)).mappings().first()
         if row is None:
             raise NotFound(
                 f"no alert #{alert_id}", hint="`modelyard alerts list --state all` lists them"
             )
-        return dict(row)
+        return Alert.from_row(row)
 
-    def get(self, alert_id: int) -> Row:
+    def get(self, alert_id: int) -> Alert:
         with self.store.tx() as conn:
             return self._get(conn, alert_id)
 
@@ -213,7 +214,7 @@ class AlertStore:
         states: tuple[str, ...] = STATES,
         endpoint: str | None = None,
         limit: int | None = None,
-    ) -> list[Row]:
+    ) -> list[Alert]:
         """Alerts in those states, newest first."""
         a = t.alerts
         q = select(a).where(a.c.state.in_(states)).order_by(a.c.id.desc())
@@ -222,7 +223,7 @@ class AlertStore:
         if limit is not None:
             q = q.limit(limit)
         with self.store.tx() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [Alert.from_row(r) for r in conn.execute(q).mappings()]
 
     def open_on(self, endpoints: Iterable[str]) -> list[OpenAlert]:
         """Alerts not resolved yet on any of ``endpoints``, oldest first."""
@@ -235,13 +236,13 @@ class AlertStore:
         with self.store.tx() as conn:
             return [OpenAlert(**r) for r in conn.execute(q).mappings()]
 
-    def states(self, endpoint: str | None = None) -> list[Row]:
+    def states(self, endpoint: str | None = None) -> list[AlertRuleState]:
         s = t.alert_rule_state
         q = select(s).order_by(s.c.endpoint, s.c.rule)
         if endpoint is not None:
             q = q.where(s.c.endpoint == endpoint)
         with self.store.tx() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [AlertRuleState.from_row(r) for r in conn.execute(q).mappings()]
 
     # ---- deliveries ----------------------------------------------------------------------
     def record_delivery(
@@ -272,7 +273,7 @@ class AlertStore:
 
     def deliveries(
         self, status: str | None = None, alert_id: int | None = None, limit: int | None = None
-    ) -> list[Row]:
+    ) -> list[AlertDelivery]:
         """Delivery attempts, newest first."""
         d = t.alert_deliveries
         q = select(d).order_by(d.c.id.desc())
@@ -283,4 +284,4 @@ class AlertStore:
         if limit is not None:
             q = q.limit(limit)
         with self.store.tx() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [AlertDelivery.from_row(r) for r in conn.execute(q).mappings()]

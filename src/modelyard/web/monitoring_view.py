@@ -120,7 +120,7 @@ class MonitoringView:
     def firing_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for a in self.alerts.find("firing"):
-            counts[a["endpoint"]] = counts.get(a["endpoint"], 0) + 1
+            counts[a.endpoint] = counts.get(a.endpoint, 0) + 1
         return counts
 
 

@@ -233,7 +233,7 @@ def dashboard_app(
             )
         rows = AlertBook.of(reg).find(filters["state"], filters["endpoint"] or None, limit=500)
         if filters["tier"]:
-            rows = [a for a in rows if a["tier"] == filters["tier"]]
+            rows = [a for a in rows if a.tier == filters["tier"]]
         return {
             "alerts": rows,
             "filters": filters,
