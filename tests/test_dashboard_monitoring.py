@@ -390,7 +390,7 @@ def test_a_deployer_acknowledges_an_alert_in_one_click(site: Any) -> None:
 def test_a_reviewer_confirms_or_corrects_in_one_click(site: Any) -> None:
     reg, _ = site
     fb = FeedbackStore(reg.store)
-    first, second = (i["id"] for i in fb.review_items("wine"))
+    first, second = (i.id for i in fb.review_items("wine"))
     with _as(reg, "reviewer") as client:
         page = client.get("/ui/review?endpoint=wine").text
         assert page.count('class="inline confirm-form"') == 2 and "ack-form" not in page
@@ -409,8 +409,8 @@ def test_a_reviewer_confirms_or_corrects_in_one_click(site: Any) -> None:
         assert twice.status_code == 409 and "already decided" in unescape(twice.text)
         decided = client.get("/ui/review?status=corrected").text
         assert re.search(r"2 · reviewer-1", decided)
-    assert fb.get("pred-0")["label"] == 0 and fb.get("pred-0")["reviewer"] == "reviewer-1"
-    assert fb.get("pred-1")["label"] == 2 and fb.get("pred-1")["source"] == "review"
+    assert fb.get("pred-0").label == 0 and fb.get("pred-0").reviewer == "reviewer-1"
+    assert fb.get("pred-1").label == 2 and fb.get("pred-1").source == "review"
 
 
 def test_new_pages_link_no_external_assets(site: Any) -> None:

@@ -45,7 +45,7 @@ def test_labels_before_and_after_the_prediction_is_logged_join_to_its_version_an
         early = predict(client, rows[:1])
         add_labels(reg, [Label(early, "Yes")], "api", "tester")
         assert join_feedback(reg) == 0  # not in the log yet: kept, not lost
-        assert label_of(reg, early)["version_id"] is None
+        assert label_of(reg, early).version_id is None
     assert join_feedback(reg) == 1
     between = dt.datetime.now(dt.UTC)
     with serving(reg, mv) as client:
@@ -57,10 +57,11 @@ def test_labels_before_and_after_the_prediction_is_logged_join_to_its_version_an
     assert join_feedback(reg) == 0  # nothing left to join
 
     first, second = label_of(reg, early), label_of(reg, late)
-    assert first["version_id"] == second["version_id"] == mv.id
-    assert first["endpoint"] == "arrests" and first["input"] == rows[:1]
-    assert first["predicted_at"] < between <= second["predicted_at"]
-    assert set(first["output"]) == {"predict"} and len(first["output"]["predict"]) == 1
+    assert first.version_id == second.version_id == mv.id
+    assert first.endpoint == "arrests" and first.input == rows[:1]
+    assert first.predicted_at and second.predicted_at
+    assert first.predicted_at < between <= second.predicted_at
+    assert set(first.output) == {"predict"} and len(first.output["predict"]) == 1
     # each label counts in the window of its prediction, not of its arrival
     assert window_quality(reg, "arrests", mv.id, None, between)["labels"] == 1
     assert window_quality(reg, "arrests", mv.id, between, None)["labels"] == 1
@@ -76,7 +77,7 @@ def test_a_later_label_replaces_the_earlier_one_and_the_replacement_is_audited(
     assert (again.new, again.replaced) == (0, 1)
     assert add_labels(registry, [Label("p-1", "Yes")], "api", "carol").unchanged == 1
     row = label_of(registry, "p-1")
-    assert row["label"] == "Yes" and row["source"] == "file"
+    assert row.label == "Yes" and row.source == "file"
     [entry] = registry.store.chain.entries(action="feedback.replace")
     assert entry["actor"] == "bob" and entry["target"] == "prediction:p-1"
     assert entry["data"]["old"] == "No" and entry["data"]["new"] == "Yes"
@@ -121,7 +122,7 @@ def test_feedback_posted_to_the_api_is_stored_and_bad_requests_are_4xx_naming_th
     assert r.json() == {"received": 2, "new": 1, "replaced": 1, "unchanged": 0}
     r = client.post(url, headers=heads["data-scientist"], json=batch)  # a retried request
     assert r.json() == {"received": 2, "new": 0, "replaced": 0, "unchanged": 2}
-    assert label_of(local_registry, "a-1")["label"] == 0
+    assert label_of(local_registry, "a-1").label == 0
 
     bad = {
         "labels[1]: expected an object": {"labels": [{"prediction_id": "b", "label": 1}, 7]},
@@ -170,7 +171,7 @@ def test_feedback_files_report_received_joined_and_unknown_and_bad_files_exit_2(
         capsys, monkeypatch, "feedback", "add", str(tmp_path / "more.jsonl"), "-p", str(root)
     )
     assert out.returncode == 0 and "joined 1; unknown 0" in out.stdout, out.stdout
-    assert label_of(reg, ids[1])["label"] == "Yes"
+    assert label_of(reg, ids[1]).label == "Yes"
 
     (tmp_path / "broken.jsonl").write_text('{"prediction_id": "x", "label": 1}\n{oops\n')
     (tmp_path / "nolabel.csv").write_text("prediction_id,verdict\nx,1\n")

@@ -57,7 +57,7 @@ def test_labels_are_recorded_once_checked_and_a_refused_batch_leaves_nothing(
 ) -> None:
     done = feedback.add_labels(registry, [Label(" p-1 ", "Yes"), Label("p-2", 0)], "api", "ann")
     assert (done.received, done.new, done.replaced) == (2, 2, 0)
-    assert feedback.label_of(registry, "p-1")["label"] == "Yes"  # the id was trimmed
+    assert feedback.label_of(registry, "p-1").label == "Yes"  # the id was trimmed
     with pytest.raises(InvalidInput, match=r"^label #1 \(p-4\): label must be"):
         feedback.add_labels(registry, [Label("p-3", 1), Label("p-4", None)], "api", "ann")
     with pytest.raises(NotFound, match="no feedback for prediction 'p-3'"):

@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from modelyard.core.errors import Conflict, InvalidInput
+from modelyard.core.feedback_records import ReviewItem
 from modelyard.monitoring import feedback
 from modelyard.monitoring.review import ReviewQueue
 from modelyard.registry.registry import ModelVersion, Registry
@@ -46,13 +47,13 @@ def test_low_confidence_predictions_of_a_real_model_are_queued_and_confident_one
     assert 0 < len(unsure) < len(ids)  # the data has both kinds
 
     items = FeedbackStore(reg.store).review_items("arrests")
-    assert {i["prediction_id"] for i in items} == unsure
+    assert {i.prediction_id for i in items} == unsure
     by_id = {pid: p for pid, p in zip(ids, top, strict=True)}
     for item in items:
-        assert item["reason"] == "low-confidence" and item["status"] == "pending"
-        assert item["score"] == pytest.approx(by_id[item["prediction_id"]])
-        assert item["version_id"] == mv.id and item["endpoint"] == "arrests"
-        assert set(item["input"][0]) == set(FEATURES) and item["output"]["predict"] in ([0], [1])
+        assert item.reason == "low-confidence" and item.status == "pending"
+        assert item.score == pytest.approx(by_id[item.prediction_id])
+        assert item.version_id == mv.id and item.endpoint == "arrests"
+        assert set(item.input[0]) == set(FEATURES) and item.output["predict"] in ([0], [1])
     assert queue.dropped == 0 and queue.queued == len(unsure)
 
 
@@ -65,7 +66,7 @@ def test_a_random_share_is_queued_and_each_endpoint_is_bounded_by_max_pending(
         for r in records(ev.head(40)):
             predict(client, [r])
     items = FeedbackStore(reg.store).review_items("arrests")
-    assert len(items) == 7 and {i["reason"] for i in items} == {"sampled"}
+    assert len(items) == 7 and {i.reason for i in items} == {"sampled"}
     reg.close()
 
 
@@ -75,7 +76,7 @@ def test_fields_tagged_pii_are_hashed_in_queued_inputs(tmp_path: Path) -> None:
     with serving(reg, mv, observers=[queue]) as client:
         predict(client, records(ev.head(1)))
     [item] = FeedbackStore(reg.store).review_items()
-    record = item["input"][0]
+    record = item.input[0]
     assert record["citizen"].startswith("sha256:") and record["sex"] in ("Male", "Female")
     assert record["citizen"] != ev["citizen"].iloc[0]
     reg.close()
@@ -84,7 +85,7 @@ def test_fields_tagged_pii_are_hashed_in_queued_inputs(tmp_path: Path) -> None:
 @pytest.fixture
 def decided(
     tmp_path: Path, store_url: str
-) -> Iterator[tuple[Registry, TestClient, dict[str, str], list[dict[str, object]]]]:
+) -> Iterator[tuple[Registry, TestClient, dict[str, str], list[ReviewItem]]]:
     reg, mv, ev = arrests_project(tmp_path / "p", store_url, below=0.8)
     queue = ReviewQueue(reg)
     with serving(reg, mv, observers=[queue]) as client:
@@ -104,50 +105,50 @@ def decided(
 
 
 def test_a_review_decision_becomes_a_label_with_the_reviewer_recorded_and_audited(
-    decided: tuple[Registry, TestClient, dict[str, str], list[dict[str, object]]],
+    decided: tuple[Registry, TestClient, dict[str, str], list[ReviewItem]],
 ) -> None:
     reg, api, head, items = decided
     listed = api.get(PREFIX + "/review", params={"endpoint": "arrests"}, headers=head).json()
-    assert [i["id"] for i in listed] == [i["id"] for i in items]
+    assert [i["id"] for i in listed] == [i.id for i in items]
     first, second = items[0], items[1]
-    predicted = first["output"]["predict"][0]  # type: ignore[index]
-    r = api.post(PREFIX + f"/review/{first['id']}", json={"decision": "confirm"}, headers=head)
+    predicted = first.output["predict"][0]
+    r = api.post(PREFIX + f"/review/{first.id}", json={"decision": "confirm"}, headers=head)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "confirmed" and r.json()["reviewer"] == "t-reviewer"
     r = api.post(
-        PREFIX + f"/review/{second['id']}",
+        PREFIX + f"/review/{second.id}",
         json={"decision": "correct", "label": "Yes"},
         headers=head,
     )
     assert r.status_code == 200 and r.json()["label"] == "Yes"
 
     fb = FeedbackStore(reg.store)
-    confirmed, corrected = fb.get(str(first["prediction_id"])), fb.get(str(second["prediction_id"]))
-    assert confirmed["label"] == predicted and corrected["label"] == "Yes"
+    confirmed, corrected = fb.get(str(first.prediction_id)), fb.get(str(second.prediction_id))
+    assert confirmed.label == predicted and corrected.label == "Yes"
     for row, item in ((confirmed, first), (corrected, second)):
-        assert row["source"] == "review" and row["reviewer"] == "t-reviewer"
-        assert row["version_id"] == item["version_id"]  # joined from the queued item
-        assert row["input"] == item["input"]
+        assert row.source == "review" and row.reviewer == "t-reviewer"
+        assert row.version_id == item.version_id  # joined from the queued item
+        assert row.input == item.input
     actions = {e["action"]: e for e in reg.store.chain.entries(actor="t-reviewer")}
-    assert actions["review.confirm"]["data"]["prediction_id"] == first["prediction_id"]
+    assert actions["review.confirm"]["data"]["prediction_id"] == first.prediction_id
     assert actions["review.correct"]["data"]["label"] == "Yes"
     pending = api.get(PREFIX + "/review", headers=head).json()
-    assert first["id"] not in [i["id"] for i in pending]
+    assert first.id not in [i["id"] for i in pending]
     done = api.get(PREFIX + "/review", params={"status": "all"}, headers=head).json()
     assert {i["status"] for i in done} >= {"confirmed", "corrected", "pending"}
 
 
 def test_deciding_twice_is_a_conflict_and_bad_decisions_are_4xx(
-    decided: tuple[Registry, TestClient, dict[str, str], list[dict[str, object]]],
+    decided: tuple[Registry, TestClient, dict[str, str], list[ReviewItem]],
 ) -> None:
     reg, api, head, items = decided
-    url = PREFIX + f"/review/{items[0]['id']}"
+    url = PREFIX + f"/review/{items[0].id}"
     assert api.post(url, json={"decision": "confirm"}, headers=head).status_code == 200
     r = api.post(url, json={"decision": "correct", "label": 0}, headers=head)
     assert r.status_code == 409 and "already decided (confirmed by t-reviewer)" in r.json()["error"]
     with pytest.raises(Conflict):
-        feedback.decide(reg, int(str(items[0]["id"])), "confirm", "someone")
-    other = PREFIX + f"/review/{items[1]['id']}"
+        feedback.decide(reg, items[0].id, "confirm", "someone")
+    other = PREFIX + f"/review/{items[1].id}"
     for body, message in (
         ({"decision": "maybe"}, "decision must be 'confirm' or 'correct'"),
         ({"decision": "correct"}, "needs the right label"),
@@ -167,8 +168,8 @@ def test_deciding_twice_is_a_conflict_and_bad_decisions_are_4xx(
     r = api.get(PREFIX + "/review", params={"status": "done"}, headers=head)
     assert r.status_code == 422 and "review status must be one of" in r.json()["error"]
     with pytest.raises(InvalidInput):
-        feedback.decide(reg, int(str(items[1]["id"])), "correct", "x", float("nan"))
-    assert feedback.review_item(reg, int(str(items[1]["id"])))["status"] == "pending"
+        feedback.decide(reg, items[1].id, "correct", "x", float("nan"))
+    assert feedback.review_item(reg, items[1].id).status == "pending"
 
 
 def test_the_queue_takes_scores_from_the_answer_when_the_server_sent_them(
@@ -227,6 +228,6 @@ def test_the_review_commands_list_confirm_and_correct_as_the_os_user(
     missing = cli("correct", "424242", "--label", "Yes")
     assert missing.returncode == 1 and "no review item #424242" in missing.stderr
     fb = FeedbackStore(reg.store)
-    assert fb.get(items[1]["prediction_id"])["reviewer"] == "labeller"
+    assert fb.get(items[1]["prediction_id"]).reviewer == "labeller"
     assert len(json.loads(cli("list", "--json").stdout)) == len(items) - 2
     reg.close()

@@ -106,7 +106,7 @@ def _serve(project: Path, env: dict[str, str], df: pd.DataFrame) -> Served:
         e["input"][0]
         for e in read_log(reg.settings.state_dir / "predictions", "arrests", reg.artifacts.keyring)
     ]
-    queued = [i["input"][0] for i in FeedbackStore(reg.store).review_items("arrests")]
+    queued = [i.input[0] for i in FeedbackStore(reg.store).review_items("arrests")]
     reg.close()
     assert len(logged) == len(queued) == len(rows)
     return Served(project, env, list(df["email"]), sent, logged, queued)

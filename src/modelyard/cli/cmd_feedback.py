@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -231,7 +232,7 @@ def review_list(
         from modelyard.monitoring.feedback import review_items
 
         with open_registry(project) as reg:
-            items = review_items(reg, endpoint, status)
+            items = [dataclasses.asdict(i) for i in review_items(reg, endpoint, status)]
     if json_:
         render.emit_json(items)
         return
@@ -270,7 +271,7 @@ def _decide(item_id: int, decision: str, label: Any, project: Path, json_: bool)
         from modelyard.monitoring.feedback import decide
 
         with open_registry(project) as reg:
-            row = decide(reg, item_id, decision, reg.settings.user, label)
+            row = dataclasses.asdict(decide(reg, item_id, decision, reg.settings.user, label))
     if json_:
         render.emit_json(row)
         return

@@ -12,7 +12,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from modelyard.core.errors import InvalidInput
-from modelyard.core.feedback_records import DECISIONS, SOURCES, STATUSES, AddResult, Label
+from modelyard.core.feedback_records import (
+    DECISIONS,
+    SOURCES,
+    STATUSES,
+    AddResult,
+    Label,
+    ReviewItem,
+    StoredLabel,
+)
 from modelyard.registry.registry import Registry
 from modelyard.store.feedback import FeedbackStore
 from modelyard.store.metadata import Row
@@ -60,7 +68,7 @@ def add_labels(reg: Registry, labels: Sequence[Label], source: str, actor: str) 
     return FeedbackStore(reg.store).add(checked, source, actor)
 
 
-def waiting_labels(reg: Registry, limit: int | None = None) -> list[Row]:
+def waiting_labels(reg: Registry, limit: int | None = None) -> list[StoredLabel]:
     """Labels not joined to the prediction log yet, oldest first."""
     return FeedbackStore(reg.store).unjoined(limit)
 
@@ -71,7 +79,7 @@ def record_joins(reg: Registry, joins: Iterable[Row]) -> int:
     return FeedbackStore(reg.store).mark_joined(joins)
 
 
-def joined_labels(reg: Registry, endpoint: str | None = None) -> list[Row]:
+def joined_labels(reg: Registry, endpoint: str | None = None) -> list[StoredLabel]:
     """Labels joined to their prediction (of one endpoint, or all), oldest prediction first."""
     return FeedbackStore(reg.store).joined(endpoint)
 
@@ -81,14 +89,14 @@ def joined_count(reg: Registry, prediction_ids: Sequence[str]) -> int:
     return len(FeedbackStore(reg.store).joined_ids(prediction_ids))
 
 
-def label_of(reg: Registry, prediction_id: str) -> Row:
+def label_of(reg: Registry, prediction_id: str) -> StoredLabel:
     """The label recorded for one prediction (NotFound when there is none)."""
     return FeedbackStore(reg.store).get(prediction_id)
 
 
 def review_items(
     reg: Registry, endpoint: str | None = None, status: str = "pending", limit: int = 1000
-) -> list[Row]:
+) -> list[ReviewItem]:
     """Review items, oldest first; ``status`` is one of the review states or ``all``."""
     if status != "all" and status not in STATUSES:
         raise InvalidInput(
@@ -99,11 +107,13 @@ def review_items(
     )
 
 
-def review_item(reg: Registry, item_id: int) -> Row:
+def review_item(reg: Registry, item_id: int) -> ReviewItem:
     return FeedbackStore(reg.store).review_item(item_id)
 
 
-def decide(reg: Registry, item_id: int, decision: str, reviewer: str, label: Any = None) -> Row:
+def decide(
+    reg: Registry, item_id: int, decision: str, reviewer: str, label: Any = None
+) -> ReviewItem:
     """Confirm the model's answer (no label: the answer becomes the label) or correct it with
     ``label``; the item, its label and the audit entry are written in one transaction."""
     if decision not in DECISIONS:

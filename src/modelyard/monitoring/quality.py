@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from modelyard.core.calibration import CalibrationCounts as CalibrationCounts  # the one ECE
+from modelyard.core.feedback_records import StoredLabel
 from modelyard.core.records import ModelVersion
 from modelyard.registry.registry import Registry
 from modelyard.store.feedback import FeedbackStore
-from modelyard.store.metadata import Row
 
 MAX_GROUPS = 20  # a protected column with more distinct values (e.g. age) is not split
 
@@ -42,16 +42,16 @@ class LabelledRows:
     inputs: list[dict[str, Any] | None] = field(default_factory=list)
 
 
-def expand(rows: list[Row]) -> LabelledRows:
+def expand(rows: list[StoredLabel]) -> LabelledRows:
     out = LabelledRows()
     for r in rows:
-        output = r["output"] or {}
+        output = r.output or {}
         preds = list(output.get("predict") or [])
         probas = output.get("predict_proba")
-        labels = r["label"] if isinstance(r["label"], list) else [r["label"]]
+        labels = r.label if isinstance(r.label, list) else [r.label]
         if not preds or len(labels) != len(preds):
             continue  # a label that does not match the prediction's rows is not judged
-        inputs = r["input"] if isinstance(r["input"], list) else None
+        inputs = r.input if isinstance(r.input, list) else None
         for i, (y, p) in enumerate(zip(labels, preds, strict=True)):
             out.y.append(y)
             out.pred.append(p)
@@ -83,7 +83,7 @@ def window_quality(
     data = expand(rows)
     if not data.y:
         return {}
-    ids = {r["version_id"] for r in rows}
+    ids = {r.version_id for r in rows if r.version_id is not None}  # all of them: joined
     mv = reg.store.versions.by_id(version_id if version_id is not None else min(ids))
     signature: dict[str, Any] = mv.signature or {}
     mc = reg.config.model(mv.model_name)

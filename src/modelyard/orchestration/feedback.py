@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.core.errors import InvalidInput
+from modelyard.core.feedback_records import StoredLabel
 from modelyard.monitoring.feedback import joined_labels, record_joins, waiting_labels
 from modelyard.registry import queries
 from modelyard.registry.registry import DatasetVersion, Registry
@@ -42,10 +43,10 @@ def join_feedback(reg: Registry, limit: int | None = None, joined: list[Row] | N
     waiting = waiting_labels(reg, limit)
     if not waiting:
         return 0
-    endpoints = {r["endpoint"] for r in waiting if r["endpoint"]}
-    if any(not r["endpoint"] for r in waiting):
+    endpoints = {r.endpoint for r in waiting if r.endpoint}
+    if any(not r.endpoint for r in waiting):
         endpoints |= _endpoints_known(reg)
-    wanted: dict[str, Row] = {r["prediction_id"]: r for r in waiting}
+    wanted: dict[str, StoredLabel] = {r.prediction_id: r for r in waiting}
     found: dict[str, dict[str, Any]] = {}
     settled = 0  # labels matched to the answer the caller got (nothing better can come)
     for folder, options in log_sources(reg.settings):
@@ -56,7 +57,7 @@ def join_feedback(reg: Registry, limit: int | None = None, joined: list[Row] | N
                 pid = entry.get("id")
                 if pid not in wanted:
                     continue
-                named = wanted[pid]["endpoint"]
+                named = wanted[pid].endpoint
                 if named and named != entry.get("endpoint", endpoint):
                     continue
                 seen = found.get(pid)
@@ -101,10 +102,10 @@ def export_feedback(
     column = label_column or reg.config.dataset(dataset).target or "label"
     rows = joined_labels(reg, endpoint)
     records: list[dict[str, Any]] = []
-    used: list[dict[str, Any]] = []
+    used: list[StoredLabel] = []
     for r in rows:
-        inputs = r["input"] if isinstance(r["input"], list) else []
-        labels = r["label"] if isinstance(r["label"], list) else [r["label"]]
+        inputs = r.input if isinstance(r.input, list) else []
+        labels = r.label if isinstance(r.label, list) else [r.label]
         if not inputs or len(inputs) != len(labels):
             continue
         for rec, label in zip(inputs, labels, strict=True):
@@ -122,7 +123,7 @@ def export_feedback(
             hint="raise endpoints.<name>.prediction_log.input_sample so inputs are logged",
         )
     versions = sorted(
-        {r["version_id"] for r in used},
+        {r.version_id for r in used if r.version_id is not None},
     )
     refs = []
     for vid in versions:
@@ -134,12 +135,18 @@ def export_feedback(
         "versions": refs,
         "predictions": len(used),
         "labels_without_input": len(rows) - len(used),
-        "from": min(r["predicted_at"] for r in used).isoformat(),
-        "to": max(r["predicted_at"] for r in used).isoformat(),
+        "from": min(_predicted_at(r) for r in used).isoformat(),
+        "to": max(_predicted_at(r) for r in used).isoformat(),
         "label_column": column,
     }
     ds = reg.add_dataset(pd.DataFrame(records), dataset, source=json.dumps(lineage, sort_keys=True))
     return ds, lineage
+
+
+def _predicted_at(label: StoredLabel) -> dt.datetime:
+    """When a joined label's prediction was made (every joined label has it)."""
+    assert label.predicted_at is not None
+    return label.predicted_at
 
 
 __all__ = ["export_feedback", "join_feedback"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.core.errors import NotFound
+from modelyard.core.feedback_records import StoredLabel
 from modelyard.monitoring.feedback import label_of
 from modelyard.registry import queries
 from modelyard.registry.lineage import model_lineage
@@ -72,7 +73,7 @@ def prediction_lineage(
             "seconds)",
         )
     try:
-        label: dict[str, Any] | None = label_of(reg, prediction_id)
+        label: StoredLabel | None = label_of(reg, prediction_id)
     except NotFound:
         label = None
     model = model_lineage(reg, str(answer["version"]))
@@ -90,10 +91,10 @@ def prediction_lineage(
         "feedback": None
         if label is None
         else {
-            "label": label["label"],
-            "source": label["source"],
-            "received_at": label["received_at"].isoformat() if label["received_at"] else None,
-            "joined": label.get("version_id") is not None,
+            "label": label.label,
+            "source": label.source,
+            "received_at": label.received_at.isoformat() if label.received_at else None,
+            "joined": label.version_id is not None,
         },
         **model,
     }

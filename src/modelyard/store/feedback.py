@@ -20,7 +20,15 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from modelyard.core.errors import Conflict, NotFound
-from modelyard.core.feedback_records import CONFIRMED, CORRECTED, PENDING, AddResult, Label
+from modelyard.core.feedback_records import (
+    CONFIRMED,
+    CORRECTED,
+    PENDING,
+    AddResult,
+    Label,
+    ReviewItem,
+    StoredLabel,
+)
 from modelyard.store import schema as t
 from modelyard.store.metadata import MetadataStore, Row, now
 
@@ -48,10 +56,12 @@ class FeedbackStore:
     def _put_many(
         self, conn: Connection, labels: list[Label], source: str, actor: str
     ) -> tuple[int, int]:
-        existing: dict[str, Row] = {}
+        existing: dict[str, StoredLabel] = {}
         for chunk in _chunks([lab.prediction_id for lab in labels]):
             q = select(t.feedback).where(t.feedback.c.prediction_id.in_(chunk))
-            existing.update({r["prediction_id"]: dict(r) for r in conn.execute(q).mappings()})
+            existing.update(
+                {r["prediction_id"]: StoredLabel.from_row(r) for r in conn.execute(q).mappings()}
+            )
         at = now()
         fresh = [
             {
@@ -70,7 +80,7 @@ class FeedbackStore:
         replaced = 0
         for lab in labels:
             old = existing.get(lab.prediction_id)
-            if old is None or old["label"] == lab.label:
+            if old is None or old.label == lab.label:
                 continue
             self._replace(conn, old, lab.label, source, actor, None, lab.endpoint)
             replaced += 1
@@ -79,7 +89,7 @@ class FeedbackStore:
     def _replace(
         self,
         conn: Connection,
-        old: Row,
+        old: StoredLabel,
         label: Any,
         source: str,
         actor: str,
@@ -88,25 +98,25 @@ class FeedbackStore:
     ) -> None:
         conn.execute(
             update(t.feedback)
-            .where(t.feedback.c.id == old["id"])
+            .where(t.feedback.c.id == old.id)
             .values(
                 label=label,
                 source=source,
                 reviewer=reviewer,
                 received_at=now(),
-                endpoint=old["endpoint"] or endpoint,
+                endpoint=old.endpoint or endpoint,
             )
         )
         self.store.audit(
             conn,
             actor,
             "feedback.replace",
-            f"prediction:{old['prediction_id']}",
-            f"label replaced ({old['source']} → {source})",
-            {"old": old["label"], "new": label, "endpoint": old["endpoint"] or endpoint},
+            f"prediction:{old.prediction_id}",
+            f"label replaced ({old.source} → {source})",
+            {"old": old.label, "new": label, "endpoint": old.endpoint or endpoint},
         )
 
-    def get(self, prediction_id: str) -> Row:
+    def get(self, prediction_id: str) -> StoredLabel:
         with self.store.tx() as conn:
             row = (
                 conn.execute(select(t.feedback).where(t.feedback.c.prediction_id == prediction_id))
@@ -115,14 +125,14 @@ class FeedbackStore:
             )
         if row is None:
             raise NotFound(f"no feedback for prediction {prediction_id!r}")
-        return dict(row)
+        return StoredLabel.from_row(row)
 
-    def unjoined(self, limit: int | None = None) -> list[Row]:
+    def unjoined(self, limit: int | None = None) -> list[StoredLabel]:
         q = select(t.feedback).where(t.feedback.c.version_id.is_(None)).order_by(t.feedback.c.id)
         if limit:
             q = q.limit(limit)
         with self.store.tx() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [StoredLabel.from_row(r) for r in conn.execute(q).mappings()]
 
     def mark_joined(self, joins: Iterable[Row]) -> int:
         """Fill in what the prediction log knows: ``prediction_id``, ``endpoint``,
@@ -150,7 +160,7 @@ class FeedbackStore:
         version_id: int | None = None,
         start: dt.datetime | None = None,
         end: dt.datetime | None = None,
-    ) -> list[Row]:
+    ) -> list[StoredLabel]:
         """Joined labels whose prediction time is in [start, end), oldest prediction first."""
         c = t.feedback.c
         cond: list[ColumnElement[bool]] = [c.version_id.is_not(None)]
@@ -164,7 +174,7 @@ class FeedbackStore:
             cond.append(c.predicted_at < end)
         q = select(t.feedback).where(and_(*cond)).order_by(c.predicted_at, c.id)
         with self.store.tx() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [StoredLabel.from_row(r) for r in conn.execute(q).mappings()]
 
     def joined_ids(self, prediction_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -217,7 +227,7 @@ class FeedbackStore:
 
     def review_items(
         self, endpoint: str | None = None, status: str | None = PENDING, limit: int = 1000
-    ) -> list[Row]:
+    ) -> list[ReviewItem]:
         c = t.review_items.c
         q = select(t.review_items).order_by(c.id).limit(limit)
         if endpoint:
@@ -225,9 +235,9 @@ class FeedbackStore:
         if status:
             q = q.where(c.status == status)
         with self.store.tx() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [ReviewItem.from_row(r) for r in conn.execute(q).mappings()]
 
-    def review_item(self, item_id: int) -> Row:
+    def review_item(self, item_id: int) -> ReviewItem:
         with self.store.tx() as conn:
             row = (
                 conn.execute(select(t.review_items).where(t.review_items.c.id == item_id))
@@ -236,18 +246,19 @@ class FeedbackStore:
             )
         if row is None:
             raise NotFound(f"no review item #{item_id}", hint="list them: `modelyard review list`")
-        return dict(row)
+        return ReviewItem.from_row(row)
 
-    def decide(self, item_id: int, decision: str, reviewer: str, label: Any = None) -> Row:
+    def decide(self, item_id: int, decision: str, reviewer: str, label: Any = None) -> ReviewItem:
         """Confirm the model's answer or correct it with ``label``: the item, its feedback label
         (source 'review', reviewer recorded) and an audit entry, in one transaction."""
         c = t.review_items.c
         with self.store.tx() as conn:
-            item = conn.execute(select(t.review_items).where(c.id == item_id)).mappings().first()
-            if item is None:
+            found = conn.execute(select(t.review_items).where(c.id == item_id)).mappings().first()
+            if found is None:
                 raise NotFound(f"no review item #{item_id}", hint="`modelyard review list`")
+            item = ReviewItem.from_row(found)
             if decision == "confirm":
-                predicted = list((item["output"] or {}).get("predict") or [])
+                predicted = list((item.output or {}).get("predict") or [])
                 if not predicted:
                     raise Conflict(f"review item #{item_id} has no predicted label to confirm")
                 label = predicted[0] if len(predicted) == 1 else predicted
@@ -259,41 +270,41 @@ class FeedbackStore:
             )
             if done.rowcount != 1:
                 raise Conflict(
-                    f"review item #{item_id} was already decided ({item['status']} by "
-                    f"{item['reviewer']})",
+                    f"review item #{item_id} was already decided ({item.status} by "
+                    f"{item.reviewer})",
                     hint="a decided item is final; post a new label to /api/v1/feedback instead",
                 )
-            self._put_review_label(conn, dict(item), label, reviewer)
+            self._put_review_label(conn, item, label, reviewer)
             self.store.audit(
                 conn,
                 reviewer,
                 f"review.{decision}",
-                f"endpoint:{item['endpoint']}",
+                f"endpoint:{item.endpoint}",
                 f"review item #{item_id} {status}",
-                {"item": item_id, "prediction_id": item["prediction_id"], "label": label},
+                {"item": item_id, "prediction_id": item.prediction_id, "label": label},
             )
             row = conn.execute(select(t.review_items).where(c.id == item_id)).mappings().one()
-        return dict(row)
+        return ReviewItem.from_row(row)
 
-    def _put_review_label(self, conn: Connection, item: Row, label: Any, reviewer: str) -> None:
+    def _put_review_label(
+        self, conn: Connection, item: ReviewItem, label: Any, reviewer: str
+    ) -> None:
         joined = {
-            "endpoint": item["endpoint"],
-            "version_id": item["version_id"],
-            "predicted_at": item["predicted_at"],
-            "output": item["output"],
-            "input": item["input"] or None,
+            "endpoint": item.endpoint,
+            "version_id": item.version_id,
+            "predicted_at": item.predicted_at,
+            "output": item.output,
+            "input": item.input or None,
         }
         old = (
-            conn.execute(
-                select(t.feedback).where(t.feedback.c.prediction_id == item["prediction_id"])
-            )
+            conn.execute(select(t.feedback).where(t.feedback.c.prediction_id == item.prediction_id))
             .mappings()
             .first()
         )
         if old is None:
             conn.execute(
                 insert(t.feedback).values(
-                    prediction_id=item["prediction_id"],
+                    prediction_id=item.prediction_id,
                     label=label,
                     source="review",
                     reviewer=reviewer,
@@ -302,9 +313,10 @@ class FeedbackStore:
                 )
             )
             return
-        self._replace(conn, dict(old), label, "review", reviewer, reviewer, item["endpoint"])
-        if old["version_id"] is None:
-            conn.execute(update(t.feedback).where(t.feedback.c.id == old["id"]).values(**joined))
+        stored = StoredLabel.from_row(old)
+        self._replace(conn, stored, label, "review", reviewer, reviewer, item.endpoint)
+        if stored.version_id is None:
+            conn.execute(update(t.feedback).where(t.feedback.c.id == stored.id).values(**joined))
 
 
 def _chunks(values: list[str]) -> Iterable[list[str]]:

@@ -262,12 +262,13 @@ def _review_list(reg: Registry, who: Identity, req: Request, body: dict[str, Any
     from modelyard.monitoring.feedback import review_items
 
     q = req.query_params
-    return review_items(
+    items = review_items(
         reg,
         q.get("endpoint") or None,
         q.get("status", "pending"),
         _int(q.get("limit", "1000"), "limit"),
     )
+    return [dataclasses.asdict(i) for i in items]
 
 
 def _review_decide(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
@@ -275,7 +276,7 @@ def _review_decide(reg: Registry, who: Identity, req: Request, body: dict[str, A
 
     item_id = parse_id(req.path_params["item_id"], "review item")
     decision = _str(body, "decision")
-    return decide(reg, item_id, decision, who.name, body.get("label"))
+    return dataclasses.asdict(decide(reg, item_id, decision, who.name, body.get("label")))
 
 
 def _str(body: dict[str, Any], key: str) -> str:

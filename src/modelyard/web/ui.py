@@ -257,7 +257,8 @@ def dashboard_app(
                 hint=f"expected one of {', '.join(STATUSES)}",
             )
         view = MonitoringView(reg)
-        items = review_items(reg, filters["endpoint"] or None, filters["status"], limit=200)
+        found = review_items(reg, filters["endpoint"] or None, filters["status"], limit=200)
+        items = [dataclasses.asdict(i) for i in found]  # with what the page shows added
         for item in items:
             item["ref"] = view.ref(item["version_id"])
             item["fields"] = _fields(item["input"])
@@ -364,7 +365,7 @@ def dashboard_app(
         label: Any = None
         if decision == "correct":
             item = review_item(reg, item_id)
-            label = parse_label(form.get("label", ""), _predicted(item["output"]))
+            label = parse_label(form.get("label", ""), _predicted(item.output))
         decide(reg, item_id, decision, who.name, label)
         return _back(form.get("next"), "/review")
 
