@@ -6,6 +6,7 @@ stays fast.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -320,7 +321,7 @@ def _loop(project: Path, once: bool, interval: float | None, json_: bool, stop: 
                     if holds:
                         monitor.resume()
                     holder = lease_holder(reg, LEASE)
-                    who = holder["owner"] if holder else "nobody"
+                    who = holder.owner if holder else "nobody"
                     log.info("monitor %s: %s", owner, "leading" if holds else f"standby ({who})")
                     leading = holds
                 events: list[AlertEvent] = []
@@ -384,7 +385,13 @@ def status(
         holder = lease_holder(reg, LEASE)
     windows = [_status_row(r) for r in latest]
     if json_:
-        render.emit_json({"windows": windows, "alerts": alerts, "leader": holder})
+        render.emit_json(
+            {
+                "windows": windows,
+                "alerts": alerts,
+                "leader": dataclasses.asdict(holder) if holder else None,
+            }
+        )
         return
     render.table(
         "latest windows",
@@ -408,8 +415,8 @@ def status(
         ],
     )  # fmt: skip
     if holder:
-        render.console.print(f"monitor leader: {holder['owner']} (lease to "
-                             f"{render.ago(holder['expires_at'])})")  # fmt: skip
+        render.console.print(f"monitor leader: {holder.owner} (lease to "
+                             f"{render.ago(holder.expires_at)})")  # fmt: skip
     else:
         render.console.print("monitor leader: none (is `modelyard monitor run` running?)")
 
