@@ -124,7 +124,7 @@ def test_a_healthy_canary_is_promoted_step_by_step(registry: Registry) -> None:
         if done and done[0].get("outcome") == "promoted":
             break
     row = RolloutStore(registry.store).get(rid)
-    assert row["status"] == "promoted"
+    assert row.status == "promoted"
     assert weights == [[0.5], [1.0]], "10% → 50% → production"
     plan = {(r.version, r.role) for r in registry.store.routes.all("wine")}
     assert plan == {(2, "production")} and registry.model_version(champ.ref).state == "approved"
@@ -143,8 +143,8 @@ def test_an_erring_canary_is_rolled_back_by_itself_with_its_figures(registry: Re
         outcomes += [d.get("outcome") for d in _tick(ctl, k * 100 + 31)]
     assert outcomes == ["failed_check", "rolled_back"]
     row = RolloutStore(registry.store).get(rid)
-    assert row["status"] == "rolled_back" and row["failures"] == 2
-    analyses = [h for h in row["history"] if h["kind"] == "analysis"]
+    assert row.status == "rolled_back" and row.failures == 2
+    analyses = [h for h in row.history if h["kind"] == "analysis"]
     assert analyses[-1]["figures"]["canary_error_rate"] == pytest.approx(10 / 50)
     assert [(r.version, r.role) for r in registry.store.routes.all("wine")] == [(1, "production")]
     actions = [e["action"] for e in registry.store.chain.entries(target_prefix="endpoint:wine")]
@@ -179,4 +179,4 @@ def test_a_failed_scrape_holds_the_rollout_instead_of_crashing(registry: Registr
 
     (done,) = canary.Controller(registry, Down(), owner="ctl-a").tick(T0)
     assert done["outcome"] == "hold" and "no signal" in done["reasons"][0]
-    assert RolloutStore(registry.store).get(rid)["status"] == "running"
+    assert RolloutStore(registry.store).get(rid).status == "running"

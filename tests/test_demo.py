@@ -55,10 +55,10 @@ def test_demo_tells_the_story_gates_reject_the_biased_candidate_and_a_reviewer_a
         from modelyard.store.rollouts import RolloutStore
 
         fragile, retrained, _drift_retrain = RolloutStore(reg.store).list("arrests")
-        assert fragile["status"] == "rolled_back" and retrained["status"] == "promoted"
-        failed = [h for h in fragile["history"] if h["kind"] == "analysis"]
+        assert fragile.status == "rolled_back" and retrained.status == "promoted"
+        failed = [h for h in fragile.history if h["kind"] == "analysis"]
         assert failed[-1]["decision"] == "fail" and failed[-1]["figures"]["canary_error_rate"] > 0
-        steps = [h for h in retrained["history"] if h["kind"] == "analysis"]
+        steps = [h for h in retrained.history if h["kind"] == "analysis"]
         assert len(steps) >= 2 and steps[-1]["decision"] == "promote"
         assert all(h["figures"]["canary_error_rate"] in (0, None) for h in steps)
         assert "rolled_back" in stdout and "promoted" in stdout
@@ -93,18 +93,18 @@ def test_demo_drift_raises_warning_then_critical_and_the_playbook_retrains(
         critical = drift[1]
         assert critical.value is not None and critical.value >= 0.5
         actions = PlaybookStore(reg.store).history(endpoint="arrests", limit=20)
-        done = {(a["action"], a["status"]) for a in actions}
+        done = {(a.action, a.status) for a in actions}
         assert {("notify", "done"), ("retrain", "done")} <= done
-        retrain = next(a for a in actions if a["action"] == "retrain")
-        assert retrain["alert_id"] == critical.id, "the action names the alert that caused it"
-        assert retrain["details"]["candidate"] == "arrests@6"
+        retrain = next(a for a in actions if a.action == "retrain")
+        assert retrain.alert_id == critical.id, "the action names the alert that caused it"
+        assert retrain.details["candidate"] == "arrests@6"
         audited = reg.store.chain.entries(action="playbook.retrain")
         assert audited and audited[-1]["data"].get("alert") == critical.id
         graph = model_lineage(reg, "arrests@6")
         assert [d["ref"] for d in graph["datasets"]] == ["arrests-train@2"], "newest data"
         assert graph["reports"][0]["passed"] is True, "the retrained candidate passed the gates"
         last = RolloutStore(reg.store).list("arrests")[-1]
-        assert last["status"] == "promoted", "then canaried and promoted step by step"
+        assert last.status == "promoted", "then canaried and promoted step by step"
         assert "critical" in stdout and "retrain" in stdout
         assert "arrests@6: passed" in stdout, "the story table shows the retrain's gate verdict"
 

@@ -196,7 +196,7 @@ def test_a_fired_critical_drift_alert_rolls_the_endpoint_back_with_the_alert_on_
     route = reg.store.chain.entries(target_prefix="endpoint:arrests", action="endpoint.route")[-1]
     assert route["actor"] == "playbook" and "drift-critical" in route["reason"]
     rows = PlaybookStore(reg.store).history(endpoint="arrests")
-    assert {(r["alert_id"], r["status"]) for r in rows} == {(event["alert_id"], "done")}
+    assert {(r.alert_id, r.status) for r in rows} == {(event["alert_id"], "done")}
 
 
 def test_events_that_do_not_match_run_nothing(local: Registry) -> None:
@@ -317,7 +317,7 @@ def test_shift_to_an_approved_version_takes_all_traffic_and_ends_canaries(local:
         ("done", "arrests@1", "arrests@2")
     ]
     assert plan_of(reg) == [("arrests@2", "production", 1.0)]
-    assert RolloutStore(reg.store).get(rid)["status"] == "rolled_back"
+    assert RolloutStore(reg.store).get(rid).status == "rolled_back"
 
 
 def test_shift_approves_a_validated_version_when_governance_needs_no_approval(
@@ -374,7 +374,7 @@ def test_retrain_trains_on_the_newest_data_gates_and_starts_a_canary(
     ]
     assert [r.kind for r in reg.store.reports.of(candidate.id)] == ["gate"]
     rollouts = RolloutStore(reg.store).list("arrests", RUNNING)
-    assert [(r["id"], r["candidate_id"]) for r in rollouts] == [(d["rollout"], candidate.id)]
+    assert [(r.id, r.candidate_id) for r in rollouts] == [(d["rollout"], candidate.id)]
     assert ("arrests@4", "canary", 0.25) in plan_of(reg), "a canary, never straight to 100 %"
 
 

@@ -67,7 +67,7 @@ def _drive(reg: Registry, base: str, rid: int) -> str:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         ctl.tick()
-        status = RolloutStore(reg.store).get(rid)["status"]
+        status = RolloutStore(reg.store).get(rid).status
         if status != "running":
             return str(status)
         time.sleep(0.5)
@@ -86,7 +86,7 @@ def test_an_erring_canary_is_rolled_back_by_the_controller(
     plan = [(r.version, r.role) for r in reg.store.routes.all("arrests")]
     assert plan == [(1, "production")]
     row = RolloutStore(reg.store).get(rid)
-    last = [h for h in row["history"] if h["kind"] == "analysis"][-1]
+    last = [h for h in row.history if h["kind"] == "analysis"][-1]
     assert last["figures"]["canary_error_rate"] > POLICY.max_error_rate
 
 

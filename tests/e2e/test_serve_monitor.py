@@ -103,8 +103,8 @@ def test_a_failing_champion_is_rolled_back_by_the_monitor_inside_the_server(
         fired = AlertStore(reg.store).find(endpoint="arrests")
         assert [a.rule for a in fired] == ["errors"] and fired[0].tier == "emergency"
         actions = PlaybookStore(reg.store).history(endpoint="arrests")
-        assert [(a["action"], a["status"]) for a in actions] == [("rollback", "done")]
-        assert actions[0]["alert_id"] == fired[0].id
+        assert [(a.action, a.status) for a in actions] == [("rollback", "done")]
+        assert actions[0].alert_id == fired[0].id
         # the rollback reaches the running server (it loads the safe version again, then
         # swaps the plan): from then on the failures stop
         until = time.monotonic() + 30

@@ -7,6 +7,7 @@ import datetime as dt
 
 from sqlalchemy import insert
 
+from modelyard.core.operations_records import ActionRecord
 from modelyard.monitoring.action_log import actions_with_alerts, last_runs
 from modelyard.monitoring.leader import Lease, lease_holder
 from modelyard.monitoring.verdicts import monitored_endpoints
@@ -59,7 +60,7 @@ def test_one_owner_holds_the_lease_until_it_releases_it(registry: Registry) -> N
     assert first.hold() and not second.hold()
     assert first.hold()  # renewing
     holder = lease_holder(registry, "monitor")
-    assert holder is not None and holder["owner"] == "one"
+    assert holder is not None and holder.owner == "one"
     first.release()
     assert lease_holder(registry, "monitor") is None and second.hold()
 
@@ -84,6 +85,6 @@ def test_actions_come_newest_first_with_the_alert_behind_each(registry: Registry
     assert newest["action"] == "retrain" and newest["alert"] is None  # no alert behind it
     assert oldest["alert"]["id"] == alert.id
     assert last_runs(registry, ["on-drift", "never"]) == {
-        "on-drift": {k: newest[k] for k in newest if k != "alert"},
+        "on-drift": ActionRecord.from_row(newest),
         "never": None,
     }

@@ -379,5 +379,5 @@ def test_the_gates_load_check_serves_a_token_project_with_a_token_it_revokes(
     assert result.errors == 0 and result.throughput_rps > 0
     with Registry.open(root, ENV) as reg:
         (minted,) = GovernanceStore(reg.store).tokens()
-    assert minted["name"].startswith("gate-load-") and minted["role"] == "data-scientist"
-    assert minted["revoked_at"] is not None
+    assert minted.name.startswith("gate-load-") and minted.role == "data-scientist"
+    assert minted.revoked_at is not None

@@ -321,7 +321,7 @@ def _loop(project: Path, once: bool, interval: float | None, json_: bool, stop: 
                     if holds:
                         monitor.resume()
                     holder = lease_holder(reg, LEASE)
-                    who = holder["owner"] if holder else "nobody"
+                    who = holder.owner if holder else "nobody"
                     log.info("monitor %s: %s", owner, "leading" if holds else f"standby ({who})")
                     leading = holds
                 events: list[AlertEvent] = []
@@ -389,7 +389,7 @@ def status(
             {
                 "windows": windows,
                 "alerts": [dataclasses.asdict(a) for a in alerts],
-                "leader": holder,
+                "leader": dataclasses.asdict(holder) if holder else None,
             }
         )
         return
@@ -415,8 +415,8 @@ def status(
         ],
     )  # fmt: skip
     if holder:
-        render.console.print(f"monitor leader: {holder['owner']} (lease to "
-                             f"{render.ago(holder['expires_at'])})")  # fmt: skip
+        render.console.print(f"monitor leader: {holder.owner} (lease to "
+                             f"{render.ago(holder.expires_at)})")  # fmt: skip
     else:
         render.console.print("monitor leader: none (is `modelyard monitor run` running?)")
 

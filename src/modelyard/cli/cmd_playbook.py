@@ -9,6 +9,7 @@ import typer
 
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
 from modelyard.core.monitor_config import PlaybookAction
+from modelyard.core.operations_records import ActionRecord
 from modelyard.terminal import render
 
 DEFAULT_PROJECT = Path(".")
@@ -21,6 +22,19 @@ app.add_typer(playbook_app, name="playbook")
 EndpointOpt = Annotated[str, typer.Option("--endpoint", "-e", help="Endpoint name.")]
 PlaybookArg = Annotated[str, typer.Argument(help="Playbook name (modelyard.yaml playbooks:).")]
 STATUS_STYLE = {"done": "green", "failed": "red", "dry-run": "cyan", "skipped": "yellow"}
+
+# ``playbook list --json`` shows the last run as its table row, columns in table order
+ROW_COLUMNS = (
+    "id",
+    "alert_id",
+    "endpoint",
+    "playbook",
+    "action",
+    "status",
+    "dry_run",
+    "details",
+    "created_at",
+)
 
 
 def _when(cfg: Any) -> str:
@@ -85,7 +99,7 @@ def list_(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None
                 {
                     "name": name,
                     **_shown(cfg),
-                    "last_run": last[name],
+                    "last_run": _as_row(last[name]),
                 }
                 for name, cfg in books.items()
             ]
@@ -101,7 +115,7 @@ def list_(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None
                 ", ".join(cfg.endpoints) or "all",
                 " → ".join(_action(a) for a in cfg.actions),
                 f"{cfg.cooldown_s:g}s",
-                f"{render.ago(row['created_at'])} {row['endpoint']} {_status(row['status'])}"
+                f"{render.ago(row.created_at)} {row.endpoint} {_status(row.status)}"
                 if row
                 else "never",
             )
@@ -109,6 +123,13 @@ def list_(project: ProjectOpt = DEFAULT_PROJECT, json_: JsonOpt = False) -> None
     render.table(
         "Playbooks", ["name", "when", "endpoints", "actions", "cooldown", "last run"], rows
     )
+
+
+def _as_row(rec: ActionRecord | None) -> dict[str, Any] | None:
+    """The action as its ``playbook_actions`` row reads (``ROW_COLUMNS``)."""
+    if rec is None:
+        return None
+    return {c: getattr(rec, c) for c in ROW_COLUMNS}
 
 
 @playbook_app.command()
@@ -124,11 +145,9 @@ def history(
     Example: [bold]modelyard playbook history --endpoint arrests[/]
     """
     from modelyard.monitoring.action_log import actions
-    from modelyard.orchestration.playbooks import ActionRecord
 
     with open_registry(project) as reg:
-        rows = actions(reg, endpoint, playbook, limit)
-    records = [ActionRecord.from_row(r) for r in rows]
+        records = actions(reg, endpoint, playbook, limit)
     if json_:
         render.emit_json([r.to_dict() for r in records])
         return

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
+from modelyard.core.operations_records import ActionRecord
 from modelyard.demo.project import REVIEWER, DemoResult
 from modelyard.demo.steps import as_user, follow
 from modelyard.registry import queries
@@ -60,7 +61,7 @@ def drift(reg: Registry, ctl: Any, mode: list[int], result: DemoResult, console:
     console.print("[yellow]![/] the incoming population shifts: arrestees are older (age +12)")
     fired: set[str] = set()
     deadline = time.monotonic() + 75
-    retrain: dict[str, Any] | None = None
+    retrain: ActionRecord | None = None
     while time.monotonic() < deadline and retrain is None:
         time.sleep(1.0)
         for e in run_pass(reg, monitor, dispatcher, playbooks):
@@ -80,22 +81,22 @@ def drift(reg: Registry, ctl: Any, mode: list[int], result: DemoResult, console:
             ds = reg.add_dataset(data, "arrests-train", "arrests-train@1 + the new population")
             console.print(f"[green]✓[/] registered [bold]{ds.ref}[/] ({ds.n_rows:,} rows)")
         for rec in reversed(actions(reg, "arrests", limit=20)):
-            line = f"{rec['playbook']} {rec['action']} {rec['status']}"
-            if rec["action"] == "retrain" and rec["status"] in ("done", "failed"):
-                retrain = dict(rec)
+            line = f"{rec.playbook} {rec.action} {rec.status}"
+            if rec.action == "retrain" and rec.status in ("done", "failed"):
+                retrain = rec
             if line not in result.playbook_actions:
                 result.playbook_actions.append(line)
                 console.print(
-                    f"  [cyan]playbook[/] {rec['playbook']}: {rec['action']} → "
-                    f"{rec['status']} {_outcome(rec)}"
+                    f"  [cyan]playbook[/] {rec.playbook}: {rec.action} → "
+                    f"{rec.status} {_outcome(rec)}"
                 )
-    if retrain is None or retrain["status"] != "done":
+    if retrain is None or retrain.status != "done":
         console.print("[red]✗[/] the playbook did not produce a retrained candidate")
         return
-    candidate = str(retrain["details"]["candidate"])
+    candidate = str(retrain.details["candidate"])
     result.retrained = candidate
     reports = queries.reports(reg, reg.model_version(candidate).id)
-    gate_id = retrain["details"].get("gate_report")
+    gate_id = retrain.details.get("gate_report")
     result.gates[candidate] = any(r.id == gate_id and r.passed for r in reports)
     reviewer = as_user(reg, REVIEWER)
     try:
@@ -122,7 +123,7 @@ def drift(reg: Registry, ctl: Any, mode: list[int], result: DemoResult, console:
     console.print(f"[{colour}]✓[/] rollout #{rid} of {candidate}: {status}")
 
 
-def _outcome(rec: dict[str, Any]) -> str:
-    d = rec.get("details") or {}
+def _outcome(rec: ActionRecord) -> str:
+    d = rec.details
     text = d.get("outcome") or d.get("error") or ""
     return f"[dim]({text})[/]" if text else ""

@@ -3,8 +3,8 @@ time and renewed on every pass; a process that stops renewing loses it after ``t
 
 from __future__ import annotations
 
+from modelyard.core.operations_records import LeaseHolder
 from modelyard.registry.registry import Registry
-from modelyard.store.metadata import Row
 from modelyard.store.rollouts import RolloutStore
 
 
@@ -26,6 +26,6 @@ class Lease:
         RolloutStore(self.reg.store).release(self.name, self.owner)
 
 
-def lease_holder(reg: Registry, name: str) -> Row | None:
+def lease_holder(reg: Registry, name: str) -> LeaseHolder | None:
     """Who holds the lease ``name`` (``owner``) and until when (``expires_at``); None: nobody."""
     return RolloutStore(reg.store).holder(name)

@@ -16,6 +16,7 @@ from typing import Any
 
 from modelyard.core.errors import Conflict, ModelyardError, NotFound
 from modelyard.core.lifecycle import Role
+from modelyard.core.operations_records import Rollout
 from modelyard.core.rollout_config import RolloutPolicy
 from modelyard.orchestration.operations import champion
 from modelyard.orchestration.signals import (
@@ -166,13 +167,13 @@ class Controller:
             time.sleep(interval_s)
 
     # ---- one rollout -------------------------------------------------------------------------
-    def _advance(self, row: dict[str, Any], now: dt.datetime) -> dict[str, Any] | None:
-        reg, rid = self.reg, row["id"]
-        policy = RolloutPolicy.model_validate(row["strategy"])
-        endpoint = row["endpoint"]
-        cand = queries.version_by_id(reg, row["candidate_id"])
-        base = queries.version_by_id(reg, row["baseline_id"]) if row["baseline_id"] else None
-        history = list(row["history"])
+    def _advance(self, row: Rollout, now: dt.datetime) -> dict[str, Any] | None:
+        reg, rid = self.reg, row.id
+        policy = RolloutPolicy.model_validate(row.strategy)
+        endpoint = row.endpoint
+        cand = queries.version_by_id(reg, row.candidate_id)
+        base = queries.version_by_id(reg, row.baseline_id) if row.baseline_id else None
+        history = list(row.history)
         try:
             snap = self.signals.snapshot(endpoint)
         except ModelyardError as exc:
@@ -183,12 +184,12 @@ class Controller:
                 "reasons": [f"no signal: {exc.message}"],
                 "outcome": "hold",
             }
-        if not history or history[-1].get("kind") != "mark" or history[-1]["step"] != row["step"]:
+        if not history or history[-1].get("kind") != "mark" or history[-1]["step"] != row.step:
             # first look at this step: remember the counters it starts from
             history.append(
                 {
                     "kind": "mark",
-                    "step": row["step"],
+                    "step": row.step,
                     "at": now.isoformat(),
                     "counters": to_json(snap),
                 }
@@ -200,12 +201,12 @@ class Controller:
             return None
         start_counts: Snapshot = from_json(mark["counters"])
         delta = {v: c.minus(start_counts.get(v, VersionCounts())) for v, c in snap.items()}
-        weight = policy.steps[row["step"]]
+        weight = policy.steps[row.step]
         a = analyse(
             delta.get(cand.ref, VersionCounts()),
             delta.get(base.ref) if base else None,
             policy,
-            row["step"],
+            row.step,
             weight,
         )
         entry = {"kind": "analysis", **asdict(a), "at": now.isoformat()}
@@ -215,7 +216,7 @@ class Controller:
             history.append(
                 {
                     "kind": "mark",
-                    "step": row["step"],
+                    "step": row.step,
                     "at": mark["at"],
                     "counters": mark["counters"],
                 }
@@ -223,7 +224,7 @@ class Controller:
             self.rollouts.save(rid, who, None, "", history=history)
             return {"rollout": rid, **entry}
         if a.decision == "fail":
-            failures = row["failures"] + 1
+            failures = row.failures + 1
             if failures >= policy.failure_limit:
                 self._rollback(row, cand, history, failures, "; ".join(a.reasons))
                 return {"rollout": rid, **entry, "outcome": "rolled_back"}
@@ -237,7 +238,7 @@ class Controller:
                 step_started_at=now,
             )
             return {"rollout": rid, **entry, "outcome": "failed_check"}
-        nxt = row["step"] + 1
+        nxt = row.step + 1
         if nxt >= len(policy.steps) or policy.steps[nxt] >= 1.0:
             reg.deploy(
                 cand,
@@ -245,7 +246,7 @@ class Controller:
                 role=Role.PRODUCTION,
                 weight=1.0,
                 actor=who,
-                reason=f"rollout #{rid} promoted after {row['step'] + 1} step(s)",
+                reason=f"rollout #{rid} promoted after {row.step + 1} step(s)",
             )
             self.rollouts.save(
                 rid,
@@ -277,17 +278,17 @@ class Controller:
         return {"rollout": rid, **entry, "outcome": f"step {nxt + 1}"}
 
     def _rollback(
-        self, row: dict[str, Any], cand: ModelVersion, history: list[Any], failures: int, why: str
+        self, row: Rollout, cand: ModelVersion, history: list[Any], failures: int, why: str
     ) -> None:
         routes = [
-            r for r in queries.routes(self.reg, row["endpoint"]) if r.model_version_id == cand.id
+            r for r in queries.routes(self.reg, row.endpoint) if r.model_version_id == cand.id
         ]
         if routes:
             self.reg.undeploy(
-                cand, row["endpoint"], f"rollout #{row['id']} rolled back: {why}", self.owner
+                cand, row.endpoint, f"rollout #{row.id} rolled back: {why}", self.owner
             )
         self.rollouts.save(
-            row["id"],
+            row.id,
             self.owner,
             "rollout.rollback",
             why,
@@ -299,25 +300,25 @@ class Controller:
 
 def rollout_state(reg: Registry, rollout_id: int) -> str:
     """The status of one rollout: running, promoted, rolled_back, …"""
-    return str(RolloutStore(reg.store).get(rollout_id)["status"])
+    return RolloutStore(reg.store).get(rollout_id).status
 
 
 def rollout_status(reg: Registry, endpoint: str | None = None) -> list[dict[str, Any]]:
     out = []
     for row in RolloutStore(reg.store).list(endpoint):
-        cand = queries.version_by_id(reg, row["candidate_id"])
-        steps = row["strategy"]["steps"]
+        cand = queries.version_by_id(reg, row.candidate_id)
+        steps = row.strategy["steps"]
         out.append(
             {
-                "id": row["id"],
-                "endpoint": row["endpoint"],
+                "id": row.id,
+                "endpoint": row.endpoint,
                 "candidate": f"{cand.model_name}@{cand.version}",
-                "status": row["status"],
-                "step": min(row["step"], len(steps) - 1) + 1,
+                "status": row.status,
+                "step": min(row.step, len(steps) - 1) + 1,
                 "steps": len(steps),
-                "weight": steps[min(row["step"], len(steps) - 1)],
-                "failures": row["failures"],
-                "analyses": [h for h in row["history"] if h.get("kind") == "analysis"],
+                "weight": steps[min(row.step, len(steps) - 1)],
+                "failures": row.failures,
+                "analyses": [h for h in row.history if h.get("kind") == "analysis"],
             }
         )
     if endpoint and not out:

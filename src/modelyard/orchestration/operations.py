@@ -222,7 +222,7 @@ def rollback(
     rollouts = RolloutStore(reg.store)
     for row in rollouts.list(endpoint, RUNNING):
         rollouts.save(
-            row["id"],
+            row.id,
             actor or reg.settings.user,
             "rollout.rollback",
             f"manual rollback: {reason}",

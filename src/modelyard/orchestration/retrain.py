@@ -135,7 +135,7 @@ def retrain_and_release(
     busy = RolloutStore(reg.store).list(endpoint, RUNNING)
     if busy:
         raise Conflict(
-            f"endpoint {endpoint!r} already has rollout #{busy[0]['id']} running; "
+            f"endpoint {endpoint!r} already has rollout #{busy[0].id} running; "
             "a retrained candidate would have no canary slot",
             hint="wait for the rollout to finish, or roll it back",
         )

@@ -16,9 +16,9 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from modelyard.core.operations_records import ActionRecord
 from modelyard.monitoring.action_log import actions, last_action
 from modelyard.orchestration.operations import champion
-from modelyard.orchestration.playbooks.base import ActionRecord
 from modelyard.orchestration.playbooks.runner import Playbooks
 from modelyard.registry import queries
 from modelyard.registry.registry import ModelVersion, Registry
@@ -94,9 +94,9 @@ def _due(
         if newer:
             key = {n: v["newest"] for n, v in sorted(newer.items())}
             handled = any(
-                (row["details"].get("trigger") or {}).get("datasets") == key
+                (row.details.get("trigger") or {}).get("datasets") == key
                 for row in actions(reg, endpoint, name, limit=500)
-                if row["status"] in HANDLED
+                if row.status in HANDLED
             )
             if not handled:
                 names = ", ".join(
@@ -110,7 +110,7 @@ def _due(
                 }
     if every_s:
         last = last_action(reg, name, endpoint, HANDLED)
-        if last is None or (now - last["created_at"]).total_seconds() >= every_s:
+        if last is None or (now - last.created_at).total_seconds() >= every_s:
             return {
                 "kind": "schedule",
                 "every_s": every_s,

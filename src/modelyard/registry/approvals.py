@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from modelyard.core.errors import Conflict, IllegalTransition, InvalidInput, PermissionDenied
 from modelyard.core.identity import same_principal
 from modelyard.core.lifecycle import State
+from modelyard.core.operations_records import ApprovalDecision
 from modelyard.registry.registry import ModelVersion, Registry
 from modelyard.security.access import Identity
 from modelyard.store.database import Connection
 from modelyard.store.governance import GovernanceStore
-from modelyard.store.metadata import Row
 from modelyard.store.runs import RunStore
 
 
@@ -42,10 +42,10 @@ def authors_of(conn: Connection, mv: ModelVersion) -> set[str]:
 
 def current_approvers(reg: Registry, mv: ModelVersion) -> list[str]:
     """Approvers (names) since the version last became validated, one per principal."""
-    return [a["actor"] for a in GovernanceStore(reg.store).current_approvers(mv.id)]
+    return [a.actor for a in GovernanceStore(reg.store).current_approvers(mv.id)]
 
 
-def decisions(reg: Registry, mv: ModelVersion) -> list[Row]:
+def decisions(reg: Registry, mv: ModelVersion) -> list[ApprovalDecision]:
     """Every approval and rejection recorded for the version, oldest first."""
     return GovernanceStore(reg.store).decisions(mv.id)
 
@@ -79,10 +79,10 @@ def approve(reg: Registry, ref: str, who: Identity, comment: str) -> Decision:
                 hint="ask a reviewer, or set governance.approvals.four_eyes: false",
             )
         approvers = gov.current_approvers(mv.id, conn)
-        if any(same_principal(a["principal"], who.name, who.principal) for a in approvers):
+        if any(same_principal(a.principal, who.name, who.principal) for a in approvers):
             raise Conflict(f"{who.name} ({who.principal}) has already approved {mv.ref}")
         gov.add_decision(conn, mv.id, who.name, who.principal, "approve", comment, _target(mv))
-        names = [a["actor"] for a in approvers] + [who.name]
+        names = [a.actor for a in approvers] + [who.name]
         done = len(names) >= policy.required
         if done:
             reason = f"approved by {', '.join(names)}: {comment}"

@@ -67,7 +67,7 @@ def resolve(store: MetadataStore, secret: str | None) -> Session | None:
     row = SessionStore(store).get(_hash(secret))
     if row is None:
         return None
-    return Session(secret, row["binding"], row["principal"], row["csrf"])
+    return Session(secret, row.binding, row.principal, row.csrf)
 
 
 def end(store: MetadataStore, secret: str) -> bool:

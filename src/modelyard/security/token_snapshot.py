@@ -20,16 +20,17 @@ from collections.abc import Callable
 
 from modelyard.core.errors import Unauthenticated
 from modelyard.core.governance import AccessRole
+from modelyard.core.operations_records import TokenRecord
 from modelyard.security.access import Identity
 from modelyard.security.tokens import secret_digest, split, verify
 from modelyard.store.governance import GovernanceStore
-from modelyard.store.metadata import MetadataStore, Row
+from modelyard.store.metadata import MetadataStore
 
 
 class TokenSnapshot:
-    def __init__(self, read: Callable[[], list[Row]]) -> None:
+    def __init__(self, read: Callable[[], list[TokenRecord]]) -> None:
         self._read = read
-        self._rows: dict[str, Row] = {}
+        self._rows: dict[str, TokenRecord] = {}
         # usable tokens only (not revoked): id → (secret hash, expiry, identity), so that the
         # common case builds nothing; anything else goes through tokens.verify for its message
         self._usable: dict[str, tuple[str, float, Identity]] = {}  # expiry as epoch seconds
@@ -42,20 +43,20 @@ class TokenSnapshot:
 
     def refresh(self) -> None:
         """Blocking: read the token table and swap the snapshot in (one assignment each)."""
-        rows = {str(r["id"]): r for r in self._read()}
+        rows = {r.id: r for r in self._read()}
         usable = {
             token_id: (
-                r["secret_hash"],
-                r["expires_at"].timestamp() if r["expires_at"] is not None else math.inf,
+                r.secret_hash,
+                r.expires_at.timestamp() if r.expires_at is not None else math.inf,
                 Identity(
-                    name=r["name"],
-                    role=AccessRole(r["role"]),
+                    name=r.name,
+                    role=AccessRole(r.role),
                     token_id=token_id,
-                    principal=r.get("principal") or f"user:{r['name']}",
+                    principal=r.principal or f"user:{r.name}",
                 ),
             )
             for token_id, r in rows.items()
-            if r["revoked_at"] is None
+            if r.revoked_at is None
         }
         self._rows, self._usable = rows, usable
         self.loaded = True

@@ -12,11 +12,11 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from modelyard.core.errors import InvalidInput, Unauthenticated
 from modelyard.core.governance import AccessRole
 from modelyard.core.identity import principal_id
+from modelyard.core.operations_records import TokenRecord
 from modelyard.core.project import validate_name
 from modelyard.security.access import Identity
 from modelyard.store.governance import GovernanceStore, expired
@@ -95,7 +95,7 @@ _LISTED = (
 
 def list_tokens(store: MetadataStore) -> list[Row]:
     """Every token with its owner, role and dates, never its hash."""
-    return [{k: r[k] for k in _LISTED} for r in GovernanceStore(store).tokens()]
+    return [{k: getattr(r, k) for k in _LISTED} for r in GovernanceStore(store).tokens()]
 
 
 def check_expiry_days(value: object) -> None:
@@ -128,10 +128,12 @@ def split(presented: str) -> tuple[str, str]:
     return token_id, secret
 
 
-def verify(row: Row | None, token_id: str, secret: str, at: dt.datetime | None = None) -> Identity:
+def verify(
+    row: TokenRecord | None, token_id: str, secret: str, at: dt.datetime | None = None
+) -> Identity:
     """Check a presented secret against its stored row (no I/O): the one rule for both the
     store-backed ``authenticate`` and the serving hot path's in-memory snapshot."""
-    if row is None or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
+    if row is None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
         raise Unauthenticated("unknown token")
     return _identity(row, at)
 
@@ -145,18 +147,16 @@ def identity_of(store: MetadataStore, token_id: str) -> Identity:
     return _identity(row)
 
 
-def _identity(row: dict[str, Any], at: dt.datetime | None = None) -> Identity:
-    if row["revoked_at"] is not None:
-        raise Unauthenticated(f"token {row['name']!r} was revoked")
+def _identity(row: TokenRecord, at: dt.datetime | None = None) -> Identity:
+    if row.revoked_at is not None:
+        raise Unauthenticated(f"token {row.name!r} was revoked")
     if expired(row, at):
-        raise Unauthenticated(
-            f"token {row['name']!r} expired at {row['expires_at']:%Y-%m-%d %H:%M}"
-        )
+        raise Unauthenticated(f"token {row.name!r} expired at {row.expires_at:%Y-%m-%d %H:%M}")
     return Identity(
-        name=row["name"],
-        role=AccessRole(row["role"]),
-        token_id=row["id"],
-        principal=row["principal"] or f"user:{row['name']}",
+        name=row.name,
+        role=AccessRole(row.role),
+        token_id=row.id,
+        principal=row.principal or f"user:{row.name}",
     )
 
 

@@ -10,8 +10,9 @@ from sqlalchemy.engine import Connection
 
 from modelyard.core.errors import Conflict, NotFound
 from modelyard.core.lifecycle import State
+from modelyard.core.operations_records import ApprovalDecision, Approver, TokenRecord
 from modelyard.store import schema as t
-from modelyard.store.metadata import MetadataStore, Row, now
+from modelyard.store.metadata import MetadataStore, now
 
 
 class GovernanceStore:
@@ -45,7 +46,7 @@ class GovernanceStore:
             conn, actor, f"model.{decision}", target, comment, {"principal": principal}
         )
 
-    def current_approvers(self, version_id: int, conn: Connection | None = None) -> list[Row]:
+    def current_approvers(self, version_id: int, conn: Connection | None = None) -> list[Approver]:
         """Approvals since the version last became validated (a re-gated version starts
         afresh), one per principal, in order: rows with ``actor`` and ``principal``."""
         if conn is None:
@@ -60,32 +61,32 @@ class GovernanceStore:
         for step in steps:
             if step.to_state == State.VALIDATED.value:
                 since = step.at
-        out: list[Row] = []
+        out: list[Approver] = []
         seen: set[str] = set()
         for d in self._decisions(conn, version_id):
-            who = d["principal"] or f"legacy:{d['actor']}"
-            fresh = since is None or d["at"] >= since
-            if d["decision"] == "approve" and fresh and who not in seen:
+            who = d.principal or f"legacy:{d.actor}"
+            fresh = since is None or d.at >= since
+            if d.decision == "approve" and fresh and who not in seen:
                 seen.add(who)
-                out.append({"actor": d["actor"], "principal": who})
+                out.append(Approver(actor=d.actor, principal=who))
         return out
 
-    def _decisions(self, conn: Connection, version_id: int) -> list[Row]:
+    def _decisions(self, conn: Connection, version_id: int) -> list[ApprovalDecision]:
         q = (
             select(t.approvals)
             .where(t.approvals.c.model_version_id == version_id)
             .order_by(t.approvals.c.id)
         )
-        return [dict(r) for r in conn.execute(q).mappings()]
+        return [ApprovalDecision.from_row(r) for r in conn.execute(q).mappings()]
 
-    def decisions(self, version_id: int) -> list[Row]:
+    def decisions(self, version_id: int) -> list[ApprovalDecision]:
         q = (
             select(t.approvals)
             .where(t.approvals.c.model_version_id == version_id)
             .order_by(t.approvals.c.id)
         )
         with self.store.tx() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [ApprovalDecision.from_row(r) for r in conn.execute(q).mappings()]
 
     # ---- tokens --------------------------------------------------------------------------
     def add_token(self, values: dict[str, Any]) -> None:
@@ -111,15 +112,15 @@ class GovernanceStore:
                 {"id": values["id"], "role": values["role"], "owner": values["principal"]},
             )
 
-    def token(self, token_id: str) -> Row | None:
+    def token(self, token_id: str) -> TokenRecord | None:
         with self.store.tx() as conn:
             row = conn.execute(select(t.tokens).where(t.tokens.c.id == token_id)).mappings().first()
-        return dict(row) if row else None
+        return TokenRecord.from_row(row) if row else None
 
-    def tokens(self) -> list[Row]:
+    def tokens(self) -> list[TokenRecord]:
         with self.store.tx() as conn:
             q = select(t.tokens).order_by(t.tokens.c.created_at)
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [TokenRecord.from_row(r) for r in conn.execute(q).mappings()]
 
     def revoke_token(self, name: str, actor: str, reason: str) -> None:
         with self.store.tx() as conn:
@@ -133,6 +134,6 @@ class GovernanceStore:
             self.store.audit(conn, actor, "token.revoke", f"token:{name}", reason)
 
 
-def expired(row: Row, at: dt.datetime | None = None) -> bool:
+def expired(token: TokenRecord, at: dt.datetime | None = None) -> bool:
     at = at or now()
-    return row["expires_at"] is not None and row["expires_at"] <= at
+    return token.expires_at is not None and token.expires_at <= at

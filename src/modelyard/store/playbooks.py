@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, insert, select, update
 
 from modelyard.core.errors import NotFound
+from modelyard.core.operations_records import ActionRecord
 from modelyard.store import schema as t
 from modelyard.store.alerts import AlertStore
 from modelyard.store.metadata import MetadataStore, Row, now
@@ -34,12 +35,12 @@ class PlaybookStore:
         details: Mapping[str, Any],
         actor: str,
         reason: str,
-    ) -> Row:
+    ) -> ActionRecord:
         """Store one action's outcome and its audit entry in one transaction."""
         if status not in STATUSES:
             raise ValueError(f"unknown playbook action status {status!r}")
         at = now()
-        values = {
+        values: dict[str, Any] = {
             "alert_id": alert_id,
             "endpoint": endpoint,
             "playbook": playbook,
@@ -66,14 +67,14 @@ class PlaybookStore:
                     **{k: v for k, v in details.items() if k in ("run", "rule", "tier")},
                 },
             )
-        return {"id": int(rid), **values}
+        return ActionRecord(id=int(rid), **values)
 
     def history(
         self,
         endpoint: str | None = None,
         playbook: str | None = None,
         limit: int | None = 200,
-    ) -> list[Row]:
+    ) -> list[ActionRecord]:
         """Newest first."""
         pa = t.playbook_actions
         q = select(pa).order_by(pa.c.id.desc())
@@ -84,9 +85,9 @@ class PlaybookStore:
         if limit:
             q = q.limit(limit)
         with self.store.tx() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [ActionRecord.from_row(r) for r in conn.execute(q).mappings()]
 
-    def last(self, playbook: str, endpoint: str, statuses: Iterable[str]) -> Row | None:
+    def last(self, playbook: str, endpoint: str, statuses: Iterable[str]) -> ActionRecord | None:
         """The most recent action of ``playbook`` on ``endpoint`` with one of ``statuses``."""
         pa = t.playbook_actions
         q = (
@@ -103,7 +104,7 @@ class PlaybookStore:
         )
         with self.store.tx() as conn:
             row = conn.execute(q).mappings().first()
-        return dict(row) if row is not None else None
+        return ActionRecord.from_row(row) if row is not None else None
 
     # ---- endpoints --------------------------------------------------------------------
     def endpoint_names(self) -> list[str]:

@@ -9,8 +9,9 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from modelyard.core.errors import Conflict, NotFound
+from modelyard.core.operations_records import LeaseHolder, Rollout
 from modelyard.store import schema as t
-from modelyard.store.metadata import MetadataStore, Row, now
+from modelyard.store.metadata import MetadataStore, now
 
 RUNNING = "running"
 
@@ -57,7 +58,7 @@ class RolloutStore:
             )
             return int(rid)
 
-    def get(self, rollout_id: int) -> Row:
+    def get(self, rollout_id: int) -> Rollout:
         with self.store.tx() as conn:
             row = (
                 conn.execute(select(t.rollouts).where(t.rollouts.c.id == rollout_id))
@@ -66,16 +67,16 @@ class RolloutStore:
             )
         if row is None:
             raise NotFound(f"no rollout #{rollout_id}")
-        return dict(row)
+        return Rollout.from_row(row)
 
-    def list(self, endpoint: str | None = None, status: str | None = None) -> list[Row]:
+    def list(self, endpoint: str | None = None, status: str | None = None) -> list[Rollout]:
         q = select(t.rollouts).order_by(t.rollouts.c.id)
         if endpoint:
             q = q.where(t.rollouts.c.endpoint == endpoint)
         if status:
             q = q.where(t.rollouts.c.status == status)
         with self.store.tx() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [Rollout.from_row(r) for r in conn.execute(q).mappings()]
 
     def save(
         self, rollout_id: int, actor: str, action: str | None, reason: str, **values: Any
@@ -141,7 +142,7 @@ class RolloutStore:
                 t.leases.delete().where(and_(t.leases.c.name == name, t.leases.c.owner == owner))
             )
 
-    def holder(self, name: str) -> Row | None:
+    def holder(self, name: str) -> LeaseHolder | None:
         with self.store.tx() as conn:
             row = conn.execute(select(t.leases).where(t.leases.c.name == name)).mappings().first()
-        return dict(row) if row else None
+        return LeaseHolder.from_row(row) if row else None

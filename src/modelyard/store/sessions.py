@@ -7,8 +7,9 @@ import datetime as dt
 
 from sqlalchemy import delete, insert, select
 
+from modelyard.core.operations_records import SessionRecord
 from modelyard.store import schema as t
-from modelyard.store.metadata import MetadataStore, Row, now
+from modelyard.store.metadata import MetadataStore, now
 
 
 class SessionStore:
@@ -33,14 +34,14 @@ class SessionStore:
                 )
             )
 
-    def get(self, id_hash: str) -> Row | None:
+    def get(self, id_hash: str) -> SessionRecord | None:
         """The live session with this hash, or None (unknown or expired)."""
         q = select(t.ui_sessions).where(
             t.ui_sessions.c.id_hash == id_hash, t.ui_sessions.c.expires_at > now()
         )
         with self.store.tx() as conn:
             row = conn.execute(q).mappings().first()
-        return dict(row) if row else None
+        return SessionRecord.from_row(row) if row else None
 
     def remove(self, id_hash: str) -> bool:
         with self.store.tx() as conn:

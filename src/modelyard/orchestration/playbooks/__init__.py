@@ -9,7 +9,7 @@ executor), ``runner`` (:class:`Playbooks`: matching, cooldown, lease, recording)
 (:func:`run_synthetic`: manual runs and rehearsals).
 """
 
-from modelyard.orchestration.playbooks.base import ActionRecord
+from modelyard.core.operations_records import ActionRecord
 from modelyard.orchestration.playbooks.manual import run_synthetic
 from modelyard.orchestration.playbooks.runner import Playbooks
 

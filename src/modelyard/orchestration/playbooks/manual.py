@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 
 from modelyard.core.errors import InvalidInput, NotFound
-from modelyard.orchestration.playbooks.base import ActionRecord
+from modelyard.core.operations_records import ActionRecord
 from modelyard.orchestration.playbooks.runner import Playbooks
 from modelyard.registry.registry import Registry
 from modelyard.store.playbooks import PlaybookStore

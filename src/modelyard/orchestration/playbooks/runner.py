@@ -22,9 +22,10 @@ from typing import Any
 
 from modelyard.core.errors import ModelyardError, NotFound
 from modelyard.core.monitor_config import PlaybookConfig, tier_rank
+from modelyard.core.operations_records import ActionRecord
 from modelyard.monitoring.action_log import last_action
 from modelyard.monitoring.leader import Lease, lease_holder
-from modelyard.orchestration.playbooks.base import ActionContext, ActionRecord, Event
+from modelyard.orchestration.playbooks.base import ActionContext, Event
 from modelyard.orchestration.playbooks.executors import executor_for
 from modelyard.registry.registry import Registry
 from modelyard.store.playbooks import PlaybookStore
@@ -137,7 +138,7 @@ class Playbooks:
                     {
                         **base,
                         "reason": "another process is running this playbook on this endpoint"
-                        + (f" ({holder['owner']})" if holder else ""),
+                        + (f" ({holder.owner})" if holder else ""),
                     },
                 )
             ]
@@ -166,7 +167,7 @@ class Playbooks:
         last = last_action(self.reg, name, endpoint, COOLDOWN_STATUSES)
         if last is None:
             return None
-        waited = (self.clock() - last["created_at"]).total_seconds()
+        waited = (self.clock() - last.created_at).total_seconds()
         if waited >= cfg.cooldown_s:
             return None
         return self._record(
@@ -179,7 +180,7 @@ class Playbooks:
             {
                 **base,
                 "reason": f"cooldown: last run {waited:.0f}s ago, {cfg.cooldown_s:g}s quiet time",
-                "last_action": last["id"],
+                "last_action": last.id,
             },
         )
 
@@ -259,7 +260,7 @@ class Playbooks:
             actor=self.actor,
             reason=f"playbook {name}: {action} {status} ({cause}: {details.get('rule')})",
         )
-        return ActionRecord.from_row(row)
+        return row
 
 
 def _jsonable(value: Any) -> Any:
