@@ -36,13 +36,13 @@ def _unguard(reg: Registry) -> None:
 
 def test_every_action_is_recorded_with_actor_target_and_reason(registry: Registry) -> None:
     _activity(registry)
-    actions = [e["action"] for e in history(registry.store)]
+    actions = [e.action for e in history(registry.store)]
     assert actions[:4] == ["project.policy", "dataset.register", "run.start", "model.register"]
     for expected in ("run.finished", "model.transition", "endpoint.route"):
         assert expected in actions
     by_model = history(registry.store, model="wine")
-    assert {e["target"] for e in by_model} == {"model:wine@1"}
-    assert all(e["actor"] == "tester" for e in by_model)
+    assert {e.target for e in by_model} == {"model:wine@1"}
+    assert all(e.actor == "tester" for e in by_model)
     assert verify(registry.store).ok
 
 
@@ -148,7 +148,7 @@ def test_policy_changes_in_the_project_file_are_audited(project_dir: Path, store
     )
     with Registry.open(project_dir, env={**env, "MODELYARD_USER": "mallory"}) as reg:
         changes = reg.store.chain.entries(action="project.policy")
-        assert [c["reason"] for c in changes] == ["project file first seen", "project file changed"]
-        assert changes[-1]["actor"] == "mallory"
-        assert changes[-1]["data"]["previous"] == changes[0]["data"]["sha256"]
+        assert [c.reason for c in changes] == ["project file first seen", "project file changed"]
+        assert changes[-1].actor == "mallory"
+        assert changes[-1].data["previous"] == changes[0].data["sha256"]
         assert verify(reg.store).ok

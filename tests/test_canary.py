@@ -147,7 +147,7 @@ def test_an_erring_canary_is_rolled_back_by_itself_with_its_figures(registry: Re
     analyses = [h for h in row.history if h["kind"] == "analysis"]
     assert analyses[-1]["figures"]["canary_error_rate"] == pytest.approx(10 / 50)
     assert [(r.version, r.role) for r in registry.store.routes.all("wine")] == [(1, "production")]
-    actions = [e["action"] for e in registry.store.chain.entries(target_prefix="endpoint:wine")]
+    actions = [e.action for e in registry.store.chain.entries(target_prefix="endpoint:wine")]
     assert "rollout.rollback" in actions
 
 

@@ -380,7 +380,7 @@ def test_a_deployer_acknowledges_an_alert_in_one_click(site: Any) -> None:
     row = AlertStore(reg.store).get(ids["drift"])
     assert row.state == "acknowledged" and row.acknowledged_by == "deployer-1"
     entry = reg.store.chain.entries(action="alert.acknowledge")[-1]
-    assert entry["actor"] == "deployer-1" and entry["reason"] == "retraining"
+    assert entry.actor == "deployer-1" and entry.reason == "retraining"
     sent = AlertStore(reg.store).deliveries(alert_id=ids["drift"])
     assert [(d.event, d.status) for d in sent] == [("acknowledged", "delivered")], (
         "the sinks hear of it, as from `modelyard alerts ack`"

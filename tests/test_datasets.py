@@ -183,8 +183,8 @@ def test_the_readme_tour_order_tags_data_after_registration_without_changing_its
     with Registry.open(root, env=env) as reg:
         entries = reg.store.chain.entries(action="dataset.tag")
         assert reg.dataset("arrests-train@1").digest == digest
-    assert [e["target"] for e in entries] == ["dataset:arrests-train@1", "dataset:arrests-eval@1"]
-    assert all(e["actor"] == "alice" for e in entries)
+    assert [e.target for e in entries] == ["dataset:arrests-train@1", "dataset:arrests-eval@1"]
+    assert all(e.actor == "alice" for e in entries)
 
 
 def test_a_datasets_entry_covers_names_that_extend_it_and_the_longest_entry_wins() -> None:

@@ -51,7 +51,7 @@ def test_demo_tells_the_story_gates_reject_the_biased_candidate_and_a_reviewer_a
         rejected = reg.store.versions.transitions_of(reg.model_version("arrests@2").id)[-1]
         assert "fairness" in rejected.reason
         approvals = reg.store.chain.entries(action="model.approve")
-        assert {e["actor"] for e in approvals} == {"bob"}, "four eyes: the author never approves"
+        assert {e.actor for e in approvals} == {"bob"}, "four eyes: the author never approves"
         from modelyard.store.rollouts import RolloutStore
 
         fragile, retrained, _drift_retrain = RolloutStore(reg.store).list("arrests")
@@ -99,7 +99,7 @@ def test_demo_drift_raises_warning_then_critical_and_the_playbook_retrains(
         assert retrain.alert_id == critical.id, "the action names the alert that caused it"
         assert retrain.details["candidate"] == "arrests@6"
         audited = reg.store.chain.entries(action="playbook.retrain")
-        assert audited and audited[-1]["data"].get("alert") == critical.id
+        assert audited and audited[-1].data.get("alert") == critical.id
         graph = model_lineage(reg, "arrests@6")
         assert [d["ref"] for d in graph["datasets"]] == ["arrests-train@2"], "newest data"
         assert graph["reports"][0]["passed"] is True, "the retrained candidate passed the gates"

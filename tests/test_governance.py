@@ -66,7 +66,7 @@ def test_tokens_are_shown_once_stored_hashed_and_can_expire_or_be_revoked(
         )
     with pytest.raises(PermissionDenied, match="expired"):
         tokens.authenticate(registry.store, short.secret)
-    actions = [e["action"] for e in registry.store.chain.entries()]
+    actions = [e.action for e in registry.store.chain.entries()]
     assert actions.count("token.create") == 2 and "token.revoke" in actions
 
 
@@ -115,7 +115,7 @@ def test_four_eyes_the_author_cannot_approve_and_two_reviewers_are_needed(
         assert second.approved and second.version.state == "approved"
         assert reg.deploy(mv, "wine-prod").state == "deployed"
         decisions = [e for e in reg.store.chain.entries(action="model.approve")]
-        assert [d["actor"] for d in decisions] == ["bob", "carol"]
+        assert [d.actor for d in decisions] == ["bob", "carol"]
 
 
 def test_only_validated_versions_can_be_approved_and_rejection_records_why(

@@ -101,7 +101,7 @@ def test_a_reviewer_approves_through_the_api_and_the_audit_names_them(
     dep = {"Authorization": f"Bearer {secrets['deployer']}"}
     r = client.post(PREFIX + "/endpoints/wine/deploy", headers=dep, json={"version": "wine@1"})
     assert r.status_code == 200 and r.json()["state"] == "deployed"
-    actors = {e["action"]: e["actor"] for e in reg.store.chain.entries()}
+    actors = {e.action: e.actor for e in reg.store.chain.entries()}
     assert actors["model.approve"] == "t-reviewer" and actors["endpoint.route"] == "t-deployer"
 
 

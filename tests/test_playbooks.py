@@ -189,12 +189,12 @@ def test_a_fired_critical_drift_alert_rolls_the_endpoint_back_with_the_alert_on_
     assert all(r.alert_id == event["alert_id"] for r in records)
 
     audit = reg.store.chain.entries(target_prefix="endpoint:arrests", action="playbook.rollback")
-    assert [(e["actor"], e["data"]["alert"], e["data"]["status"]) for e in audit] == [
+    assert [(e.actor, e.data["alert"], e.data["status"]) for e in audit] == [
         ("playbook", event["alert_id"], "done")
     ]
-    assert f"alert #{event['alert_id']}" in audit[0]["reason"]
+    assert f"alert #{event['alert_id']}" in audit[0].reason
     route = reg.store.chain.entries(target_prefix="endpoint:arrests", action="endpoint.route")[-1]
-    assert route["actor"] == "playbook" and "drift-critical" in route["reason"]
+    assert route.actor == "playbook" and "drift-critical" in route.reason
     rows = PlaybookStore(reg.store).history(endpoint="arrests")
     assert {(r.alert_id, r.status) for r in rows} == {(event["alert_id"], "done")}
 
@@ -298,9 +298,7 @@ def test_shift_to_a_version_that_is_not_approved_fails_and_stops_the_playbook(
     assert records[1].details["reason"] == "an earlier action failed"
     assert plan_of(reg) == [("arrests@2", "production", 1.0)]
     failed = reg.store.chain.entries(action="playbook.shift")
-    assert [(e["data"]["status"], e["data"]["alert"]) for e in failed] == [
-        ("failed", event["alert_id"])
-    ]
+    assert [(e.data["status"], e.data["alert"]) for e in failed] == [("failed", event["alert_id"])]
 
 
 def test_shift_to_an_approved_version_takes_all_traffic_and_ends_canaries(local: Registry) -> None:

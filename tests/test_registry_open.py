@@ -23,7 +23,7 @@ def test_constructing_a_registry_stores_its_arguments_and_opening_makes_it_ready
     try:
         assert db.exists()
         policy = reg.store.chain.entries(action="project.policy")
-        assert [e["reason"] for e in policy] == ["project file first seen"]
+        assert [e.reason for e in policy] == ["project file first seen"]
         assert reg.datasets() == []
     finally:
         reg.close()

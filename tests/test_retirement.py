@@ -150,7 +150,7 @@ def test_proposals_are_audited_once_and_shown_in_the_catalog(registry: Registry)
     propose_retirements(registry, now=NOW)
     propose_retirements(registry, now=NOW)
     entries = registry.store.chain.entries(action="lifecycle.retirement_proposed")
-    assert [(e["target"], e["data"]["trigger"]) for e in entries] == [(f"model:{mv.ref}", "idle")]
+    assert [(e.target, e.data["trigger"]) for e in entries] == [(f"model:{mv.ref}", "idle")]
     (entry,) = catalog(registry)
     assert [(p["version"], p["trigger"]) for p in entry.proposals] == [(mv.ref, "idle")]
 

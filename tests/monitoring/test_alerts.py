@@ -188,8 +188,8 @@ def test_an_acknowledged_alert_stays_open_until_recovery_and_the_ack_is_audited(
     row = AlertStore(reg.store).get(alert_id)
     assert (row.state, row.acknowledged_by) == ("acknowledged", "carol")
     (entry,) = reg.store.chain.entries(action="alert.acknowledge")
-    assert (entry["actor"], entry["reason"]) == ("carol", "upstream feed is late, on it")
-    assert entry["data"]["alert"] == alert_id and entry["target"] == "endpoint:arrests"
+    assert (entry.actor, entry.reason) == ("carol", "upstream feed is late, on it")
+    assert entry.data["alert"] == alert_id and entry.target == "endpoint:arrests"
     with pytest.raises(Conflict, match="acknowledged"):
         book.acknowledge(alert_id, "carol", "again")
     assert _pattern(traffic, monitor, "BC") == [[], []]
@@ -206,7 +206,7 @@ def test_resolving_by_hand_is_audited_and_the_rule_counts_afresh(setup: Any) -> 
     row = AlertStore(reg.store).get(alert_id)
     assert row.state == "resolved" and row.details["resolved_by"] == "dave"
     (entry,) = reg.store.chain.entries(action="alert.resolve")
-    assert (entry["actor"], entry["reason"]) == ("dave", "false alarm: load test traffic")
+    assert (entry.actor, entry.reason) == ("dave", "false alarm: load test traffic")
     with pytest.raises(Conflict, match="already resolved"):
         book.resolve(alert_id, "dave", "again")
     with pytest.raises(NotFound, match="no alert #999"):
@@ -343,7 +343,7 @@ def test_alerts_commands_list_ack_resolve_and_deliveries(fired_local: Any) -> No
     res = _cli(reg, "alerts", "ack", str(alert_id), "--reason", "mine now")
     assert res.exit_code == 0, res.output
     assert "acknowledged" in res.output
-    assert reg.store.chain.entries(action="alert.acknowledge")[0]["actor"] == "erin"
+    assert reg.store.chain.entries(action="alert.acknowledge")[0].actor == "erin"
     res = _cli(reg, "alerts", "list", "--state", "firing", "--json")
     assert json.loads(res.output) == []
     res = _cli(reg, "alerts", "resolve", str(alert_id), "--reason", "fixed", "--json")

@@ -79,8 +79,8 @@ def test_a_later_label_replaces_the_earlier_one_and_the_replacement_is_audited(
     row = label_of(registry, "p-1")
     assert row.label == "Yes" and row.source == "file"
     [entry] = registry.store.chain.entries(action="feedback.replace")
-    assert entry["actor"] == "bob" and entry["target"] == "prediction:p-1"
-    assert entry["data"]["old"] == "No" and entry["data"]["new"] == "Yes"
+    assert entry.actor == "bob" and entry.target == "prediction:p-1"
+    assert entry.data["old"] == "No" and entry.data["new"] == "Yes"
     assert len(FeedbackStore(registry.store).unjoined()) == 2
 
 

@@ -129,9 +129,9 @@ def test_a_review_decision_becomes_a_label_with_the_reviewer_recorded_and_audite
         assert row.source == "review" and row.reviewer == "t-reviewer"
         assert row.version_id == item.version_id  # joined from the queued item
         assert row.input == item.input
-    actions = {e["action"]: e for e in reg.store.chain.entries(actor="t-reviewer")}
-    assert actions["review.confirm"]["data"]["prediction_id"] == first.prediction_id
-    assert actions["review.correct"]["data"]["label"] == "Yes"
+    actions = {e.action: e for e in reg.store.chain.entries(actor="t-reviewer")}
+    assert actions["review.confirm"].data["prediction_id"] == first.prediction_id
+    assert actions["review.correct"].data["label"] == "Yes"
     pending = api.get(PREFIX + "/review", headers=head).json()
     assert first.id not in [i["id"] for i in pending]
     done = api.get(PREFIX + "/review", params={"status": "all"}, headers=head).json()

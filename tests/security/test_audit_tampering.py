@@ -330,15 +330,15 @@ def test_signing_switched_on_after_init_is_an_audited_entry_and_verifies_across_
     with _open(project_dir, store_url, anchor, key_file) as reg:
         _history(reg, 3, 3)
         (declared,) = reg.store.chain.entries(action="audit.key")
-        assert declared["reason"] == "audit signing switched on"
-        assert declared["actor"] == "alice" and declared["data"]["previous"] is None
+        assert declared.reason == "audit signing switched on"
+        assert declared.actor == "alice" and declared.data["previous"] is None
         public = load_signing_key(key_file).public_key()
         result = verify(reg.store, public, reg.store.chain.anchors)
-        assert result.ok and result.signing_key == declared["data"]["public_key"]
+        assert result.ok and result.signing_key == declared.data["public_key"]
         assert result.checkpoint_seq == unsigned_checkpoint.seq
         assert reg.store.chain.checkpoint().signed_by(public)
         rows, _ = rows_and_head(reg.store.engine)
-        assert all(r["signature"] for r in rows if r["seq"] >= declared["seq"])
+        assert all(r["signature"] for r in rows if r["seq"] >= declared.seq)
 
 
 def test_a_rotated_key_is_an_audited_entry_signed_by_the_old_key(
@@ -361,7 +361,7 @@ def test_a_rotated_key_is_an_audited_entry_signed_by_the_old_key(
         stale = verify(reg.store, old_public)
         assert not stale.ok and "not the configured key" in (stale.problem or "")
         keys = reg.store.chain.entries(action="audit.key")
-        assert [k["reason"] for k in keys] == ["audit signing switched on", "yearly rotation"]
+        assert [k.reason for k in keys] == ["audit signing switched on", "yearly rotation"]
     # the old key alone cannot open the project to sign more entries
     from modelyard.core.errors import ConfigError
 

@@ -126,7 +126,7 @@ def test_same_origin_browser_headers_are_accepted(site: Registry) -> None:
             follow_redirects=False,
         )
         assert r.status_code == 303, r.text
-    assert "forged" in site.store.chain.entries(target_prefix="endpoint:wine")[-1]["reason"]
+    assert "forged" in site.store.chain.entries(target_prefix="endpoint:wine")[-1].reason
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,7 @@ def test_a_token_named_like_the_author_but_held_by_someone_else_may_approve(team
     [row] = _approvals(reg)
     assert (row["actor"], row["principal"]) == (MY_NAME, "user:bob")
     entry = reg.store.chain.entries(action="model.approve")[-1]
-    assert entry["data"]["principal"] == "user:bob"
+    assert entry.data["principal"] == "user:bob"
     assert reg.model_version(ref).principal == ME
 
 
@@ -217,8 +217,8 @@ def test_with_identity_os_an_override_is_allowed_and_recorded_as_one(
         [row] = _approvals(reg)
         assert (row["actor"], row["principal"]) == ("reviewer", f"{ME}/as:reviewer")
         entry = reg.store.chain.entries(action="model.approve")[-1]
-        assert entry["data"]["identity"] == "override"
-        assert entry["data"]["principal"] == f"{ME}/as:reviewer"
+        assert entry.data["identity"] == "override"
+        assert entry.data["principal"] == f"{ME}/as:reviewer"
         assert reg.model_version(ref).state == "approved"
 
 

@@ -131,5 +131,5 @@ def test_an_accepted_rejection_writes_its_decision_and_transition_together(world
     )
     assert r.status_code == 200 and r.json()["state"] == "rejected"
     new = reg.store.chain.entries()[len(before) :]
-    assert [e["action"] for e in new] == ["model.reject", "model.transition"]
-    assert {e["data"]["principal"] for e in new} == {"user:rita"}
+    assert [e.action for e in new] == ["model.reject", "model.transition"]
+    assert {e.data["principal"] for e in new} == {"user:rita"}

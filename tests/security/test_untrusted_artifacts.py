@@ -395,9 +395,9 @@ def test_trust_true_is_recorded_with_who_and_when_and_shown(
         "numpy.log1p (a function: callables are never trusted)"
     ]
     entries = local_registry.store.chain.entries(action="model.trust")
-    assert [e["target"] for e in entries] == [f"model:{mv.ref}"]
-    assert entries[0]["actor"] == "tester" and entries[0]["at"] is not None
-    assert "numpy.log1p" in entries[0]["data"]["types"][0]
+    assert [e.target for e in entries] == [f"model:{mv.ref}"]
+    assert entries[0].actor == "tester" and entries[0].at is not None
+    assert "numpy.log1p" in entries[0].data["types"][0]
     version = catalog(local_registry)[0].versions[0]
     assert version["trusted"] == {
         "by": "tester",

@@ -13,6 +13,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -319,9 +320,10 @@ def test_a_playbook_notify_is_refused_at_run_time_and_its_record_holds_no_secret
         [record] = Playbooks(reg, playbooks={"page": cfg}).handle([event])
     assert record.status == "failed" and "loopback" in record.details["error"]
     assert receiver.hits == []
-    stored = json.dumps(
-        PlaybookStore(reg.store).history(playbook="page"), default=str, ensure_ascii=False
+    actions = [asdict(a) for a in PlaybookStore(reg.store).history(playbook="page")]
+    stored = json.dumps(actions, default=str, ensure_ascii=False)
+    audit = json.dumps(
+        [asdict(e) for e in reg.store.chain.entries()], default=str, ensure_ascii=False
     )
-    audit = json.dumps(reg.store.chain.entries(), default=str, ensure_ascii=False)
     assert redact_url(url) in stored
     assert SECRET not in stored and SECRET not in audit

@@ -145,7 +145,7 @@ def test_set_endpoint_overrides_is_audited_and_bumps_the_generation(registry: Re
         "throttle": {"rate_per_s": 5.0, "max_concurrency": 2}
     }
     entry = store.chain.entries(action="endpoint.overrides")[-1]
-    assert (entry["actor"], entry["target"], entry["reason"]) == (
+    assert (entry.actor, entry.target, entry.reason) == (
         "ops",
         "endpoint:churn",
         "incident 42",
@@ -283,7 +283,7 @@ def test_endpoints_throttle_sets_shows_and_clears_an_override(
     }
     human = cli("endpoints", "show", "tokens")
     assert "override" in human.output and "rate_per_s 5.0" in human.output
-    assert reg.store.chain.entries(action="endpoint.overrides")[-1]["actor"] == "oncall"
+    assert reg.store.chain.entries(action="endpoint.overrides")[-1].actor == "oncall"
     assert cli("endpoints", "throttle", "tokens", "--clear", "-m", "over").exit_code == 0
     assert json.loads(cli("endpoints", "show", "tokens", "--json").stdout)["overrides"] is None
     bad = cli("endpoints", "throttle", "tokens", "-m", "no limits")

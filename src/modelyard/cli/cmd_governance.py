@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -225,7 +226,8 @@ def audit_show(
         rows = server.call("GET", "/audit", params={**params, "limit": str(limit)})
     else:
         with open_registry(project) as reg:
-            rows = audit_history(reg, model, actor=actor, action=action, limit=limit)
+            entries = audit_history(reg, model, actor=actor, action=action, limit=limit)
+            rows = [dataclasses.asdict(e) for e in entries]
     if json_:
         render.emit_json(
             [

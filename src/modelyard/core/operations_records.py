@@ -1,5 +1,5 @@
 """What the operations stores record, as values: rollouts, leases, playbook actions, approval
-decisions, API tokens and dashboard sessions, one frozen dataclass each.
+decisions, API tokens, dashboard sessions and audit entries, one frozen dataclass each.
 
 Pure data (no I/O), built like ``core/records.py`` with ``from_row``; JSON adapters turn a record
 back into an object with ``dataclasses.asdict``.
@@ -136,3 +136,19 @@ class SessionRecord(_Record):
     csrf: str
     created_at: Any
     expires_at: Any
+
+
+@dataclass(frozen=True)
+class AuditEntry(_Record):
+    """One entry of the audit chain, as stored."""
+
+    seq: int
+    at: Any
+    actor: str
+    action: str
+    target: str
+    reason: str
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+    signature: str | None

@@ -171,9 +171,9 @@ def last_known_good(reg: Registry, endpoint: str) -> ModelVersion:
     seen: set[str] = set()
     entries = queries.audit_entries(reg, f"endpoint:{endpoint}", "endpoint.route")
     for e in reversed(entries):
-        if e["target"] != f"endpoint:{endpoint}" or e["data"].get("role") != Role.PRODUCTION.value:
+        if e.target != f"endpoint:{endpoint}" or e.data.get("role") != Role.PRODUCTION.value:
             continue
-        ref = e["data"]["version"]
+        ref = e.data["version"]
         if (current and ref == current.ref) or ref in seen:
             continue
         seen.add(ref)

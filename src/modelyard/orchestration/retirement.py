@@ -158,9 +158,9 @@ def _record(reg: Registry, proposals: list[Proposal]) -> None:
         changed = _aware(steps[-1].at) if steps else None
         seen = queries.audit_entries(reg, f"model:{p.version}", ACTION)
         if any(
-            e["target"] == f"model:{p.version}"
-            and e["data"].get("trigger") == p.trigger
-            and (changed is None or _aware(e["at"]) >= changed)
+            e.target == f"model:{p.version}"
+            and e.data.get("trigger") == p.trigger
+            and (changed is None or _aware(e.at) >= changed)
             for e in seen
         ):
             continue

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from modelyard.core.audit import Checkpoint, VerifyResult
+from modelyard.core.operations_records import AuditEntry
 from modelyard.registry.registry import Registry
 from modelyard.security import audit, sessions, tokens
 from modelyard.security.access import Identity
@@ -66,7 +67,7 @@ def end_session(reg: Registry, secret: str) -> bool:
 
 
 # ---- the audit trail ---------------------------------------------------------------------
-def audit_history(reg: Registry, model: str | None = None, **filters: Any) -> list[Row]:
+def audit_history(reg: Registry, model: str | None = None, **filters: Any) -> list[AuditEntry]:
     """Audit entries about a model (``NAME`` or ``NAME@VERSION``) or all, filtered by actor,
     action and limit."""
     return audit.history(reg.store, model, **filters)

@@ -95,14 +95,14 @@ def recorded_proposals(reg: Registry) -> dict[str, list[dict[str, Any]]]:
     still serve, newest per trigger, by version ref."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for e in reg.store.chain.entries(action=PROPOSAL_ACTION):
-        ref = e["target"].removeprefix("model:")
-        trigger = str(e["data"].get("trigger"))
+        ref = e.target.removeprefix("model:")
+        trigger = str(e.data.get("trigger"))
         out.setdefault(ref, {})[trigger] = {
             "version": ref,
             "trigger": trigger,
-            "reason": e["reason"],
-            "at": e["at"].isoformat(),
-            "by": e["actor"],
+            "reason": e.reason,
+            "at": e.at.isoformat(),
+            "by": e.actor,
         }
     return {ref: list(by.values()) for ref, by in out.items()}
 
@@ -111,10 +111,10 @@ def trust_records(reg: Registry) -> dict[str, dict[str, Any]]:
     """Who registered which version with ``trust=True``, when, and what needed the trust, from
     the audit log's ``model.trust`` entries, by version ref."""
     return {
-        e["target"].removeprefix("model:"): {
-            "by": e["actor"],
-            "at": e["at"].isoformat(),
-            "types": list((e["data"] or {}).get("types") or []),
+        e.target.removeprefix("model:"): {
+            "by": e.actor,
+            "at": e.at.isoformat(),
+            "types": list((e.data or {}).get("types") or []),
         }
         for e in reg.store.chain.entries(action=TRUST_ACTION)
     }

@@ -7,6 +7,7 @@ nothing above the services reaches into the repositories itself.
 
 from __future__ import annotations
 
+from modelyard.core.operations_records import AuditEntry
 from modelyard.core.records import (
     DatasetVersion,
     MetricPoint,
@@ -18,7 +19,6 @@ from modelyard.core.records import (
     Transition,
 )
 from modelyard.registry.registry import Registry
-from modelyard.store.metadata import Row
 
 
 def routes(reg: Registry, endpoint: str | None = None) -> list[Route]:
@@ -81,7 +81,7 @@ def run_outputs(reg: Registry, run_id: str) -> list[ModelVersion]:
     return reg.store.versions.of_run(run_id)
 
 
-def audit_entries(reg: Registry, target_prefix: str, action: str | None = None) -> list[Row]:
+def audit_entries(reg: Registry, target_prefix: str, action: str | None = None) -> list[AuditEntry]:
     """The audit entries about targets starting with ``target_prefix`` (e.g.
     ``endpoint:fraud``), optionally of one action, oldest first."""
     return reg.store.chain.entries(target_prefix=target_prefix, action=action)

@@ -90,7 +90,7 @@ class Registry:
         digest = hashlib.sha256(file.read_bytes()).hexdigest()
         target = f"project:{self.config.name}"
         seen = self.store.chain.entries(target_prefix=target, action="project.policy")
-        if seen and seen[-1]["data"].get("sha256") == digest:
+        if seen and seen[-1].data.get("sha256") == digest:
             return
         with self.store.tx() as conn:
             self.store.audit(
@@ -99,7 +99,7 @@ class Registry:
                 "project.policy",
                 target,
                 "project file first seen" if not seen else "project file changed",
-                {"sha256": digest, "previous": seen[-1]["data"].get("sha256") if seen else None},
+                {"sha256": digest, "previous": seen[-1].data.get("sha256") if seen else None},
             )
 
     # ---- opening ---------------------------------------------------------------------
@@ -344,11 +344,11 @@ class Registry:
 
         target = f"model:{mv.ref}"
         for e in self.store.chain.entries(target_prefix=target):
-            data = e["data"] or {}
-            vouched = e["action"] == "model.trust" or (
-                e["action"] == "model.register" and data.get("trusted") is True
+            data = e.data or {}
+            vouched = e.action == "model.trust" or (
+                e.action == "model.register" and data.get("trusted") is True
             )
-            if e["target"] == target and vouched and data.get("digest") == mv.artifact_digest:
+            if e.target == target and vouched and data.get("digest") == mv.artifact_digest:
                 return
         raise UnsafeArtifact(
             f"refusing to load {mv.ref}: it is marked trusted but no audit entry records it "

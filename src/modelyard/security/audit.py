@@ -9,10 +9,11 @@ from typing import Any
 
 from modelyard.core.audit import Checkpoint, VerifyResult, verify_chain
 from modelyard.core.errors import ConfigError
+from modelyard.core.operations_records import AuditEntry
 from modelyard.core.settings import Settings
 from modelyard.store.audit_anchor import Anchor, AnchorError, open_anchor
 from modelyard.store.grants import apply_grants, least_privilege_sql
-from modelyard.store.metadata import MetadataStore, Row
+from modelyard.store.metadata import MetadataStore
 
 
 def verify(
@@ -78,7 +79,7 @@ def open_anchors(settings: Settings, urls: Iterable[str]) -> list[Anchor]:
     return anchors
 
 
-def history(store: MetadataStore, model: str | None = None, **filters: Any) -> list[Row]:
+def history(store: MetadataStore, model: str | None = None, **filters: Any) -> list[AuditEntry]:
     prefix = None
     if model:
         prefix = f"model:{model}" if "@" in model else f"model:{model}@"

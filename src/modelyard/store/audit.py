@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from modelyard.core import audit as chain_rules
 from modelyard.core.errors import ConfigError, InvalidInput, ModelyardError
 from modelyard.core.identity import OVERRIDE, acting_principal
+from modelyard.core.operations_records import AuditEntry
 from modelyard.store import audit_log
 from modelyard.store.audit_anchor import Anchor
 from modelyard.store.database import Database, Row, now
@@ -89,9 +90,10 @@ class AuditChain:
         actor: str | None = None,
         action: str | None = None,
         limit: int | None = None,
-    ) -> list[Row]:
+    ) -> list[AuditEntry]:
         with self.db.tx() as conn:
-            return list(audit_log.entries(conn, target_prefix, actor, action, limit))
+            rows = audit_log.entries(conn, target_prefix, actor, action, limit)
+            return [AuditEntry.from_row(r) for r in rows]
 
     def read(self, after: int = 0) -> tuple[list[Row], Row | None]:
         """Entries after ``after`` and the head, read in one snapshot (REPEATABLE READ on
@@ -110,7 +112,7 @@ class AuditChain:
     # ---- the signing key, declared in the chain -------------------------------------------
     def _chain_key(self) -> str | None:
         keys = self.entries(target_prefix=KEY_TARGET, action=chain_rules.KEY_ACTION)
-        return keys[-1]["data"].get("public_key") if keys else None
+        return keys[-1].data.get("public_key") if keys else None
 
     def declare_signing_key(self, actor: str) -> None:
         """Bind the configured signer to the chain. The first key is declared by an audited

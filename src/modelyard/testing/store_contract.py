@@ -207,7 +207,7 @@ def check_audit(store: MetadataStore) -> None:
     name = f"d{_tag()}"
     _dataset(store, name, "f" * 64)
     (entry,) = store.chain.entries(target_prefix=f"dataset:{name}@")
-    assert entry["action"] == "dataset.register"
+    assert entry.action == "dataset.register"
     rows, head = store.chain.read()
     assert head is not None and rows[-1]["seq"] == head["seq"]
 

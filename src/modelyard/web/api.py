@@ -132,9 +132,10 @@ def _endpoints(reg: Registry, who: Identity, req: Request, body: dict[str, Any])
 def _audit(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:
     q = req.query_params
     limit = _int(q.get("limit", "200"), "limit")
-    return access.audit_history(
+    entries = access.audit_history(
         reg, q.get("model"), actor=q.get("actor"), action=q.get("action"), limit=limit
     )
+    return [dataclasses.asdict(e) for e in entries]
 
 
 def _audit_verify(reg: Registry, who: Identity, req: Request, body: dict[str, Any]) -> Any:

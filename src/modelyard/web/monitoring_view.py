@@ -70,14 +70,14 @@ class MonitoringView:
         found: list[dict[str, Any]] = []
         models: set[str] = set()
         for e in queries.audit_entries(self.reg, f"endpoint:{endpoint}"):
-            if e["target"] != f"endpoint:{endpoint}" or e["action"] not in ROUTE_ACTIONS:
+            if e.target != f"endpoint:{endpoint}" or e.action not in ROUTE_ACTIONS:
                 continue
-            data = e.get("data") or {}
+            data = e.data or {}
             version = str(data.get("version") or "")
             models.add(version.split("@")[0])
-            reason = str(e.get("reason") or "")
+            reason = str(e.reason or "")
             back = "rollback" in reason.lower() or "rolled back" in reason.lower()
-            if e["action"] == "endpoint.unroute":
+            if e.action == "endpoint.unroute":
                 text = f"{version} removed"
             else:
                 weight = data.get("weight")
@@ -85,10 +85,10 @@ class MonitoringView:
                 text = f"{version} {data.get('role', '')}{share}".strip()
             found.append(
                 {
-                    "at": e["at"],
+                    "at": e.at,
                     "kind": "rollback" if back else "deploy",
                     "text": text,
-                    "detail": f"{e['actor']}: {reason}" if reason else str(e["actor"]),
+                    "detail": f"{e.actor}: {reason}" if reason else str(e.actor),
                 }
             )
         for name in self._dataset_names(models - {""}):

@@ -176,7 +176,7 @@ def dashboard_app(
             history = [
                 e
                 for e in queries.audit_entries(reg, f"endpoint:{name}")
-                if e["target"] == f"endpoint:{name}"
+                if e.target == f"endpoint:{name}"
             ][::-1]
         live: list[str] = []
         rollouts: list[dict[str, Any]] = []
