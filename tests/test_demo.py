@@ -83,7 +83,7 @@ def test_demo_drift_raises_warning_then_critical_and_the_playbook_retrains(
     root, stdout = demo
     with Registry.open(root, env={}) as reg:
         windows = WindowStore(reg.store).windows(endpoint="arrests", with_sketch=False)
-        assert windows and sum(w["requests"] for w in windows) > 500, "the server fed windows"
+        assert windows and sum(w.requests for w in windows) > 500, "the server fed windows"
         alerts = sorted(AlertStore(reg.store).find(endpoint="arrests"), key=lambda a: a.id)
         drift = [a for a in alerts if a.rule.startswith("drift-")]
         assert [(a.rule, a.tier) for a in drift][:2] == [

@@ -19,6 +19,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from modelyard.core.monitoring_records import StoredWindow
 from modelyard.monitoring.sketch import WindowSketch
 from modelyard.monitoring.version_baseline import BaselineCache, prediction_scalar
 from modelyard.monitoring.window import merge_windows
@@ -95,7 +96,7 @@ class Project:
             sketch.update(row, p.item() if hasattr(p, "item") else p)
         return sketch
 
-    def windows(self, mv: ModelVersion) -> list[dict[str, Any]]:
+    def windows(self, mv: ModelVersion) -> list[StoredWindow]:
         return WindowStore(self.reg.store).windows(version_id=mv.id)
 
     def wait_for(self, counts: dict[int, int], timeout_s: float = 60.0) -> None:
@@ -104,7 +105,7 @@ class Project:
         store = WindowStore(self.reg.store)
         deadline = time.monotonic() + timeout_s
         while True:
-            got = {vid: int(store.usage(vid)["requests"]) for vid in counts}
+            got = {vid: int(store.usage(vid).requests) for vid in counts}
             if got == counts:
                 return
             assert time.monotonic() < deadline, f"windows hold {got}, expected {counts}"
@@ -138,20 +139,20 @@ def send(bases: list[str], rows: pd.DataFrame) -> dict[int, int]:
 def check_windows(p: Project, rows: pd.DataFrame, replicas: set[str]) -> None:
     ok = rows[rows["age"] % 3 != 0]
     flaky, healthy = p.windows(p.flaky), p.windows(p.healthy)
-    assert {w["replica"] for w in flaky} == replicas
-    assert sum(w["requests"] for w in flaky) == len(rows)
-    assert sum(w["errors"] for w in flaky) == len(rows) - len(ok)
-    assert sum(w["errors"] for w in healthy) == 0
-    assert sum(w["cpu_s"] for w in flaky) > 0
-    assert sum(w["cpu_s"] for w in healthy) > 0
+    assert {w.replica for w in flaky} == replicas
+    assert sum(w.requests for w in flaky) == len(rows)
+    assert sum(w.errors for w in flaky) == len(rows) - len(ok)
+    assert sum(w.errors for w in healthy) == 0
+    assert sum(w.cpu_s or 0.0 for w in flaky) > 0
+    assert sum(w.cpu_s or 0.0 for w in healthy) > 0
 
-    merged = merge_windows(WindowSketch.from_json(w["sketch"]) for w in flaky)
+    merged = merge_windows(WindowSketch.from_json(w.sketch) for w in flaky)
     assert merged is not None
     want = p.direct_sketch(p.flaky, ok)
     assert merged.columns == want.columns  # failed requests carry no rows
     assert (merged.requests, merged.errors) == (len(rows), len(rows) - len(ok))
 
-    shadow = merge_windows(WindowSketch.from_json(w["sketch"]) for w in healthy)
+    shadow = merge_windows(WindowSketch.from_json(w.sketch) for w in healthy)
     assert shadow is not None
     want = p.direct_sketch(p.healthy, ok)
     assert shadow.requests == len(ok)

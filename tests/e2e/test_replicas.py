@@ -148,14 +148,14 @@ def test_three_replicas_answer_alike_follow_plan_changes_and_merge_windows(
         deadline = time.monotonic() + 60
         while True:
             stored = store.windows("arrests", version_id=v1.id)
-            if sum(w["requests"] for w in stored) >= expected_requests:
+            if sum(w.requests for w in stored) >= expected_requests:
                 break
             assert time.monotonic() < deadline, f"windows hold {stored!r}"
             time.sleep(0.5)
-        assert {w["replica"] for w in stored} == {"r0", "r1", "r2"}
+        assert {w.replica for w in stored} == {"r0", "r1", "r2"}
         baseline = build_baseline(reg, v1)
         assert baseline is not None
-        merged = merge_windows(WindowSketch.from_json(w["sketch"], baseline.layout) for w in stored)
+        merged = merge_windows(WindowSketch.from_json(w.sketch, baseline.layout) for w in stored)
         assert merged is not None
         sent = pd.DataFrame(rows + rows[:5] * 3)[FEATURES]
         preds = prediction_scalar({"predict": answers + answers[:5] * 3})

@@ -413,7 +413,7 @@ def test_monitor_run_once_judges_alerts_and_status_shows_it(local_setup: Any) ->
     assert w["error_rate"] == pytest.approx(0.2)
     from modelyard.store.windows import WindowStore
 
-    verdict = WindowStore(reg.store).results(endpoint="arrests")[-1]["summary"]
+    verdict = WindowStore(reg.store).results(endpoint="arrests")[-1].summary
     assert w["drifted"] == verdict["drift"]["drifted_features"]
     assert [a["rule"] for a in status["alerts"]] == ["errors"]
     assert status["leader"] is None  # the --once run handed its lease back

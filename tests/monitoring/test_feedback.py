@@ -303,7 +303,7 @@ def test_a_delayed_label_updates_the_live_quality_of_its_predictions_window(
     dispatcher = Dispatcher(reg.store, [])
     run_pass(reg, monitor, dispatcher)  # judged before any label arrived
     [before] = WindowStore(reg.store).results(endpoint="arrests", version_id=mv.id)
-    assert "quality.labels" not in before["summary"]["signals"]
+    assert "quality.labels" not in before.summary["signals"]
 
     truth = ev.head(40)["released"].tolist()
     add_labels(
@@ -311,6 +311,6 @@ def test_a_delayed_label_updates_the_live_quality_of_its_predictions_window(
     )  # days later, say
     run_pass(reg, monitor, dispatcher)
     [after] = WindowStore(reg.store).results(endpoint="arrests", version_id=mv.id)
-    assert after["start"] == before["start"], "the same window, re-judged"
-    assert after["summary"]["signals"]["quality.labels"] == 40
-    assert 0.5 < after["summary"]["signals"]["quality.accuracy"] <= 1.0
+    assert after.start == before.start, "the same window, re-judged"
+    assert after.summary["signals"]["quality.labels"] == 40
+    assert 0.5 < after.summary["signals"]["quality.accuracy"] <= 1.0

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelyard.core.monitoring_records import StoredWindow
 from modelyard.monitoring.live import LiveMonitor, replica_id
 from modelyard.monitoring.sketch import WindowSketch
 from modelyard.monitoring.version_baseline import BaselineCache, prediction_scalar
@@ -113,12 +114,12 @@ def direct_sketch(reg: Registry, mv: ModelVersion, model: Any, rows: pd.DataFram
     return sketch
 
 
-def stored(reg: Registry, **where: Any) -> list[dict[str, Any]]:
+def stored(reg: Registry, **where: Any) -> list[StoredWindow]:
     return WindowStore(reg.store).windows(**where)
 
 
-def sketch_of(row: dict[str, Any]) -> WindowSketch:
-    return WindowSketch.from_json(row["sketch"])
+def sketch_of(row: StoredWindow) -> WindowSketch:
+    return WindowSketch.from_json(row.sketch)
 
 
 def test_a_closed_window_holds_the_requests_errors_cpu_and_counts_of_what_was_answered(
@@ -139,10 +140,10 @@ def test_a_closed_window_holds_the_requests_errors_cpu_and_counts_of_what_was_an
     assert asyncio.run(monitor.flush()) == 1
 
     [row] = stored(reg)
-    assert (row["endpoint"], row["version_id"], row["replica"]) == ("arrests", mv.id, "pod-a")
-    assert (row["start"].timestamp(), row["end"].timestamp()) == (1000.0, 1010.0)
-    assert (row["requests"], row["errors"]) == (41, 1)  # 40 predictions + 1 failed request
-    assert row["cpu_s"] == pytest.approx(0.007)
+    assert (row.endpoint, row.version_id, row.replica) == ("arrests", mv.id, "pod-a")
+    assert (row.start.timestamp(), row.end.timestamp()) == (1000.0, 1010.0)
+    assert (row.requests, row.errors) == (41, 1)  # 40 predictions + 1 failed request
+    assert row.cpu_s == pytest.approx(0.007)
     got = sketch_of(row)
     want = direct_sketch(reg, mv, project["models"]["champion"], df[0:40])
     assert got.columns == want.columns
@@ -166,8 +167,8 @@ def test_open_windows_are_written_when_the_monitor_stops(
 
     asyncio.run(serve_briefly())
     [row] = stored(reg)
-    assert row["requests"] == 3
-    assert row["start"].timestamp() == 2000.0
+    assert row.requests == 3
+    assert row.start.timestamp() == 2000.0
 
 
 def test_traffic_is_split_by_window_and_shadow_answers_count_under_the_shadow_version(
@@ -182,7 +183,7 @@ def test_traffic_is_split_by_window_and_shadow_answers_count_under_the_shadow_ve
     monitor.observe("arrests", "b", answer(project, "champion", df[10:14]), 0.001)
     asyncio.run(monitor.stop())
 
-    got = [(r["version_id"], r["start"].timestamp(), r["requests"]) for r in stored(reg)]
+    got = [(r.version_id, r.start.timestamp(), r.requests) for r in stored(reg)]
     assert sorted(got) == sorted(
         [
             (versions["champion"].id, 3000.0, 10),
@@ -210,8 +211,8 @@ def test_a_request_counted_after_its_window_was_written_is_merged_into_the_store
     asyncio.run(monitor.flush())
 
     [row] = stored(reg)
-    assert row["requests"] == 9
-    assert row["cpu_s"] == pytest.approx(0.003)
+    assert row.requests == 9
+    assert row.cpu_s == pytest.approx(0.003)
     want = direct_sketch(reg, mv, project["models"]["champion"], df[0:9])
     assert sketch_of(row).columns == want.columns
 
@@ -229,7 +230,7 @@ def test_two_replicas_on_one_store_merge_to_the_sketch_of_all_their_traffic(
     asyncio.run(b.stop())
 
     rows = stored(reg)
-    assert sorted(r["replica"] for r in rows) == ["pod-a", "pod-b"]
+    assert sorted(r.replica for r in rows) == ["pod-a", "pod-b"]
     merged = merge_windows(sketch_of(r) for r in rows)
     assert merged is not None
     want = direct_sketch(reg, mv, project["models"]["champion"], df[0:60])
@@ -324,7 +325,7 @@ def test_failed_requests_count_as_errors_and_never_as_missing_values_in_the_drif
     clock.t = 2013.0
     assert asyncio.run(monitor.flush()) == 1
     [row] = stored(reg)
-    assert (row["requests"], row["errors"]) == (480, 80)
+    assert (row.requests, row.errors) == (480, 80)
     baseline = BaselineCache(reg).get(mv)
     assert baseline is not None
     verdict = compare_baseline(baseline, sketch_of(row))

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelyard.core.monitoring_records import WindowVerdict
 from modelyard.demo.data import arrests
 from modelyard.demo.training import FEATURES, fit
 from modelyard.gates.retrain import TrainingInputs
@@ -160,7 +161,7 @@ def trained_local(local_registry: Registry) -> Any:
     out[0].close()
 
 
-def verdicts(reg: Registry, endpoint: str = "arrests") -> list[dict[str, Any]]:
+def verdicts(reg: Registry, endpoint: str = "arrests") -> list[WindowVerdict]:
     return WindowStore(reg.store).results(endpoint=endpoint)
 
 
@@ -176,21 +177,21 @@ def test_late_years_drift_on_year_while_random_splits_of_the_training_period_rai
     Monitor(reg, clock=clock()).tick()
 
     results = verdicts(reg)
-    assert [r["start"] for r in results] == [at(i) for i in (0, 1, 2, 10, 11, 12)]
+    assert [r.start for r in results] == [at(i) for i in (0, 1, 2, 10, 11, 12)]
     for r in results[:3]:  # same period as the training data: nothing drifts
-        s = r["summary"]["signals"]
-        assert s["drift.count"] == 0, r["summary"]["drift"]["drifted_features"]
+        s = r.summary["signals"]
+        assert s["drift.count"] == 0, r.summary["drift"]["drifted_features"]
         assert s["prediction.drifted"] == 0
         assert s["feature.year.drifted"] == 0
     for r in results[3:]:  # 2001-2002 against 1997-1999: the year moved, far
-        s = r["summary"]["signals"]
+        s = r.summary["signals"]
         assert s["feature.year.drifted"] == 1
         assert s["drift.critical_count"] >= 1
         assert s["feature.year.psi"] > 1.0
         assert s["feature.sex.drifted"] == 0  # the arrestees' sex mix did not change
         assert s["drift.share"] == s["drift.count"] / len(FEATURES)
         # the dashboard's chart data travels with the verdict
-        year = next(f for f in r["summary"]["drift"]["features"] if f["name"] == "year")
+        year = next(f for f in r.summary["drift"]["features"] if f["name"] == "year")
         assert year["severity"] == "critical" and year["plot"]["labels"]
 
 
@@ -199,7 +200,7 @@ def test_a_verdict_carries_every_signal_a_rule_can_name(trained: Any) -> None:
     window(reg, mv, model, held.iloc[:400], at(0), errors=8, latency_ms=7.0)
     quality = {"accuracy": 0.81, "quality.labels": 120.0}
     Monitor(reg, clock=clock(), quality=lambda e, v, s, t: quality).tick()
-    s = verdicts(reg)[0]["summary"]["signals"]
+    s = verdicts(reg)[0].summary["signals"]
     assert s["requests"] == 400 and s["error_rate"] == pytest.approx(8 / 400)
     assert s["latency.p50_ms"] >= 7.0 and s["latency.p99_ms"] >= 7.0
     for name in FEATURES:
@@ -225,9 +226,9 @@ def test_replicas_of_one_window_are_merged_before_judging(trained_local: Any) ->
     window(reg, mv, model, rows, at(1), endpoint="single", errors=5)
     Monitor(reg, clock=clock()).tick()
     merged, single = verdicts(reg)[0], verdicts(reg, "single")[0]
-    assert merged["requests"] == single["requests"] == 600
-    assert merged["summary"]["replicas"] == ["pod-a", "pod-b"]
-    assert merged["summary"]["signals"] == single["summary"]["signals"]
+    assert merged.requests == single.requests == 600
+    assert merged.summary["replicas"] == ["pod-a", "pod-b"]
+    assert merged.summary["signals"] == single.summary["signals"]
 
 
 def test_open_and_judged_windows_are_left_alone_and_late_rows_rejudge(trained: Any) -> None:
@@ -238,17 +239,17 @@ def test_open_and_judged_windows_are_left_alone_and_late_rows_rejudge(trained: A
     early = (at(2) + dt.timedelta(seconds=10)).timestamp()
     monitor = Monitor(reg, clock=clock(early))
     monitor.tick()
-    assert [r["start"] for r in verdicts(reg)] == [at(0)]
+    assert [r.start for r in verdicts(reg)] == [at(0)]
     first = verdicts(reg)[0]
     monitor.tick(NOW)
-    assert [r["start"] for r in verdicts(reg)] == [at(0), at(1)]
-    assert verdicts(reg)[0]["updated_at"] == first["updated_at"]  # judged once
+    assert [r.start for r in verdicts(reg)] == [at(0), at(1)]
+    assert verdicts(reg)[0].updated_at == first.updated_at  # judged once
 
     window(reg, mv, model, late.iloc[:300], at(0), replica="pod-late")  # a replica flushed late
     monitor.tick(NOW)
     again = verdicts(reg)[0]
-    assert again["requests"] == 500
-    assert again["summary"]["signals"]["feature.year.drifted"] == 1
+    assert again.requests == 500
+    assert again.summary["signals"]["feature.year.drifted"] == 1
 
 
 def test_an_endpoint_rule_reads_traffic_over_all_versions_and_drift_of_the_busiest(
@@ -308,6 +309,6 @@ def test_a_window_of_a_version_without_recorded_training_data_still_gets_traffic
     )  # fmt: skip
     Monitor(reg, clock=clock()).tick()
     (r,) = verdicts(reg, "dummy")
-    assert r["summary"]["signals"] == {"requests": 50.0, "error_rate": 0.1}
-    assert r["summary"]["baseline"].startswith("no baseline")
+    assert r.summary["signals"] == {"requests": 50.0, "error_rate": 0.1}
+    assert r.summary["baseline"].startswith("no baseline")
     reg.close()

@@ -219,8 +219,8 @@ def test_monitor_backfill_stores_windows_from_the_parquet_log(tmp_path: Path) ->
     ]
     with Registry.open(root, env) as reg:
         (stored,) = WindowStore(reg.store).windows("arrests")
-        assert stored["replica"] == "backfill" and stored["requests"] == len(df)
-        sketch = WindowSketch.from_json(stored["sketch"])
+        assert stored.replica == "backfill" and stored.requests == len(df)
+        sketch = WindowSketch.from_json(stored.sketch)
         assert sketch.prediction is not None and sketch.prediction.n_total == len(df)
     bad = CliRunner().invoke(
         app, ["monitor", "backfill", "arrests", "--since", "March", "-p", str(root)], env=env

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelyard.cli.app import JsonOpt, ProjectOpt, app, open_registry
+from modelyard.core.monitoring_records import WindowVerdict
 from modelyard.terminal import render
 
 if TYPE_CHECKING:
@@ -421,19 +422,19 @@ def status(
         render.console.print("monitor leader: none (is `modelyard monitor run` running?)")
 
 
-def _status_row(r: dict[str, Any]) -> dict[str, Any]:
-    s = r["summary"]
+def _status_row(r: WindowVerdict) -> dict[str, Any]:
+    s = r.summary
     sig = s.get("signals") or {}
     drift = s.get("drift") or {}
     drifted = list(drift.get("drifted_features") or [])
     if sig.get("prediction.drifted"):
         drifted.append("(prediction)")
     return {
-        "endpoint": r["endpoint"],
-        "version": s.get("version", r["version_id"]),
-        "start": r["start"],
-        "end": r["end"],
-        "requests": r["requests"],
+        "endpoint": r.endpoint,
+        "version": s.get("version", r.version_id),
+        "start": r.start,
+        "end": r.end,
+        "requests": r.requests,
         "error_rate": sig.get("error_rate"),
         "latency_p99_ms": sig.get("latency.p99_ms"),
         "drifted": drifted,

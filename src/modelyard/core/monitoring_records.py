@@ -57,3 +57,46 @@ class AlertDelivery(_Record):
     error: str | None
     payload: dict[str, Any]
     created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class StoredWindow(_Record):
+    """One replica's closed window of one version (a row of ``monitor_windows``); ``sketch``
+    (its ``WindowSketch`` JSON) is empty when it was not asked for."""
+
+    id: int
+    endpoint: str
+    version_id: int
+    replica: str
+    start: dt.datetime
+    end: dt.datetime
+    requests: int
+    errors: int
+    cpu_s: float | None
+    created_at: dt.datetime
+    sketch: str = ""
+
+
+@dataclass(frozen=True)
+class VersionUsage(_Record):
+    """A version's traffic and inference CPU over all its stored windows."""
+
+    requests: int
+    errors: int
+    cpu_s: float | None
+    last_seen: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class WindowVerdict(_Record):
+    """The monitor's verdict on one merged window (a row of ``monitor_results``)."""
+
+    id: int
+    endpoint: str
+    version_id: int
+    start: dt.datetime
+    end: dt.datetime
+    requests: int
+    summary: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime

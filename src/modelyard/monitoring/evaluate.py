@@ -38,12 +38,13 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelyard.core.errors import ConfigError
 from modelyard.core.monitor_config import NO_TRAFFIC, AlertRule
+from modelyard.core.monitoring_records import WindowVerdict
 from modelyard.monitoring.alerts import AlertBook, AlertEvent, sla_threshold
 from modelyard.monitoring.drift import DriftResult, DriftSettings, compare_baseline
 from modelyard.monitoring.sketch import LATENCY_BUCKETS_MS, WindowSketch
@@ -122,13 +123,13 @@ class Monitor:
         since, cutoff = _utc(now - self.lookback_s), _utc(now - self.settle_s)
         groups: dict[tuple[str, int, dt.datetime], int] = defaultdict(int)
         for w in self.windows.windows(since=since, with_sketch=False):
-            if w["end"] <= cutoff:
-                groups[(w["endpoint"], w["version_id"], w["start"])] += int(w["requests"])
+            if w.end <= cutoff:
+                groups[(w.endpoint, w.version_id, w.start)] += int(w.requests)
         if not groups:
             return set()
         if self._done is None:  # verdicts are read once; then this monitor keeps them current
             self._done = {
-                (r["endpoint"], r["version_id"], r["start"]): int(r["requests"])
+                (r.endpoint, r.version_id, r.start): int(r.requests)
                 for r in self.windows.results(since=since)
             }
         else:
@@ -161,18 +162,18 @@ class Monitor:
                 since=start,
                 until=start + dt.timedelta(microseconds=1),
             )
-            if w["start"] == start
+            if w.start == start
         ]
         mv = self._version(version_id)
         baseline = self.baselines.get(mv)
         layout = None if baseline is None else baseline.layout
         sketch: WindowSketch | None = None
         for w in rows:
-            s = WindowSketch.from_json(w["sketch"], layout)
+            s = WindowSketch.from_json(w.sketch, layout)
             sketch = s if sketch is None else sketch.merge(s)
         if sketch is None:
             raise ValueError(f"no windows stored for {endpoint} v{version_id} at {start}")
-        end = max(w["end"] for w in rows)
+        end = max(w.end for w in rows)
         signals = traffic_signals(sketch.requests, sketch.errors, sketch.latency_counts)
         drift: dict[str, Any] | None = None
         note = "ok"
@@ -199,7 +200,7 @@ class Monitor:
                 "format": SUMMARY_FORMAT,
                 "version": mv.ref,
                 "model": mv.model_name,
-                "replicas": sorted(w["replica"] for w in rows),
+                "replicas": sorted(w.replica for w in rows),
                 "errors": sketch.errors,
                 "latency_counts": list(sketch.latency_counts),
                 "baseline": note,
@@ -224,7 +225,7 @@ class Monitor:
         }
         gaps = now is not None and any(r.signal == NO_TRAFFIC for r in rules)
         if endpoints is None or gaps:  # an idle endpoint has no new verdict to be touched by
-            seen = {r["endpoint"] for r in self.windows.results(since=since)}
+            seen = {r.endpoint for r in self.windows.results(since=since)}
             endpoints = sorted(seen | set(endpoints or ()))
         events: list[AlertEvent] = []
         for endpoint in sorted(endpoints):
@@ -233,9 +234,9 @@ class Monitor:
                 continue
             marks = [last.get((endpoint, r.name)) for r in mine]
             floor = since if any(m is None for m in marks) else max(since, min(marks))  # type: ignore[type-var]
-            by_start: dict[dt.datetime, list[dict[str, Any]]] = defaultdict(list)
+            by_start: dict[dt.datetime, list[WindowVerdict]] = defaultdict(list)
             for r in self.windows.results(endpoint=endpoint, since=floor):
-                by_start[r["start"]].append(r)
+                by_start[r.start].append(r)
             views = {s: endpoint_view(endpoint, s, rows) for s, rows in by_start.items()}
             if gaps and now is not None:
                 # on from the windows every rule counted, else from the first window seen
@@ -284,17 +285,19 @@ class Monitor:
 
 
 # ---- pure helpers ------------------------------------------------------------------------
-def endpoint_view(endpoint: str, start: dt.datetime, results: list[dict[str, Any]]) -> EndpointView:
+def endpoint_view(
+    endpoint: str, start: dt.datetime, results: Sequence[WindowVerdict]
+) -> EndpointView:
     """Traffic over all versions merged; everything else from the busiest version."""
-    primary = max(results, key=lambda r: (int(r["requests"]), int(r["version_id"])))
-    requests = sum(int(r["requests"]) for r in results)
-    errors = sum(int(r["summary"].get("errors", 0)) for r in results)
+    primary = max(results, key=lambda r: (int(r.requests), int(r.version_id)))
+    requests = sum(int(r.requests) for r in results)
+    errors = sum(int(r.summary.get("errors", 0)) for r in results)
     counts = [0] * (len(LATENCY_BUCKETS_MS) + 1)
     for r in results:
-        for i, c in enumerate(r["summary"].get("latency_counts") or []):
+        for i, c in enumerate(r.summary.get("latency_counts") or []):
             counts[i] += int(c)
     signals = {
-        k: float(v) for k, v in (primary["summary"].get("signals") or {}).items() if v is not None
+        k: float(v) for k, v in (primary.summary.get("signals") or {}).items() if v is not None
     }
     for k in ("requests", "error_rate", "latency.p50_ms", "latency.p99_ms"):
         signals.pop(k, None)
@@ -304,9 +307,9 @@ def endpoint_view(endpoint: str, start: dt.datetime, results: list[dict[str, Any
         endpoint=endpoint,
         start=start,
         signals=signals,
-        primary_version_id=int(primary["version_id"]),
-        model=str(primary["summary"].get("model", "")),
-        versions={str(r["summary"].get("version", r["version_id"])): int(r["requests"])
+        primary_version_id=int(primary.version_id),
+        model=str(primary.summary.get("model", "")),
+        versions={str(r.summary.get("version", r.version_id)): int(r.requests)
                   for r in results},
     )  # fmt: skip
 

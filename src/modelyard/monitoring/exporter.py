@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from modelyard.core.monitoring_records import WindowVerdict
 from modelyard.registry.registry import Registry
 from modelyard.store.windows import WindowStore
 
@@ -89,12 +90,12 @@ class SignalCollector(Collector):
             ref = self._refs[version_id] = f"{row.model_name}@{row.version}"
         return ref
 
-    def latest(self) -> list[dict[str, Any]]:
+    def latest(self) -> list[WindowVerdict]:
         """The newest verdict per (endpoint, version) judged within ``max_age_s``."""
         since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.max_age_s)
-        newest: dict[tuple[str, int], dict[str, Any]] = {}
+        newest: dict[tuple[str, int], WindowVerdict] = {}
         for row in self.windows.results(since=since):  # oldest first: later rows win
-            newest[(row["endpoint"], row["version_id"])] = row
+            newest[(row.endpoint, row.version_id)] = row
         return list(newest.values())
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -110,16 +111,16 @@ class SignalCollector(Collector):
         )
         with self._lock:
             for row in self.latest():
-                ref = self._ref(int(row["version_id"]))
-                for name, v in sorted(flatten(row["summary"] or {}).items()):
+                ref = self._ref(int(row.version_id))
+                for name, v in sorted(flatten(row.summary or {}).items()):
                     if name in self.signals:
-                        value.add_metric([row["endpoint"], ref, name], v)
-                if "requests" in self.signals and "requests" not in flatten(row["summary"] or {}):
-                    value.add_metric([row["endpoint"], ref, "requests"], float(row["requests"]))
-                end = row["end"]
+                        value.add_metric([row.endpoint, ref, name], v)
+                if "requests" in self.signals and "requests" not in flatten(row.summary or {}):
+                    value.add_metric([row.endpoint, ref, "requests"], float(row.requests))
+                end = row.end
                 if end.tzinfo is None:
                     end = end.replace(tzinfo=dt.UTC)
-                ended.add_metric([row["endpoint"], ref], end.timestamp())
+                ended.add_metric([row.endpoint, ref], end.timestamp())
         yield value
         yield ended
 

@@ -4,11 +4,13 @@ newest verdict of each version, and the endpoints there is something to show for
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from modelyard.core.monitoring_records import VersionUsage, WindowVerdict
 from modelyard.registry.registry import Registry
 from modelyard.store.metadata import Row
 from modelyard.store.windows import WindowStore
@@ -70,11 +72,14 @@ def verdicts(
 ) -> list[Row]:
     """Verdicts oldest first (with ``limit``: the newest ``limit`` of them), each with its flat
     ``signals`` and its per-feature ``detail``."""
-    rows = WindowStore(reg.store).results(endpoint=endpoint, since=since, limit=limit)
-    for row in rows:
-        row["signals"] = signals_of(row["summary"] or {})
-        row["detail"] = feature_details(row["summary"] or {})
-    return rows
+    return [
+        {
+            **dataclasses.asdict(row),
+            "signals": signals_of(row.summary or {}),
+            "detail": feature_details(row.summary or {}),
+        }
+        for row in WindowStore(reg.store).results(endpoint=endpoint, since=since, limit=limit)
+    ]
 
 
 def stored(
@@ -83,22 +88,24 @@ def stored(
     version_id: int | None = None,
     since: dt.datetime | None = None,
     limit: int | None = None,
-) -> list[Row]:
+) -> list[WindowVerdict]:
     """The stored verdict rows as they are, oldest first (with ``limit``: the newest ``limit``)."""
     return WindowStore(reg.store).results(endpoint, version_id, since, limit)
 
 
-def usage(reg: Registry, version_id: int) -> Row:
+def usage(reg: Registry, version_id: int) -> VersionUsage:
     """A version's traffic and inference CPU over all its windows, and when it was last seen."""
     return WindowStore(reg.store).usage(version_id)
 
 
-def latest_per_version(reg: Registry, endpoint: str | None = None, scan: int = 500) -> list[Row]:
+def latest_per_version(
+    reg: Registry, endpoint: str | None = None, scan: int = 500
+) -> list[WindowVerdict]:
     """The newest verdict of each (endpoint, version) among the newest ``scan`` verdicts,
     ordered by endpoint and version id."""
-    latest: dict[tuple[str, int], Row] = {}
+    latest: dict[tuple[str, int], WindowVerdict] = {}
     for row in WindowStore(reg.store).results(endpoint=endpoint, limit=scan):
-        latest[(row["endpoint"], row["version_id"])] = row  # oldest first: the newest wins
+        latest[(row.endpoint, row.version_id)] = row  # oldest first: the newest wins
     return [row for _, row in sorted(latest.items(), key=lambda kv: kv[0])]
 
 

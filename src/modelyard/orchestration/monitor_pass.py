@@ -101,8 +101,8 @@ def rejudge_labelled(reg: Registry, monitor: Any, joined: list[dict[str, Any]]) 
     for j in joined:
         at = j["predicted_at"]
         for r in stored(reg, j["endpoint"], j["version_id"], since=at - _WIDEST):
-            if r["start"] <= at < r["end"]:
-                todo.add((r["endpoint"], r["version_id"], r["start"]))
+            if r.start <= at < r.end:
+                todo.add((r.endpoint, r.version_id, r.start))
     for endpoint, version_id, start in sorted(todo):
         monitor.judge_window(endpoint, version_id, start)
     return len(todo)

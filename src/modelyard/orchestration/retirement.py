@@ -87,7 +87,7 @@ def _check(
     policy = reg.config.model(mv.model_name).rollout
     out: list[Proposal] = []
     usage = verdicts.usage(reg, mv.id)
-    last = _aware(usage["last_seen"]) if usage["last_seen"] is not None else None
+    last = _aware(usage.last_seen) if usage.last_seen is not None else None
     since = last or _deployed_at(reg, mv)
     idle = policy.retire_after_idle_days
     if since is not None and now - since > dt.timedelta(days=idle):
@@ -118,7 +118,7 @@ def _check(
             break
     if policy.kpi_target is not None:
         latest = verdicts.stored(reg, version_id=mv.id, limit=1)
-        kpi = _kpi(latest[0]["summary"]) if latest else None
+        kpi = _kpi(latest[0].summary) if latest else None
         if kpi is not None and kpi < policy.kpi_target:
             out.append(
                 Proposal(
@@ -126,7 +126,7 @@ def _check(
                     mv.model_name,
                     "kpi",
                     f"live KPI {kpi:.4g} below the target {policy.kpi_target:g}",
-                    {"kpi": kpi, "target": policy.kpi_target, "window": str(latest[0]["start"])},
+                    {"kpi": kpi, "target": policy.kpi_target, "window": str(latest[0].start)},
                 )
             )
     return out

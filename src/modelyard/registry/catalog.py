@@ -60,7 +60,7 @@ def version_cost(
         for ds in reg.store.runs.inputs(mv.run_id):
             data_bytes += sizes.get(ds.dataset.artifact_digest, 0)
     usage = WindowStore(reg.store).usage(mv.id)
-    requests, cpu_s = int(usage["requests"] or 0), usage["cpu_s"]
+    requests, cpu_s = int(usage.requests or 0), usage.cpu_s
     per_1k = None
     if cpu_s is not None and requests:
         per_1k = float(cpu_s) / requests * 1000

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
 
+from modelyard.core.monitoring_records import StoredWindow, VersionUsage, WindowVerdict
 from modelyard.store import schema as t
 from modelyard.store.metadata import MetadataStore, Row, now
 
@@ -68,7 +69,7 @@ class WindowStore:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         with_sketch: bool = True,
-    ) -> list[Row]:
+    ) -> list[StoredWindow]:
         """Stored windows, oldest first (``since`` inclusive, ``until`` exclusive, on start)."""
         w = t.monitor_windows
         cols = list(w.c) if with_sketch else [c for c in w.c if c.name != "sketch"]
@@ -82,9 +83,9 @@ class WindowStore:
         if until is not None:
             q = q.where(w.c.start < until)
         with self.store.tx() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            return [StoredWindow.from_row(r) for r in conn.execute(q).mappings()]
 
-    def usage(self, version_id: int) -> Row:
+    def usage(self, version_id: int) -> VersionUsage:
         """Traffic and inference CPU of a version over all its windows (for cost tracking)."""
         from sqlalchemy import func
 
@@ -98,7 +99,7 @@ class WindowStore:
                     func.max(w.c.end).label("last_seen"),
                 ).where(w.c.version_id == version_id)
             ).one()
-        return dict(r._mapping)
+        return VersionUsage.from_row(r._mapping)
 
     def prune(self, before: dt.datetime) -> int:
         """Drop windows that started before ``before`` (their verdicts stay)."""
@@ -148,7 +149,7 @@ class WindowStore:
         version_id: int | None = None,
         since: dt.datetime | None = None,
         limit: int | None = None,
-    ) -> list[Row]:
+    ) -> list[WindowVerdict]:
         """Verdicts, oldest first (with ``limit``: the newest ``limit`` of them)."""
         r = t.monitor_results
         q = select(r)
@@ -163,7 +164,7 @@ class WindowStore:
         else:
             q = q.order_by(r.c.start, r.c.id)
         with self.store.tx() as conn:
-            rows = [dict(x) for x in conn.execute(q).mappings()]
+            rows = [WindowVerdict.from_row(x) for x in conn.execute(q).mappings()]
         if limit is not None:
             rows.reverse()
         return rows
