@@ -14,7 +14,7 @@ from modelyard.core.errors import NotFound
 from modelyard.core.operations_records import ActionRecord
 from modelyard.store import schema as t
 from modelyard.store.alerts import AlertStore
-from modelyard.store.metadata import MetadataStore, Row, now
+from modelyard.store.metadata import MetadataStore, now
 
 STATUSES = ("done", "failed", "dry-run", "skipped")
 
@@ -148,10 +148,3 @@ class PlaybookStore:
             )
             if done.rowcount == 0:
                 raise NotFound(f"no alert #{alert_id}")
-
-    def alert(self, alert_id: int) -> Row:
-        with self.store.tx() as conn:
-            row = conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id)).mappings().first()
-        if row is None:
-            raise NotFound(f"no alert #{alert_id}")
-        return dict(row)
