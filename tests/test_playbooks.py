@@ -568,9 +568,9 @@ def test_a_rehearsal_on_staging_runs_for_real_and_resolves_its_synthetic_alert(
     assert [(r.action, r.status) for r in records] == [("rollback", "done"), ("notify", "done")]
     assert plan_of(reg, "arrests-staging") == [("arrests@1", "production", 1.0)]
     assert plan_of(reg, "arrests") == [("arrests@2", "production", 1.0)], "production untouched"
-    alert = PlaybookStore(reg.store).alert(alert_id)
-    assert alert["state"] == "resolved" and alert["details"]["synthetic"] is True
-    assert alert["details"]["kind"] == "rehearsal"
+    alert = AlertStore(reg.store).get(alert_id)
+    assert alert.state == "resolved" and alert.details["synthetic"] is True
+    assert alert.details["kind"] == "rehearsal"
     assert all(r.alert_id == alert_id for r in records)
 
 
@@ -670,7 +670,7 @@ def test_cli_run_dry_run_plans_without_changing_the_endpoint(
     assert doc["actions"][0]["details"]["plan"]["to"] == "arrests@1"
     with Registry.open(cli_project, env={"MODELYARD_USER": "x"}) as reg:
         assert plan_of(reg) == [("arrests@2", "production", 1.0)]
-        assert PlaybookStore(reg.store).alert(doc["alert_id"])["state"] == "resolved"
+        assert AlertStore(reg.store).get(doc["alert_id"]).state == "resolved"
 
 
 def test_cli_a_failing_action_exits_non_zero(
