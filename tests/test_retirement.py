@@ -11,14 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import insert
-
 from modelyard.orchestration.operations import deploy
 from modelyard.orchestration.retirement import propose_retirements
 from modelyard.registry.catalog import catalog
 from modelyard.registry.registry import ModelVersion, Registry
-from modelyard.store import schema as t
 from modelyard.store.windows import WindowStore
+from tests.support.alerts import insert_alert
 
 MODELYARD = str(Path(sys.executable).with_name("modelyard"))
 NOW = dt.datetime.now(dt.UTC) + dt.timedelta(days=60)  # far enough past every deployment
@@ -55,20 +53,7 @@ def _seen(reg: Registry, mv: ModelVersion, endpoint: str, at: dt.datetime) -> No
 
 
 def _alert(reg: Registry, endpoint: str, rule: str, started: dt.datetime, state: str) -> None:
-    with reg.store.tx() as conn:
-        conn.execute(
-            insert(t.alerts).values(
-                endpoint=endpoint,
-                rule=rule,
-                tier="warning",
-                state=state,
-                value=0.4,
-                message=f"{rule} breached",
-                details={},
-                started_at=started,
-                updated_at=started,
-            )
-        )
+    insert_alert(reg, endpoint, rule, state, started)
 
 
 def _reopen(reg: Registry, project_dir: Path, tail: str) -> Registry:

@@ -5,36 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import insert
-
 from modelyard.core.operations_records import ActionRecord
 from modelyard.monitoring.action_log import actions_with_alerts, last_runs
 from modelyard.monitoring.leader import Lease, lease_holder
 from modelyard.monitoring.verdicts import monitored_endpoints
 from modelyard.registry.registry import Registry
-from modelyard.store import schema as t
 from modelyard.store.alerts import AlertStore, OpenAlert
 from modelyard.store.playbooks import PlaybookStore
+from tests.support.alerts import insert_alert
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 
 def _alert(reg: Registry, endpoint: str, rule: str, state: str, hours: int) -> None:
-    at = T0 + dt.timedelta(hours=hours)
-    with reg.store.tx() as conn:
-        conn.execute(
-            insert(t.alerts).values(
-                endpoint=endpoint,
-                rule=rule,
-                tier="warning",
-                state=state,
-                value=0.4,
-                message=f"{rule} breached",
-                details={},
-                started_at=at,
-                updated_at=at,
-            )
-        )
+    insert_alert(reg, endpoint, rule, state, T0 + dt.timedelta(hours=hours))
 
 
 def test_open_alerts_on_some_endpoints_are_typed_rows_oldest_first(registry: Registry) -> None:
